@@ -1,0 +1,33 @@
+# The two commands: `make demo` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test install chromium lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+chromium: install
+	@PYTHON=$(BIN)/python bash scripts/ensure-chromium.sh
+
+demo: install chromium
+	$(BIN)/mictld -c etc/demo.toml
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install chromium lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install chromium
+	$(BIN)/python bench/restart_latency.py
+
+clean:
+	rm -rf $(VENV) var

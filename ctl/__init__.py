@@ -1,0 +1,1 @@
+"""mictl: the command-line client of mictld."""

@@ -1,0 +1,333 @@
+"""mictl: control mictld over its Unix socket.
+
+Exit codes: 0 done; 1 the operation failed (e.g. the program ended FATAL);
+2 usage or config error (including an unknown program name); 3 the daemon is
+not reachable.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+import msgspec
+
+from ctl.client import ApiError, Client, DaemonUnreachable
+from daemon import __version__
+from daemon import config as daemon_config
+from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
+
+EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+
+STATE_COLOURS = {
+    "RUNNING": "green",
+    "STARTING": "yellow",
+    "STOPPING": "yellow",
+    "BACKOFF": "red",
+    "FATAL": "red",
+    "EXITED": "magenta",
+}
+
+
+class Failed(click.ClickException):
+    exit_code = EXIT_FAILED
+
+
+class Usage(click.ClickException):
+    exit_code = EXIT_USAGE
+
+
+class Unreachable(click.ClickException):
+    exit_code = EXIT_UNREACHABLE
+
+
+def _socket_from(config_path: str | None) -> str:
+    if not config_path:
+        return daemon_config.default_socket_path()
+    try:
+        return daemon_config.load(config_path).daemon.socket
+    except daemon_config.ConfigError as exc:
+        raise Usage(str(exc)) from None
+
+
+class Ctl:
+    """What ctx.obj holds: the socket client, with errors translated for the CLI."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.client = Client(socket_path)
+
+    def call(self, method: str, path: str, type: Any, **query: Any) -> Any:
+        try:
+            return self.client.call(method, path, type, query or None)
+        except DaemonUnreachable as exc:
+            raise Unreachable(
+                f"{exc}: is mictld running? start it with `mictld -c CONFIG` "
+                "or `systemctl start mictld`"
+            ) from None
+        except ApiError as exc:
+            if exc.status == 404 or exc.status == 400:
+                raise Usage(str(exc)) from None
+            raise Failed(str(exc)) from None
+
+    def stream(self, path: str, **query: Any) -> Any:
+        try:
+            yield from self.client.stream(path, query)
+        except DaemonUnreachable as exc:
+            raise Unreachable(f"{exc}: is mictld running?") from None
+        except ApiError as exc:
+            raise (Usage if exc.status in (400, 404) else Failed)(str(exc)) from None
+
+
+pass_ctl = click.make_pass_decorator(Ctl)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--socket",
+    "socket_path",
+    envvar="MICTL_SOCKET",
+    help="The daemon's control socket (default: from --config, else the standard path).",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    envvar="MICTL_CONFIG",
+    help="Read the socket path from this config.",
+)
+@click.version_option(__version__, prog_name="mictl")
+@click.pass_context
+def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) -> None:
+    """Control mictld, the browser-session supervisor."""
+    if ctx.invoked_subcommand == "config":
+        return  # config check needs no daemon
+    ctx.obj = Ctl(socket_path or _socket_from(config_path))
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(msgspec.json.format(msgspec.json.encode(data)).decode())
+
+
+def _fmt_uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d{s // 3600 % 24}h"
+    return f"{s // 3600}:{s // 60 % 60:02}:{s % 60:02}"
+
+
+def _table(programs: Sequence[ProgramInfo], colour: bool) -> str:
+    extra = any(p.health is not None for p in programs)
+    header = ["NAME", "STATE", "PID", "UPTIME", "PORT", "RESTARTS"]
+    if extra:
+        header += ["HEALTH", "INFLIGHT", "BREAKER"]
+    header.append("DESCRIPTION")
+    rows = []
+    for p in programs:
+        row = [
+            p.name,
+            p.state,
+            str(p.pid or "-"),
+            _fmt_uptime(p.uptime),
+            str(p.port or "-"),
+            str(p.restarts),
+        ]
+        if extra:
+            row += [
+                p.health or "-",
+                str(p.in_flight if p.in_flight is not None else "-"),
+                p.breaker or "-",
+            ]
+        desc = p.description if p.state not in ("FATAL", "BACKOFF") else (p.reason or p.description)
+        if p.desired == "stopped" and p.state in ("STOPPED", "EXITED"):
+            desc = f"stopped by operator; {desc}"
+        row.append(desc)
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
+    for i, row in enumerate([header, *rows]):
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)] + [row[-1]]
+        if colour and i > 0:
+            cells[1] = click.style(cells[1], fg=STATE_COLOURS.get(row[1]))
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctl
+def status(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
+    """Show the state of every program (or of NAMES)."""
+    programs = ctl.call("GET", "/v1/programs", list[ProgramInfo], name=list(names))
+    if as_json:
+        _emit_json(programs)
+    else:
+        click.echo(_table(programs, colour=sys.stdout.isatty()))
+
+
+def _names(ctl: Ctl, names: tuple[str, ...], all_: bool) -> list[str]:
+    if all_ and names:
+        raise Usage("give program names or --all, not both")
+    if all_:
+        return [p.name for p in ctl.call("GET", "/v1/programs", list[ProgramInfo])]
+    if not names:
+        raise Usage("name at least one program, or use --all")
+    return list(names)
+
+
+def _operate(
+    ctl: Ctl, verb: str, names: list[str], wait: bool, as_json: bool, ok_states: set[str]
+) -> None:
+    """Run one verb on many programs in parallel (each waits on its own)."""
+
+    def one(name: str) -> ProgramInfo:
+        return ctl.call("POST", f"/v1/programs/{name}/{verb}", ProgramInfo, wait=int(wait))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(names) or 1)) as pool:
+        futures = {name: pool.submit(one, name) for name in names}
+    results, errors = [], []
+    worst = 0
+    for name, future in futures.items():
+        try:
+            results.append(future.result())
+        except click.ClickException as exc:
+            errors.append(f"{name}: {exc.format_message()}")
+            worst = max(worst, exc.exit_code)
+    if as_json:
+        _emit_json(results)
+    for info in results:
+        good = not wait or info.state in ok_states
+        if not as_json:
+            detail = f" ({info.reason})" if info.reason and not good else ""
+            click.echo(f"{info.name}: {info.state}{detail}")
+        if not good:
+            worst = max(worst, EXIT_FAILED)
+    for line in errors:
+        click.echo(f"mictl: {line}", err=True)
+    if worst:
+        sys.exit(worst)
+
+
+def _verb(verb: str, ok_states: set[str], doc: str) -> Callable[..., None]:
+    @click.argument("names", nargs=-1)
+    @click.option("--all", "all_", is_flag=True, help="Every program.")
+    @click.option("--no-wait", is_flag=True, help="Return at once, do not wait for the result.")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @pass_ctl
+    def command(ctl: Ctl, names: tuple[str, ...], all_: bool, no_wait: bool, as_json: bool) -> None:
+        _operate(ctl, verb, _names(ctl, names, all_), not no_wait, as_json, ok_states)
+
+    command.__doc__ = doc
+    return cli.command(verb)(command)
+
+
+_verb("start", {"RUNNING"}, "Start programs; wait until RUNNING (or FATAL, exit 1).")
+_verb("stop", {"STOPPED", "EXITED", "FATAL"}, "Stop programs (remembered across daemon restarts).")
+_verb("restart", {"RUNNING"}, "Stop then start programs; wait until RUNNING.")
+
+
+@cli.command("signal")
+@click.argument("sig")
+@click.argument("names", nargs=-1, required=True)
+@pass_ctl
+def signal_(ctl: Ctl, sig: str, names: tuple[str, ...]) -> None:
+    """Send signal SIG (HUP, USR1, 15...) to programs."""
+    for name in names:
+        info = ctl.call("POST", f"/v1/programs/{name}/signal/{sig}", ProgramInfo)
+        click.echo(f"{info.name}: signalled {sig.upper()}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new output.")
+@click.option("-n", "--lines", default=50, show_default=True, help="Lines of history.")
+@click.option("--stderr", is_flag=True, help="The stderr log instead of stdout.")
+@pass_ctl
+def logs(ctl: Ctl, name: str, follow: bool, lines: int, stderr: bool) -> None:
+    """Print a program's log (tail), optionally following it."""
+    query = {"n": lines, "follow": int(follow), "stream": "stderr" if stderr else "stdout"}
+    out = click.get_binary_stream("stdout")
+    try:
+        for chunk in ctl.stream(f"/v1/programs/{name}/logs", **query):
+            out.write(chunk)
+            out.flush()
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctl
+def reload(ctl: Ctl, as_json: bool) -> None:
+    """Re-read the config and profiles; restart only what changed."""
+    result = ctl.call("POST", "/v1/reload", ReloadResult)
+    if as_json:
+        _emit_json(result)
+    elif result.ok:
+        for key in ("added", "removed", "restarted"):
+            if getattr(result, key):
+                click.echo(f"{key}: {', '.join(getattr(result, key))}")
+        click.echo("reloaded")
+    if not result.ok:
+        raise Usage(f"reload refused, config unchanged: {result.error}")
+
+
+@cli.command()
+@pass_ctl
+def shutdown(ctl: Ctl) -> None:
+    """Stop every program and the daemon."""
+    ctl.call("POST", "/v1/shutdown", dict)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and os.path.exists(ctl.client.socket_path):
+        time.sleep(0.05)
+    click.echo("mictld shut down")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctl
+def version(ctl: Ctl, as_json: bool) -> None:
+    """Versions of mictl and of the running daemon."""
+    try:
+        info: DaemonInfo | None = ctl.call("GET", "/v1/daemon", DaemonInfo)
+    except Unreachable:
+        info = None
+    if as_json:
+        _emit_json({"mictl": __version__, "daemon": info})
+        return
+    click.echo(f"mictl {__version__}")
+    if info:
+        click.echo(
+            f"mictld {info.version} (pid {info.pid}, up {_fmt_uptime(info.uptime)}, "
+            f"config {info.config})"
+        )
+    else:
+        click.echo("mictld not reachable")
+
+
+@cli.group()
+def config() -> None:
+    """Work with config files."""
+
+
+@config.command("check")
+@click.argument("file", required=False, envvar="MICTL_CONFIG")
+def config_check(file: str | None) -> None:
+    """Validate FILE (default: $MICTL_CONFIG or /etc/mictl/mictl.toml)."""
+    path = file or "/etc/mictl/mictl.toml"
+    try:
+        daemon_config.load(path)
+    except daemon_config.ConfigError as exc:
+        raise Usage(str(exc)) from None
+    click.echo(f"{path}: ok")
+
+
+def main() -> None:
+    cli(prog_name="mictl")

@@ -1,0 +1,320 @@
+"""The TOML config: one msgspec schema, loading, env overrides, validation.
+
+Values that supervisord users know (`stopsignal = "TERM"`, `exitcodes = "0,2"`,
+`stdout_logfile_maxbytes = "50MB"`) are parsed with supervisor's own
+`datatypes` converters, so they mean here what they mean there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from supervisor import datatypes
+
+from daemon.types import AutoRestart, ProgramSpec
+
+ENV_PREFIX = "MICTL_"
+NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message names the file and key path."""
+
+
+class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class DaemonSection(Struct):
+    socket: str = ""  # "" = /run/mictl/mictl.sock as root, else under $XDG_RUNTIME_DIR
+    socket_mode: str = "0600"
+    socket_group: str = ""
+    state_dir: str = ""  # "" = /var/lib/mictl as root, else ~/.local/state/mictl
+    log_dir: str = ""  # "" = /var/log/mictl as root, else <state_dir>/log
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_timeout: float = 60.0  # whole-daemon stop budget beyond stopwaitsecs
+
+
+class ProgramOptions(Struct):
+    """supervisord's [program:x] keys, with its defaults and its value syntax."""
+
+    command: str = ""
+    autostart: bool | str = True
+    autorestart: bool | str = "unexpected"
+    startsecs: int | float = 1
+    startretries: int = 3
+    exitcodes: str | int | list[int] = "0"
+    stopsignal: str | int = "TERM"
+    stopwaitsecs: int | float = 10
+    stopasgroup: bool | str = False
+    killasgroup: bool | str | None = None  # None: same as stopasgroup, like supervisord
+    priority: int = 999
+    environment: dict[str, str] | str = {}
+    directory: str = ""
+    stdout_logfile: str = "AUTO"  # AUTO = <log_dir>/<name>.log, NONE = discard
+    stdout_logfile_maxbytes: str | int = "50MB"
+    stdout_logfile_backups: int = 10
+    redirect_stderr: bool | str = False
+    stderr_logfile: str = "AUTO"  # AUTO = <log_dir>/<name>.err.log
+
+
+class BrowserSection(Struct):
+    executable: str = ""  # "" = headless shell, else system chromium, else Playwright's
+    headless: bool = True
+    args: list[str] = []
+
+
+def _instance_defaults() -> ProgramOptions:
+    # A browser runner: its Chromium children must die with it, and it needs a
+    # moment to be worth calling RUNNING.
+    return ProgramOptions(
+        autorestart="true", startsecs=2, stopasgroup=True, stopwaitsecs=15, priority=500
+    )
+
+
+class ProfilesSection(Struct):
+    dir: str = "auth_profiles/saved"
+    base_port: int = 3001
+    host: str = "127.0.0.1"
+    site: str = "demo"
+    write_back: bool = False
+    # Template for each instance's command. "" runs mictl-instance; tests may
+    # put any program that listens on {port} here.
+    command: str = ""
+    browser: BrowserSection = msgspec.field(default_factory=BrowserSection)
+    program: ProgramOptions = msgspec.field(default_factory=_instance_defaults)
+
+
+class RouterSection(Struct):
+    host: str = "127.0.0.1"
+    port: int = 2048
+    enabled: bool = True
+    strategy: Literal[
+        "round_robin", "least_busy", "response_time", "random", "weighted", "primary_first"
+    ] = "round_robin"
+    max_body_bytes: int = 4 * 1024 * 1024
+
+
+class HealthSection(Struct):
+    interval: float = 5.0
+
+
+class Config(Struct):
+    daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
+    profiles: ProfilesSection = msgspec.field(default_factory=ProfilesSection)
+    programs: dict[str, ProgramOptions] = {}
+    router: RouterSection = msgspec.field(default_factory=RouterSection)
+    health: HealthSection = msgspec.field(default_factory=HealthSection)
+    path: str = ""  # the file this came from (set by the loader, not the file)
+
+
+# ---------------------------------------------------------------- defaults
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def default_socket_path() -> str:
+    if _is_root():
+        return "/run/mictl/mictl.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/mictl-{os.getuid()}"
+    return os.path.join(runtime, "mictl", "mictl.sock")
+
+
+def _default_state_dir() -> str:
+    if _is_root():
+        return "/var/lib/mictl"
+    return str(Path.home() / ".local" / "state" / "mictl")
+
+
+# ------------------------------------------------------------------ loading
+
+
+def load(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Config:
+    """Read, override from the environment, validate and resolve paths."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    _apply_env(raw, os.environ if env is None else env, path)
+    config = _decode(raw, path)
+    _resolve_paths(config, path.resolve().parent)
+    config.path = str(path.resolve())
+    program_specs(config)  # every program option must parse
+    resolve_program("*", config.profiles.program, "", argv=("-",), key="profiles.program")
+    socket_mode(config)
+    return config
+
+
+def _decode(raw: dict[str, Any], path: Path) -> Config:
+    programs = raw.pop("programs", {})
+    if not isinstance(programs, dict):
+        raise ConfigError(f"{path}: programs: expected a table of [programs.NAME]")
+    try:
+        config = msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {_key_path(exc)}") from None
+    for name, options in programs.items():
+        if not NAME_RE.match(name):
+            raise ConfigError(f"{path}: programs.{name}: name must match {NAME_RE.pattern}")
+        try:
+            config.programs[name] = msgspec.convert(options, ProgramOptions, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{path}: {_key_path(exc, f'programs.{name}')}") from None
+    return config
+
+
+def _key_path(exc: msgspec.ValidationError, prefix: str = "") -> str:
+    """'Expected `int`, got `str` - at `$.router.port`' -> 'router.port: expected `int`...'."""
+    message, _, where = str(exc).partition(" - at `")
+    key = where.rstrip("`").removeprefix("$").lstrip(".")
+    key = ".".join(p for p in (prefix, key) if p)
+    message = message[:1].lower() + message[1:]
+    return f"{key}: {message}" if key else message
+
+
+def _apply_env(raw: dict[str, Any], env: dict[str, str] | os._Environ[str], path: Path) -> None:
+    """MICTL_ROUTER__STRATEGY=least_busy sets router.strategy (any scalar key)."""
+    for var, value in env.items():
+        if not var.startswith(ENV_PREFIX) or "__" not in var:
+            continue
+        keys = var[len(ENV_PREFIX) :].lower().split("__")
+        if keys[0] not in Config.__struct_fields__:
+            continue  # MICTL_SOCKET and friends belong to the CLI
+        table = raw
+        for key in keys[:-1]:
+            table = table.setdefault(key, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: {var}: {key} is not a table")
+        table[keys[-1]] = value
+
+
+def _resolve_paths(config: Config, here: Path) -> None:
+    """Relative paths in the file are relative to the file, like %(here)s."""
+
+    def resolve(value: str) -> str:
+        return str((here / value).resolve()) if value else value
+
+    d = config.daemon
+    d.socket = resolve(d.socket) if d.socket else default_socket_path()
+    d.state_dir = resolve(d.state_dir) if d.state_dir else _default_state_dir()
+    if d.log_dir:
+        d.log_dir = resolve(d.log_dir)
+    else:
+        d.log_dir = "/var/log/mictl" if _is_root() else os.path.join(d.state_dir, "log")
+    config.profiles.dir = resolve(config.profiles.dir)
+    for options in config.programs.values():
+        options.directory = resolve(options.directory)
+
+
+# ------------------------------------------------------ program resolution
+
+
+def resolve_program(
+    name: str,
+    options: ProgramOptions,
+    log_dir: str,
+    *,
+    argv: tuple[str, ...] | None = None,
+    key: str = "",
+    **extra: Any,
+) -> ProgramSpec:
+    """supervisord's option syntax -> a typed ProgramSpec. Raises ConfigError."""
+    key = key or f"programs.{name}"
+
+    def parse(field: str, convert: Any) -> Any:
+        try:
+            return convert(getattr(options, field))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{key}.{field}: {exc}") from None
+
+    if argv is None:
+        if not options.command.strip():
+            raise ConfigError(f"{key}.command: a program needs a command")
+        argv = tuple(parse("command", shlex.split))
+    stopasgroup = parse("stopasgroup", datatypes.boolean)
+    killasgroup = (
+        stopasgroup if options.killasgroup is None else parse("killasgroup", datatypes.boolean)
+    )
+    env = options.environment
+    if isinstance(env, str):
+        env = parse("environment", datatypes.dict_of_key_value_pairs)
+    for field in ("startsecs", "startretries", "stopwaitsecs", "stdout_logfile_backups"):
+        if getattr(options, field) < 0:
+            raise ConfigError(f"{key}.{field}: must be >= 0")
+    return ProgramSpec(
+        name=name,
+        argv=argv,
+        autostart=parse("autostart", datatypes.boolean),
+        autorestart=parse("autorestart", _auto_restart),
+        startsecs=float(options.startsecs),
+        startretries=options.startretries,
+        exitcodes=tuple(parse("exitcodes", _exitcodes)),
+        stopsignal=parse("stopsignal", datatypes.signal_number),
+        stopwaitsecs=float(options.stopwaitsecs),
+        stopasgroup=stopasgroup,
+        killasgroup=killasgroup,
+        priority=options.priority,
+        environment=tuple(sorted(env.items())),
+        directory=options.directory or None,
+        stdout_logfile=_logfile(options.stdout_logfile, log_dir, f"{name}.log"),
+        stdout_logfile_maxbytes=parse("stdout_logfile_maxbytes", _byte_size),
+        stdout_logfile_backups=options.stdout_logfile_backups,
+        redirect_stderr=parse("redirect_stderr", datatypes.boolean),
+        stderr_logfile=_logfile(options.stderr_logfile, log_dir, f"{name}.err.log"),
+        **extra,
+    )
+
+
+def _auto_restart(value: bool | str) -> AutoRestart:
+    parsed = datatypes.auto_restart(str(value).lower() if isinstance(value, bool) else value)
+    if parsed is datatypes.RestartUnconditionally:
+        return "true"
+    if parsed is datatypes.RestartWhenExitUnexpected:
+        return "unexpected"
+    return "false"
+
+
+def _exitcodes(value: str | int | list[int]) -> list[int]:
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    return datatypes.list_of_exitcodes(str(value))
+
+
+def _byte_size(value: str | int) -> int:
+    return value if isinstance(value, int) else datatypes.byte_size(value)
+
+
+def _logfile(value: str, log_dir: str, default_name: str) -> str | None:
+    if value.upper() == "NONE":
+        return None
+    if value.upper() == "AUTO":
+        return os.path.join(log_dir, default_name)
+    return value
+
+
+def program_specs(config: Config) -> list[ProgramSpec]:
+    """The [programs.NAME] entries as specs (instances come from programs.py)."""
+    return [
+        resolve_program(name, options, config.daemon.log_dir)
+        for name, options in sorted(config.programs.items())
+    ]
+
+
+def socket_mode(config: Config) -> int:
+    try:
+        return int(config.daemon.socket_mode, 8)
+    except ValueError:
+        raise ConfigError(
+            f"{config.path}: daemon.socket_mode: expected an octal mode like '0600'"
+        ) from None

@@ -1,0 +1,202 @@
+"""The control plane: HTTP/1.1 + JSON over the daemon's Unix socket.
+
+`curl --unix-socket /run/mictl/mictl.sock http://mictl/v1/programs` works.
+Errors are `{"error": {"message", "type", "code"}}` like the front port's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from daemon.machine import NotAllowed
+from daemon.supervisor import Program, UnknownProgram
+from daemon.types import ErrorBody, ErrorDetail, ProgramInfo
+
+if TYPE_CHECKING:
+    from daemon.main import Daemon
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str, code: str, known: list[str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.known = status, message, code, known
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(data), status, media_type="application/json")
+
+
+def error_response(
+    status: int, message: str, code: str, known: list[str] | None = None
+) -> Response:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return json_response(ErrorBody(ErrorDetail(message, kind, code, known)), status)
+
+
+def describe(program: Program, now: float) -> str:
+    """supervisorctl's description column."""
+    state = program.state.name
+    if state in ("RUNNING", "STARTING", "STOPPING") and program.pid:
+        up = int(program.uptime(now) or 0)
+        return f"pid {program.pid}, uptime {up // 3600}:{up // 60 % 60:02}:{up % 60:02}"
+    if state in ("FATAL", "BACKOFF") and program.reason:
+        return program.reason
+    if state in ("EXITED", "STOPPED") and program.last_exit:
+        return time.strftime("%b %d %I:%M %p", time.localtime(program.last_exit.at))
+    return "Not started"
+
+
+def program_info(daemon: Daemon, program: Program, *, history: bool = False) -> ProgramInfo:
+    now = time.time()
+    saved = daemon.store.program(program.name)
+    info = ProgramInfo(
+        name=program.name,
+        kind=program.spec.kind,
+        state=program.state.name,
+        statecode=program.state.value,
+        description=describe(program, now),
+        pid=program.pid,
+        port=program.spec.port,
+        uptime=program.uptime(now),
+        since=program.since,
+        restarts=saved.restarts,
+        desired=saved.desired,
+        reason=program.reason,
+        exit=program.last_exit,
+        priority=program.spec.priority,
+        history=list(program.history) if history else None,
+    )
+    for decorate in daemon.info_decorators:
+        decorate(info)
+    return info
+
+
+def build_app(daemon: Daemon) -> Starlette:
+    sup = daemon.supervisor
+
+    async def list_programs(request: Request) -> Response:
+        names = request.query_params.getlist("name")
+        programs = [sup.get(n) for n in names] if names else list(sup.programs.values())
+        programs.sort(key=lambda p: p.name)
+        return json_response([program_info(daemon, p) for p in programs])
+
+    async def one_program(request: Request) -> Response:
+        program = sup.get(request.path_params["name"])
+        return json_response(program_info(daemon, program, history=True))
+
+    def waits(request: Request) -> bool:
+        return request.query_params.get("wait", "1") not in ("0", "false", "no")
+
+    async def verb(request: Request) -> Response:
+        name, action = request.path_params["name"], request.path_params["verb"]
+        handler = {"start": sup.start, "stop": sup.stop, "restart": sup.restart}.get(action)
+        if handler is None:
+            raise ControlError(404, f"unknown operation {action!r}", "unknown_operation")
+        await handler(name, wait=waits(request))
+        return json_response(program_info(daemon, sup.get(name)))
+
+    async def send_signal(request: Request) -> Response:
+        program = sup.get(request.path_params["name"])
+        raw = request.path_params["signal"].upper()
+        try:
+            sig = signal.Signals[raw if raw.startswith("SIG") else "SIG" + raw]
+        except KeyError:
+            raise ControlError(400, f"unknown signal {raw!r}", "bad_signal") from None
+        program.signal(sig)
+        return json_response(program_info(daemon, program))
+
+    async def logs(request: Request) -> Response:
+        program = sup.get(request.path_params["name"])
+        stream = request.query_params.get("stream", "stdout")
+        lines = int(request.query_params.get("n", "50"))
+        follow = request.query_params.get("follow", "0") in ("1", "true", "yes")
+        path = program.spec.stderr_logfile if stream == "stderr" else program.spec.stdout_logfile
+        head = _tail(path, lines) if path else b""
+        if not follow:
+            return Response(head, media_type="text/plain")
+        return StreamingResponse(_follow(program, head), media_type="text/plain")
+
+    async def reload(request: Request) -> Response:
+        result = await daemon.reload()
+        return json_response(result, 200 if result.ok else 422)
+
+    async def shutdown(request: Request) -> Response:
+        daemon.request_shutdown("mictl shutdown")
+        return json_response({"ok": True}, 202)
+
+    async def info(request: Request) -> Response:
+        return json_response(daemon.info())
+
+    routes = [
+        Route("/v1/daemon", info),
+        Route("/v1/programs", list_programs),
+        Route("/v1/programs/{name}", one_program),
+        Route("/v1/programs/{name}/logs", logs),
+        Route("/v1/programs/{name}/signal/{signal}", send_signal, methods=["POST"]),
+        Route("/v1/programs/{name}/{verb}", verb, methods=["POST"]),
+        Route("/v1/reload", reload, methods=["POST"]),
+        Route("/v1/shutdown", shutdown, methods=["POST"]),
+    ]
+    routes += daemon.extra_control_routes
+    handlers = {
+        UnknownProgram: _unknown,
+        NotAllowed: lambda r, e: error_response(409, str(e), "not_allowed"),
+        ControlError: lambda r, e: error_response(e.status, e.message, e.code, e.known),
+        ValueError: lambda r, e: error_response(400, str(e), "bad_request"),
+    }
+    return Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+
+
+def _unknown(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UnknownProgram)
+    known = ", ".join(exc.known) or "none"
+    return error_response(
+        404, f"no such program: {exc.name} (known: {known})", "unknown_program", exc.known
+    )
+
+
+def _tail(path: str, lines: int) -> bytes:
+    """The last `lines` lines of a log file (reading backwards, not all of it)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            end = f.tell()
+            block, data = 8192, b""
+            while end > 0 and data.count(b"\n") <= lines:
+                step = min(block, end)
+                end -= step
+                f.seek(end)
+                data = f.read(step) + data
+    except FileNotFoundError:
+        return b""
+    if lines <= 0:
+        return b""
+    return b"\n".join(data.split(b"\n")[-lines - 1 :]).lstrip(b"\n") if data else b""
+
+
+async def _follow(program: Program, head: bytes) -> AsyncIterator[bytes]:
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
+
+    def listener(data: bytes) -> None:
+        if not queue.full():  # a slow reader loses lines, the daemon never blocks
+            queue.put_nowait(data)
+
+    program.log_listeners.add(listener)
+    try:
+        if head:
+            yield head
+        while True:
+            yield await queue.get()
+    finally:
+        program.log_listeners.discard(listener)

@@ -1,0 +1,237 @@
+"""supervisord's process state machine as pure decisions.
+
+`decide(spec, mem, event, now)` returns the new memory and the actions the
+async shell (`supervisor.py`) must perform. Nothing here touches a process, a
+clock or a timer, so every rule can be tested by feeding events.
+
+The rules follow supervisord's `Subprocess` (process.py): `spawn`, `finish`,
+`kill`, `give_up` and `transition`, with one difference: supervisord only
+notices time passing on its 1 s loop, here every delay is a timer, so
+startsecs, backoff and stopwaitsecs are honoured to the millisecond.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import msgspec
+
+from daemon.types import TRANSITIONS, ProgramSpec, State
+
+# ------------------------------------------------------------------ events
+
+
+class Start(msgspec.Struct, frozen=True):
+    """The operator (or autostart) asks for the program to run."""
+
+
+class Stop(msgspec.Struct, frozen=True):
+    """The operator asks for the program to stop."""
+
+
+class Spawned(msgspec.Struct, frozen=True):
+    pid: int
+
+
+class SpawnFailed(msgspec.Struct, frozen=True):
+    reason: str
+
+
+class Exited(msgspec.Struct, frozen=True):
+    code: int | None  # exit status, None when killed by a signal
+    signal: int | None = None
+
+    @property
+    def status(self) -> int:
+        # supervisord's decode_wait_status: a signal death is exit status -1
+        return -1 if self.code is None else self.code
+
+    def describe(self) -> str:
+        if self.signal is not None:
+            return f"terminated by {signal.Signals(self.signal).name}"
+        return f"exit status {self.code}"
+
+
+class Timeout(msgspec.Struct, frozen=True):
+    """The one pending timer of this program fired (startsecs, backoff or stopwait)."""
+
+
+Event = Start | Stop | Spawned | SpawnFailed | Exited | Timeout
+
+# ----------------------------------------------------------------- actions
+
+
+class Enter(msgspec.Struct, frozen=True):
+    state: State
+    reason: str = ""
+
+
+class Spawn(msgspec.Struct, frozen=True):
+    pass
+
+
+class Kill(msgspec.Struct, frozen=True):
+    signal: int
+    group: bool
+
+
+class SetTimer(msgspec.Struct, frozen=True):
+    delay: float
+
+
+class CancelTimer(msgspec.Struct, frozen=True):
+    pass
+
+
+Action = Enter | Spawn | Kill | SetTimer | CancelTimer
+
+
+class Memory(msgspec.Struct, frozen=True, kw_only=True):
+    """What the machine remembers between events (supervisord's Subprocess fields)."""
+
+    state: State = State.STOPPED
+    backoff: int = 0
+    laststart: float = 0.0
+    killing: bool = False
+    exitstatus: int | None = None
+    spawnerr: str = ""
+    running: bool = False  # a process exists
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+class NotAllowed(Exception):
+    """The event makes no sense in this state (e.g. start while RUNNING)."""
+
+
+def check_edge(old: State, new: State) -> None:
+    if new not in TRANSITIONS[old]:
+        raise IllegalTransition(f"{old.name} -> {new.name}")
+
+
+def decide(spec: ProgramSpec, mem: Memory, event: Event, now: float) -> tuple[Memory, list[Action]]:
+    handler = _HANDLERS[type(event)]
+    return handler(spec, mem, event, now)
+
+
+def _enter(mem: Memory, actions: list[Action], state: State, reason: str = "") -> Memory:
+    check_edge(mem.state, state)
+    actions.append(Enter(state, reason))
+    return msgspec.structs.replace(mem, state=state)
+
+
+def _spawn(spec: ProgramSpec, mem: Memory, now: float, actions: list[Action]) -> Memory:
+    if spec.fatal_reason:
+        mem = _enter(mem, actions, State.FATAL, spec.fatal_reason)
+        return msgspec.structs.replace(mem, spawnerr=spec.fatal_reason, backoff=0)
+    mem = _enter(mem, actions, State.STARTING)
+    mem = msgspec.structs.replace(mem, laststart=now, killing=False, spawnerr="")
+    actions.append(Spawn())
+    # startsecs=0 still passes through STARTING, as in supervisord.
+    actions.append(SetTimer(spec.startsecs))
+    return mem
+
+
+def _on_start(spec: ProgramSpec, mem: Memory, event: Event, now: float):
+    if mem.state not in (State.STOPPED, State.EXITED, State.FATAL):
+        raise NotAllowed(f"{spec.name} is {mem.state.name}")
+    if spec.fatal_reason and mem.state == State.FATAL:
+        raise NotAllowed(f"{spec.name} cannot start: {spec.fatal_reason}")
+    actions: list[Action] = [CancelTimer()]
+    # supervisord's startProcess resets the retry count when an operator asks.
+    mem = msgspec.structs.replace(mem, backoff=0)
+    return _spawn(spec, mem, now, actions), actions
+
+
+def _on_stop(spec: ProgramSpec, mem: Memory, event: Event, now: float):
+    actions: list[Action] = []
+    if mem.state == State.BACKOFF:
+        actions.append(CancelTimer())
+        mem = _enter(mem, actions, State.STOPPED, "stopped while in BACKOFF")
+        return msgspec.structs.replace(mem, backoff=0), actions
+    if mem.state == State.STOPPING:
+        return mem, actions  # already on its way
+    if mem.state not in (State.STARTING, State.RUNNING):
+        raise NotAllowed(f"{spec.name} is not running ({mem.state.name})")
+    actions.append(Kill(spec.stopsignal, spec.stopasgroup))
+    actions.append(SetTimer(spec.stopwaitsecs))
+    mem = _enter(mem, actions, State.STOPPING, f"sent {signal.Signals(spec.stopsignal).name}")
+    return msgspec.structs.replace(mem, killing=True), actions
+
+
+def _on_spawned(spec: ProgramSpec, mem: Memory, event: Event, now: float):
+    return msgspec.structs.replace(mem, running=True), []
+
+
+def _on_spawn_failed(spec: ProgramSpec, mem: Memory, event: Event, now: float):
+    assert isinstance(event, SpawnFailed)
+    actions: list[Action] = [CancelTimer()]
+    mem = msgspec.structs.replace(mem, spawnerr=event.reason, running=False)
+    return _backoff(spec, mem, actions, event.reason)
+
+
+def _backoff(spec: ProgramSpec, mem: Memory, actions: list[Action], reason: str):
+    mem = _enter(mem, actions, State.BACKOFF, reason)
+    mem = msgspec.structs.replace(mem, backoff=mem.backoff + 1)
+    if mem.backoff > spec.startretries:
+        mem = _enter(mem, actions, State.FATAL, "too many start retries too quickly")
+        return msgspec.structs.replace(mem, backoff=0), actions
+    # supervisord waits `backoff` seconds before try number backoff+1.
+    actions.append(SetTimer(float(mem.backoff)))
+    return mem, actions
+
+
+def _on_exited(spec: ProgramSpec, mem: Memory, event: Event, now: float):
+    assert isinstance(event, Exited)
+    actions: list[Action] = [CancelTimer()]
+    mem = msgspec.structs.replace(mem, running=False)
+    if mem.killing:
+        mem = _enter(mem, actions, State.STOPPED, event.describe())
+        return msgspec.structs.replace(mem, killing=False, exitstatus=event.status), actions
+    if mem.state == State.STARTING and now - mem.laststart < spec.startsecs:
+        mem = msgspec.structs.replace(
+            mem, exitstatus=None, spawnerr="Exited too quickly (process log may have details)"
+        )
+        return _backoff(spec, mem, actions, f"exited too quickly ({event.describe()})")
+    if mem.state == State.STARTING:
+        # The exit raced the startsecs timer: it did stay up long enough.
+        mem = _enter(mem, actions, State.RUNNING, f"up for {spec.startsecs:g}s (startsecs)")
+    expected = event.status in spec.exitcodes
+    word = "expected" if expected else "not expected"
+    mem = _enter(mem, actions, State.EXITED, f"{event.describe()}; {word}")
+    mem = msgspec.structs.replace(
+        mem,
+        backoff=0,
+        exitstatus=event.status,
+        spawnerr="" if expected else f"Bad exit code {event.status}",
+    )
+    if spec.autorestart == "true" or (spec.autorestart == "unexpected" and not expected):
+        mem = _spawn(spec, mem, now, actions)
+    return mem, actions
+
+
+def _on_timeout(spec: ProgramSpec, mem: Memory, event: Event, now: float):
+    actions: list[Action] = []
+    if mem.state == State.STARTING:
+        mem = _enter(mem, actions, State.RUNNING, f"up for {spec.startsecs:g}s (startsecs)")
+        return msgspec.structs.replace(mem, backoff=0), actions
+    if mem.state == State.BACKOFF:
+        return _spawn(spec, mem, now, actions), actions
+    if mem.state == State.STOPPING:
+        # Past stopwaitsecs: SIGKILL. If even that does not end it, the program
+        # stays STOPPING, as in supervisord.
+        actions.append(Kill(signal.SIGKILL, spec.killasgroup))
+        return mem, actions
+    return mem, actions
+
+
+_HANDLERS = {
+    Start: _on_start,
+    Stop: _on_stop,
+    Spawned: _on_spawned,
+    SpawnFailed: _on_spawn_failed,
+    Exited: _on_exited,
+    Timeout: _on_timeout,
+}

@@ -1,0 +1,200 @@
+"""mictld: load config, take the lock, supervise, serve, reload, shut down."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+from starlette.routing import BaseRoute
+
+from daemon import __version__, config, control, orphans, programs, reload, serving
+from daemon.lock import LockError, acquire
+from daemon.notify import notify
+from daemon.state import StateStore
+from daemon.supervisor import Supervisor
+from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
+
+log = logging.getLogger("mictld")
+
+DEFAULT_CONFIG = "/etc/mictl/mictl.toml"
+
+
+class Daemon:
+    def __init__(self, cfg: config.Config) -> None:
+        self.config = cfg
+        self.started_at = time.time()
+        self.store = StateStore(cfg.daemon.state_dir)
+        self.supervisor = Supervisor(self.store, cfg.daemon.state_dir)
+        self.last_reload: ReloadResult | None = None
+        self.info_decorators: list[Callable[[ProgramInfo], None]] = []
+        self.extra_control_routes: list[BaseRoute] = []
+        self._stop = asyncio.Event()
+        self._shutdown_reason = ""
+        self._reload_lock = asyncio.Lock()
+        self.front: str | None = None
+
+    # ------------------------------------------------------------ intent
+
+    def request_shutdown(self, reason: str) -> None:
+        if not self._stop.is_set():
+            self._shutdown_reason = reason
+            self._stop.set()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        # Handlers only record intent; run() acts on it.
+        if sig == signal.SIGHUP:
+            asyncio.get_running_loop().create_task(self.reload())
+        else:
+            self.request_shutdown(sig.name)
+
+    # ------------------------------------------------------------ reload
+
+    async def reload(self) -> ReloadResult:
+        async with self._reload_lock:
+            try:
+                new = config.load(self.config.path)
+                self._check_reloadable(new)
+                specs = programs.build(new, self.store)
+            except config.ConfigError as exc:
+                log.error("reload refused, config unchanged: %s", exc)
+                self.last_reload = ReloadResult(ok=False, at=time.time(), error=str(exc))
+                return self.last_reload
+            self.config = new
+            diff = await self.supervisor.apply(specs)
+            self.last_reload = ReloadResult(
+                ok=True,
+                at=time.time(),
+                added=diff.added,
+                removed=diff.removed,
+                restarted=diff.restarted,
+                unchanged=diff.unchanged,
+            )
+            log.info(
+                "reloaded: added %s, removed %s, restarted %s",
+                diff.added or "-",
+                diff.removed or "-",
+                diff.restarted or "-",
+            )
+            return self.last_reload
+
+    def _check_reloadable(self, new: config.Config) -> None:
+        old = self.config.daemon
+        for key in ("socket", "state_dir"):
+            if getattr(new.daemon, key) != getattr(old, key):
+                raise config.ConfigError(f"daemon.{key} cannot change on reload; restart mictld")
+
+    def info(self) -> DaemonInfo:
+        d = self.config.daemon
+        return DaemonInfo(
+            version=__version__,
+            pid=os.getpid(),
+            started_at=self.started_at,
+            uptime=time.time() - self.started_at,
+            config=self.config.path,
+            socket=d.socket,
+            state_dir=d.state_dir,
+            log_dir=d.log_dir,
+            front=self.front,
+            last_reload=self.last_reload,
+        )
+
+    # --------------------------------------------------------------- run
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        d = self.config.daemon
+        for spec in programs.build(self.config, self.store):
+            self.supervisor.add(spec)
+        control_sock = serving.bind_unix(d.socket, config.socket_mode(self.config), d.socket_group)
+        control_server = serving.make_server(control.build_app(self))
+        servers = [asyncio.create_task(control_server.serve(sockets=[control_sock]))]
+        log.info("control socket %s", d.socket)
+        watcher = asyncio.create_task(
+            reload.watch(self.config.path, self.config.profiles.dir, self.reload, self._stop)
+        )
+        self.supervisor.start_all()
+        notify("READY=1")
+        log.info("mictld %s ready (pid %d)", __version__, os.getpid())
+
+        await self._stop.wait()
+        log.info("shutting down (%s): stopping programs", self._shutdown_reason)
+        notify("STOPPING=1")
+        try:
+            await asyncio.wait_for(self.supervisor.stop_all(), self.config.daemon.shutdown_timeout)
+        except TimeoutError:
+            log.error("programs still running after %ss", self.config.daemon.shutdown_timeout)
+        self.store.save()
+        control_server.should_exit = True
+        await asyncio.gather(*servers, watcher, return_exceptions=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(d.socket)
+        log.info("mictld stopped")
+
+
+def setup_logging(cfg: config.Config) -> None:
+    level = getattr(logging, cfg.daemon.log_level.upper())
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(level)
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(fmt)
+    root.addHandler(stderr)
+    os.makedirs(cfg.daemon.log_dir, exist_ok=True)
+    logfile = logging.handlers.RotatingFileHandler(
+        os.path.join(cfg.daemon.log_dir, "mictld.log"), maxBytes=10 * 2**20, backupCount=5
+    )
+    logfile.setFormatter(fmt)
+    root.addHandler(logfile)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mictld", description=__doc__)
+    parser.add_argument("-c", "--config", default=os.environ.get("MICTL_CONFIG", DEFAULT_CONFIG))
+    parser.add_argument(
+        "--check-config", metavar="FILE", help="validate FILE, print the verdict, exit 0 or 2"
+    )
+    parser.add_argument("--version", action="version", version=f"mictld {__version__}")
+    args = parser.parse_args(argv)
+    if args.check_config:
+        try:
+            config.load(args.check_config)
+        except config.ConfigError as exc:
+            print(f"mictld: {exc}", file=sys.stderr)
+            return 2
+        print(f"{args.check_config}: ok")
+        return 0
+    try:
+        cfg = config.load(args.config)
+    except config.ConfigError as exc:
+        print(f"mictld: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(cfg)
+    try:
+        lock_fd = acquire(cfg.daemon.state_dir)
+    except LockError as exc:
+        print(f"mictld: {exc}", file=sys.stderr)
+        return 1
+    try:
+        orphans.cleanup(cfg.daemon.state_dir)
+        asyncio.run(Daemon(cfg).run())
+    except serving.SocketInUse as exc:
+        print(f"mictld: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        os.close(lock_fd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

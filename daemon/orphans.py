@@ -1,0 +1,66 @@
+"""Find and end processes left behind by a daemon that was SIGKILLed.
+
+Every program mictld spawns carries MICTL_STATE_DIR in its environment, and so
+do its children (Chromium included). On start, before spawning anything, the
+daemon kills every process group that still carries its state dir: a program
+is then never running twice, nor holding the port its successor needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+
+log = logging.getLogger("mictld")
+
+TAG = "MICTL_STATE_DIR"
+
+
+def find(state_dir: str) -> dict[int, int]:
+    """pid -> pgid of live processes tagged with this state dir (not us)."""
+    needle = f"{TAG}={state_dir}".encode()
+    found: dict[int, int] = {}
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        pid = int(entry)
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            if needle in env and not _is_zombie(pid):
+                found[pid] = os.getpgid(pid)
+        except (OSError, ProcessLookupError):
+            continue
+    return found
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def cleanup(state_dir: str, timeout: float = 10.0) -> int:
+    """SIGKILL leftover process groups and wait until they are gone."""
+    found = find(state_dir)
+    if not found:
+        return 0
+    log.warning("found %d process(es) left by a previous mictld; killing them", len(found))
+    for pid, pgid in found.items():
+        for target, kill in ((pgid, os.killpg), (pid, os.kill)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill(target, signal.SIGKILL)
+    # These are not our children (init reaps them): waiting means watching
+    # /proc. This runs once, at start-up, before the event loop.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(os.path.exists(f"/proc/{p}") and not _is_zombie(p) for p in found):
+            break
+        time.sleep(0.02)
+    return len(found)

@@ -1,0 +1,172 @@
+"""Profiles dir -> instance program specs: names, ports, private profile copies.
+
+Every `*.json` in the profiles dir (a Playwright storage_state) is one instance
+named after its stem. Each instance runs on a private copy of its profile in
+the state dir (mode 0600), which its runner may refresh; the copy is replaced
+from the pool only when the pool file itself changes. mictld never writes the
+pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import msgspec
+
+from daemon.config import NAME_RE, Config, ConfigError, program_specs, resolve_program
+from daemon.files import atomic_write
+from daemon.state import StateStore
+from daemon.types import ProgramSpec
+
+log = logging.getLogger("mictld")
+
+
+class Cookie(msgspec.Struct):
+    name: str
+    value: str
+    domain: str
+    path: str
+
+
+class LocalStorageItem(msgspec.Struct):
+    name: str
+    value: str
+
+
+class Origin(msgspec.Struct):
+    origin: str
+    localStorage: list[LocalStorageItem] = []
+
+
+class StorageState(msgspec.Struct):
+    """The part of Playwright's storage_state format mictl relies on."""
+
+    cookies: list[Cookie]
+    origins: list[Origin] = []
+
+
+def validate_profile(data: bytes) -> StorageState:
+    """Raise ValueError saying what is wrong with a storage_state file."""
+    try:
+        return msgspec.json.decode(data, type=StorageState)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"not a Playwright storage_state: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+
+
+def profile_names(profiles_dir: str) -> dict[str, Path]:
+    """name -> pool file, skipping (and saying so) names that are not safe."""
+    found: dict[str, Path] = {}
+    directory = Path(profiles_dir)
+    if not directory.is_dir():
+        log.warning("profiles dir %s does not exist; no instances", directory)
+        return found
+    for path in sorted(directory.glob("*.json")):
+        name = path.stem
+        if name.startswith(".") or not NAME_RE.match(name):
+            log.error("profile %s skipped: instance names must match %s", path, NAME_RE.pattern)
+            continue
+        found[name] = path
+    return found
+
+
+def assign_ports(names: list[str], store: StateStore, base_port: int) -> dict[str, int]:
+    """Keep every port already assigned; give new names the lowest free ones."""
+    taken = {s.port for s in store.data.programs.values() if s.port is not None}
+    ports: dict[str, int] = {}
+    candidate = base_port
+    for name in sorted(names):
+        saved = store.program(name)
+        if saved.port is None:
+            while candidate in taken:
+                candidate += 1
+            saved.port = candidate
+            taken.add(candidate)
+        ports[name] = saved.port
+    return ports
+
+
+def private_copy(name: str, pool: Path, store: StateStore, state_dir: str) -> tuple[str, str]:
+    """Return (copy path, pool digest); refresh the copy only if the pool changed.
+
+    Raises ValueError when the pool file is not a valid profile.
+    """
+    data = pool.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    copy = os.path.join(state_dir, "profiles", f"{name}.json")
+    saved = store.program(name)
+    if saved.profile_digest == digest and os.path.exists(copy):
+        return copy, digest
+    validate_profile(data)
+    atomic_write(copy, data, 0o600)
+    saved.profile_digest = digest
+    return copy, digest
+
+
+def instance_argv(config: Config, name: str, port: int, copy: str, pool: Path) -> tuple[str, ...]:
+    p = config.profiles
+    if p.command:
+        text = p.command.format(name=name, port=port, profile=copy, site=p.site, host=p.host)
+        return tuple(shlex.split(text))
+    runner = Path(sys.executable).with_name("mictl-instance")
+    argv = [str(runner)] if runner.exists() else [sys.executable, "-m", "instance_runner"]
+    argv += ["--name", name, "--profile", copy, "--port", str(port), "--site", p.site]
+    argv += ["--host", p.host, "--log-dir", config.daemon.log_dir]
+    if p.write_back:
+        argv += ["--pool", str(pool)]
+    if p.browser.executable:
+        argv += ["--browser-executable", p.browser.executable]
+    if not p.browser.headless:
+        argv += ["--headed"]
+    for arg in p.browser.args:
+        argv += [f"--browser-arg={arg}"]
+    return tuple(argv)
+
+
+def build(config: Config, store: StateStore) -> list[ProgramSpec]:
+    """Every program the config and the profiles dir call for."""
+    specs = program_specs(config)
+    names = {s.name for s in specs}
+    profiles = profile_names(config.profiles.dir)
+    for clash in sorted(names & profiles.keys()):
+        log.error("profile %s skipped: a [programs.%s] has the same name", clash, clash)
+        del profiles[clash]
+    ports = assign_ports(list(profiles), store, config.profiles.base_port)
+    for name, pool in profiles.items():
+        specs.append(_instance_spec(config, store, name, pool, ports[name]))
+    store.save()
+    return specs
+
+
+def _instance_spec(
+    config: Config, store: StateStore, name: str, pool: Path, port: int
+) -> ProgramSpec:
+    fatal_reason = None
+    digest = None
+    copy = os.path.join(config.daemon.state_dir, "profiles", f"{name}.json")
+    try:
+        copy, digest = private_copy(name, pool, store, config.daemon.state_dir)
+    except (OSError, ValueError) as exc:
+        fatal_reason = f"profile {pool}: {exc}"
+        log.error("%s: %s", name, fatal_reason)
+    try:
+        return resolve_program(
+            name,
+            config.profiles.program,
+            config.daemon.log_dir,
+            argv=instance_argv(config, name, port, copy, pool),
+            key="profiles.program",
+            kind="instance",
+            port=port,
+            profile=str(pool),
+            profile_digest=digest,
+            fatal_reason=fatal_reason,
+        )
+    except (KeyError, IndexError, ValueError) as exc:  # a bad command template
+        raise ConfigError(f"{config.path}: profiles.command: {exc!r}") from None

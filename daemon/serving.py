@@ -1,0 +1,80 @@
+"""Run Starlette apps inside the daemon's own loop, on sockets we create.
+
+uvicorn would install its own signal handlers and chmod a Unix socket to 0666
+for a moment; the daemon owns signals, and binds its sockets itself so the
+control socket never exists with a looser mode than configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import grp
+import os
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class SocketInUse(Exception):
+    pass
+
+
+class InLoopServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the daemon's dispatcher handles signals
+
+
+def make_server(app: ASGIApp, *, graceful: float = 5.0) -> InLoopServer:
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=graceful,
+        timeout_keep_alive=30,
+    )
+    return InLoopServer(config)
+
+
+def bind_unix(path: str, mode: int, group: str = "") -> socket.socket:
+    """Bind a Unix socket with `mode`, replacing a stale one, refusing a live one."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755 if mode & 0o077 else 0o700, exist_ok=True)
+    if os.path.exists(path):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            if exc.errno not in (errno.ECONNREFUSED, errno.ENOTSOCK, errno.ENOENT):
+                raise
+            os.unlink(path)  # stale: its daemon is gone
+        else:
+            raise SocketInUse(f"{path} is served by a running daemon")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o777 & ~mode)  # born with the right mode: no window
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, mode)
+    if group:
+        os.chown(path, -1, grp.getgrnam(group).gr_gid)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def bind_tcp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock

@@ -1,0 +1,175 @@
+"""The daemon's vocabulary: states, program specs and the records that cross
+module boundaries. Imports nothing else from `daemon` (like supervisor/states.py).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+import msgspec
+
+
+class State(enum.Enum):
+    """supervisord's process states, with its numeric codes."""
+
+    STOPPED = 0
+    STARTING = 10
+    RUNNING = 20
+    BACKOFF = 30
+    STOPPING = 40
+    EXITED = 100
+    FATAL = 200
+    UNKNOWN = 1000
+
+
+# The legal moves, as data. These are supervisord's arrows (process.py), plus
+# two of mictld's own marked below: a program that cannot be started at all
+# (a broken profile) goes straight to FATAL with the reason, without burning
+# start retries on something that cannot succeed.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.STOPPED: frozenset({State.STARTING, State.FATAL}),  # FATAL: mictld
+    State.STARTING: frozenset({State.RUNNING, State.BACKOFF, State.STOPPING}),
+    State.RUNNING: frozenset({State.STOPPING, State.EXITED}),
+    State.BACKOFF: frozenset({State.STARTING, State.FATAL, State.STOPPED}),
+    State.STOPPING: frozenset({State.STOPPED}),
+    State.EXITED: frozenset({State.STARTING, State.FATAL}),  # FATAL: mictld
+    State.FATAL: frozenset({State.STARTING}),
+    State.UNKNOWN: frozenset(),
+}
+
+# supervisord's groupings (states.py).
+RUNNING_STATES = frozenset({State.RUNNING, State.BACKOFF, State.STARTING})
+STOPPED_STATES = frozenset({State.STOPPED, State.EXITED, State.FATAL, State.UNKNOWN})
+
+AutoRestart = Literal["true", "false", "unexpected"]
+Desired = Literal["running", "stopped"]
+Kind = Literal["program", "instance"]
+
+
+class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A program resolved from config: every value already in its final type.
+
+    Two specs that compare equal describe the same process, which is how a
+    reload decides what must restart.
+    """
+
+    name: str
+    kind: Kind = "program"
+    argv: tuple[str, ...]
+    autostart: bool = True
+    autorestart: AutoRestart = "unexpected"
+    startsecs: float = 1.0
+    startretries: int = 3
+    exitcodes: tuple[int, ...] = (0,)
+    stopsignal: int = 15
+    stopwaitsecs: float = 10.0
+    stopasgroup: bool = False
+    killasgroup: bool = False
+    priority: int = 999
+    environment: tuple[tuple[str, str], ...] = ()
+    directory: str | None = None
+    stdout_logfile: str | None = None
+    stdout_logfile_maxbytes: int = 50 * 1024 * 1024
+    stdout_logfile_backups: int = 10
+    redirect_stderr: bool = False
+    stderr_logfile: str | None = None
+    port: int | None = None
+    profile: str | None = None  # the pool file an instance was made from
+    profile_digest: str | None = None  # so a changed pool file restarts the instance
+    fatal_reason: str | None = None  # set when the program cannot start at all
+
+
+class Transition(msgspec.Struct, frozen=True):
+    """One move of one program's state machine, as logged and emitted."""
+
+    program: str
+    old: State
+    new: State
+    at: float
+    reason: str = ""
+
+
+class ExitRecord(msgspec.Struct):
+    code: int | None  # None when killed by a signal
+    signal: int | None
+    at: float
+    expected: bool
+
+
+class ProgramState(msgspec.Struct, kw_only=True):
+    """What the daemon learned about one program and keeps across restarts."""
+
+    desired: Desired = "running"
+    port: int | None = None
+    restarts: int = 0
+    last_exit: ExitRecord | None = None
+    profile_digest: str | None = None  # of the pool file last copied
+
+
+class DaemonState(msgspec.Struct, kw_only=True):
+    version: int = 1
+    programs: dict[str, ProgramState] = {}
+
+
+# ------------------------------------------------ control-plane records
+
+
+class ProgramInfo(msgspec.Struct, kw_only=True):
+    """One entry of `GET /v1/programs`: what `mictl status` shows."""
+
+    name: str
+    kind: Kind
+    state: str
+    statecode: int
+    description: str  # supervisorctl's: "pid 123, uptime 0:01:02" or the reason
+    pid: int | None = None
+    port: int | None = None
+    uptime: float | None = None
+    since: float = 0.0
+    restarts: int = 0
+    desired: Desired = "running"
+    reason: str = ""  # why FATAL / BACKOFF / EXITED unexpectedly
+    exit: ExitRecord | None = None
+    priority: int = 999
+    # Filled by the router and the health prober when they run:
+    health: str | None = None
+    routable: bool | None = None
+    draining: bool | None = None
+    in_flight: int | None = None
+    breaker: str | None = None
+    history: list[Transition] | None = None
+
+
+class ReloadResult(msgspec.Struct, kw_only=True):
+    ok: bool
+    at: float
+    error: str = ""
+    added: list[str] = []
+    removed: list[str] = []
+    restarted: list[str] = []
+    unchanged: list[str] = []
+
+
+class DaemonInfo(msgspec.Struct, kw_only=True):
+    version: str
+    pid: int
+    started_at: float
+    uptime: float
+    config: str
+    socket: str
+    state_dir: str
+    log_dir: str
+    front: str | None = None
+    last_reload: ReloadResult | None = None
+
+
+class ErrorDetail(msgspec.Struct):
+    message: str
+    type: str
+    code: str | None = None
+    known: list[str] | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    error: ErrorDetail

@@ -1,0 +1,186 @@
+"""Run a real mictld (and real supervisord) for tests and benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ctl.client import ApiError, Client, DaemonUnreachable
+from daemon import orphans
+from daemon.types import ProgramInfo
+
+T = TypeVar("T")
+BIN = Path(sys.executable).parent
+LISTENER = str(Path(__file__).with_name("listener.py"))
+
+
+def wait_until(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+class Mictld:
+    """A real mictld process on a config written into `root`."""
+
+    def __init__(self, root: Path, body: str = "", *, base_port: int | None = None) -> None:
+        self.root = root
+        self.config = root / "mictl.toml"
+        self.socket = root / "run" / "mictl.sock"
+        self.profiles = root / "profiles"
+        self.profiles.mkdir(parents=True, exist_ok=True)
+        self.base_port = base_port or free_port_block()
+        head = f"""
+            [daemon]
+            socket = "run/mictl.sock"
+            state_dir = "state"
+            log_dir = "log"
+            [profiles]
+            dir = "profiles"
+            base_port = {self.base_port}
+            command = "{sys.executable} {LISTENER} {{port}}"
+            [router]
+            enabled = false
+        """
+        self.write_config(textwrap.dedent(head) + textwrap.dedent(body))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client = Client(str(self.socket), timeout=120)
+
+    def write_config(self, text: str) -> None:
+        self.config.write_text(text)
+
+    def add_profile(self, name: str, content: str = '{"cookies": [], "origins": []}') -> None:
+        (self.profiles / f"{name}.json").write_text(content)
+
+    def start(self, wait: bool = True, env: dict[str, str] | None = None) -> Mictld:
+        log = open(self.root / "mictld.out", "ab")  # noqa: SIM115 (lives with the process)
+        self.proc = subprocess.Popen(
+            [str(BIN / "mictld"), "-c", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        log.close()
+        if wait:
+            wait_until(self.reachable, 30, "mictld's control socket")
+        return self
+
+    def reachable(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"mictld exited {self.proc.returncode}:\n{self.output()}")
+        try:
+            self.client.call("GET", "/v1/daemon", dict)
+            return True
+        except (DaemonUnreachable, ConnectionError):
+            return False
+
+    def output(self) -> str:
+        path = self.root / "mictld.out"
+        return path.read_text() if path.exists() else ""
+
+    def programs(self) -> dict[str, ProgramInfo]:
+        return {p.name: p for p in self.client.call("GET", "/v1/programs", list[ProgramInfo])}
+
+    def program(self, name: str) -> ProgramInfo:
+        return self.client.call("GET", f"/v1/programs/{name}", ProgramInfo)
+
+    def wait_state(self, name: str, state: str, timeout: float = 30) -> ProgramInfo:
+        def check() -> ProgramInfo | None:
+            try:
+                info = self.program(name)
+            except ApiError:  # not there yet (a reload will add it)
+                return None
+            return info if info.state == state else None
+
+        return wait_until(check, timeout, f"{name} to be {state}")
+
+    def ctl(self, *args: str, check: bool = False, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "mictl"), "--socket", str(self.socket), *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+            **kw,
+        )
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL the daemon only: its programs are left behind."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def cleanup(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop(timeout=30)
+        orphans.cleanup(str((self.root / "state").resolve()), timeout=5)
+
+
+_next_port = [20000 + (os.getpid() % 200) * 100]
+
+
+def free_port_block(size: int = 60) -> int:
+    """A base port with `size` free ports after it (tests run in one process)."""
+    while True:
+        base = _next_port[0]
+        _next_port[0] += size
+        if _next_port[0] > 60000:
+            _next_port[0] = 20000
+        if not any(port_open(p) for p in range(base, base + size, 7)):
+            return base
+
+
+@contextlib.contextmanager
+def running(root: Path, body: str = "", **kw: Any) -> Iterator[Mictld]:
+    d = Mictld(root, body, **kw)
+    try:
+        yield d
+    finally:
+        d.cleanup()
