@@ -150,8 +150,11 @@ def load(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Con
     config = _decode(raw, path)
     _resolve_paths(config, path.resolve().parent)
     config.path = str(path.resolve())
-    program_specs(config)  # every program option must parse
-    resolve_program("*", config.profiles.program, "", argv=("-",), key="profiles.program")
+    try:  # every program option must parse
+        program_specs(config)
+        resolve_program("*", config.profiles.program, "", argv=("-",), key="profiles.program")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     socket_mode(config)
     return config
 

@@ -1,0 +1,151 @@
+"""Config: schema, errors that name file and key, env overrides, supervisord syntax."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daemon import config
+from daemon.config import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mictl.toml"
+    path.write_text(text)
+    return path
+
+
+def test_empty_file_gets_documented_defaults(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, ""), env={})
+    assert cfg.router.strategy == "round_robin"
+    assert cfg.router.host == "127.0.0.1"
+    assert cfg.profiles.base_port == 3001
+    assert cfg.profiles.dir == str(tmp_path / "auth_profiles" / "saved")  # relative to the file
+    assert cfg.daemon.socket_mode == "0600"
+
+
+def test_example_config_documents_every_key_with_its_default() -> None:
+    """etc/mictl.toml is the reference: every schema key, each at its default."""
+    import tomllib
+
+    import msgspec
+
+    example = Path(__file__).parents[1] / "etc" / "mictl.toml"
+    raw = tomllib.loads(example.read_text())
+    assert msgspec.convert(raw, config.Config, strict=False) == config.Config()
+
+    def walk(struct: type, table: dict, where: str) -> None:
+        for field in msgspec.structs.fields(struct):
+            if field.name in ("path", "programs", "killasgroup"):
+                continue  # loader-set / examples only / documented as derived
+            assert field.name in table, f"{where}{field.name} missing from etc/mictl.toml"
+            if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+                walk(field.type, table[field.name], f"{where}{field.name}.")
+
+    walk(config.Config, raw, "")
+    config.load(example, env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[router]\nstrategy = "fastest"', "router.strategy"),
+        ("[router]\nport = 'x'", "router.port"),
+        ("[daemon]\nsokcet = 'x'", "daemon"),
+        ('[programs.web]\ncommand = "x"\nstopsignal = "FOO"', "programs.web.stopsignal"),
+        ('[programs.web]\ncommand = "x"\nexitcodes = "a,b"', "programs.web.exitcodes"),
+        (
+            '[programs.web]\ncommand = "x"\nstdout_logfile_maxbytes = "5XB"',
+            "programs.web.stdout_logfile_maxbytes",
+        ),
+        ('[programs.web]\ncommand = "x"\nautorestart = "maybe"', "programs.web.autorestart"),
+        ("[programs.web]\nstartsecs = 1", "programs.web.command"),
+        ('[programs."../x"]\ncommand = "x"', "programs.../x"),
+        ('[profiles.program]\nstopsignal = "NOPE"', "profiles.program.stopsignal"),
+        ('[daemon]\nsocket_mode = "rw"', "daemon.socket_mode"),
+        ("[router\n", "not valid TOML"),
+    ],
+)
+def test_errors_name_the_file_and_key(tmp_path: Path, text: str, where: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path, env={})
+    assert str(path) in str(info.value)
+    assert where in str(info.value)
+
+
+def test_supervisord_value_syntax_means_the_same(tmp_path: Path) -> None:
+    cfg = config.load(
+        write(
+            tmp_path,
+            """
+            [programs.web]
+            command = "python -m http.server 'a b'"
+            stopsignal = "TERM"
+            exitcodes = "0,2"
+            stdout_logfile_maxbytes = "50MB"
+            autorestart = "unexpected"
+            autostart = "false"
+            environment = 'A="1",B=two'
+            stopasgroup = true
+            """.replace("\n            ", "\n"),
+        ),
+        env={},
+    )
+    (spec,) = config.program_specs(cfg)
+    assert spec.argv == ("python", "-m", "http.server", "a b")
+    assert spec.stopsignal == signal.SIGTERM
+    assert spec.exitcodes == (0, 2)
+    assert spec.stdout_logfile_maxbytes == 50 * 1024 * 1024
+    assert spec.autorestart == "unexpected" and spec.autostart is False
+    assert dict(spec.environment) == {"A": "1", "B": "two"}
+    assert spec.killasgroup is True  # defaults to stopasgroup, as in supervisord
+
+
+def test_env_overrides_any_scalar_key(tmp_path: Path) -> None:
+    path = write(tmp_path, '[router]\nstrategy = "random"\n')
+    env = {
+        "MICTL_ROUTER__STRATEGY": "least_busy",
+        "MICTL_PROFILES__BASE_PORT": "4000",
+        "MICTL_PROFILES__PROGRAM__STARTSECS": "3",
+        "MICTL_SOCKET": "/ignored/belongs/to/the/cli",
+    }
+    cfg = config.load(path, env=env)
+    assert cfg.router.strategy == "least_busy"
+    assert cfg.profiles.base_port == 4000
+    assert cfg.profiles.program.startsecs == 3
+    with pytest.raises(ConfigError, match="router.port"):
+        config.load(path, env={"MICTL_ROUTER__PORT": "many"})
+
+
+@given(st.lists(st.integers(0, 255), min_size=1, max_size=6))
+def test_exitcodes_as_list_or_string_agree(codes: list[int]) -> None:
+    as_list = config.ProgramOptions(command="x", exitcodes=codes)
+    as_text = config.ProgramOptions(command="x", exitcodes=",".join(map(str, codes)))
+    a = config.resolve_program("p", as_list, "/tmp")
+    b = config.resolve_program("p", as_text, "/tmp")
+    assert a.exitcodes == b.exitcodes == tuple(codes)
+
+
+@given(st.integers(0, 2**40), st.sampled_from(["", "KB", "MB", "GB"]))
+def test_byte_sizes_parse_like_supervisord(n: int, unit: str) -> None:
+    factor = {"": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[unit]
+    options = config.ProgramOptions(command="x", stdout_logfile_maxbytes=f"{n}{unit}")
+    assert config.resolve_program("p", options, "/tmp").stdout_logfile_maxbytes == n * factor
+
+
+@given(st.text(max_size=40))
+def test_any_text_config_loads_or_fails_with_config_error(text: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "c.toml"
+        path.write_text(text)
+        try:
+            config.load(path, env={})
+        except ConfigError as exc:
+            assert str(path) in str(exc)

@@ -1,0 +1,168 @@
+"""The pure state machine: supervisord's rules, event by event, no processes."""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+
+import supervisor.process
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daemon import machine
+from daemon.machine import Enter, Exited, Kill, Memory, SetTimer, Spawn, Start, Stop, Timeout
+from daemon.types import TRANSITIONS, ProgramSpec, State
+
+SPEC = ProgramSpec(name="p", argv=("true",), startsecs=2, startretries=2)
+
+
+def run(events: list[tuple[float, machine.Event]], spec: ProgramSpec = SPEC):
+    mem = Memory()
+    states: list[State] = []
+    actions: list[machine.Action] = []
+    for now, event in events:
+        mem, acts = machine.decide(spec, mem, event, now)
+        actions += acts
+        states += [a.state for a in acts if isinstance(a, Enter)]
+    return mem, states, actions
+
+
+def supervisord_arrows() -> set[tuple[State, State]]:
+    """The `# A -> B` comments of supervisord's process.py, plus spawn()'s
+    precondition (EXITED, FATAL, BACKOFF, STOPPED -> STARTING)."""
+    source = Path(supervisor.process.__file__).read_text()
+    arrows = set()
+    for left, right in re.findall(r"#.*?([A-Z/]+) ?-> ?([A-Z]+)", source):
+        for old in left.split("/"):
+            # A self-loop (STOPPING -> STOPPING on SIGKILL) is no transition:
+            # supervisord's change_state returns early and emits nothing.
+            if old in State.__members__ and right in State.__members__ and old != right:
+                arrows.add((State[old], State[right]))
+    for old in (State.EXITED, State.FATAL, State.BACKOFF, State.STOPPED):
+        arrows.add((old, State.STARTING))
+    return arrows
+
+
+def test_transition_table_is_supervisords_plus_documented_extras() -> None:
+    ours = {(old, new) for old, news in TRANSITIONS.items() for new in news}
+    theirs = supervisord_arrows()
+    assert theirs <= ours
+    assert ours - theirs == {(State.STOPPED, State.FATAL), (State.EXITED, State.FATAL)}
+
+
+def test_crash_before_startsecs_backs_off_1_2_then_fatal() -> None:
+    mem, states, actions = run(
+        [
+            (0, Start()),
+            (0.1, Exited(1)),
+            (1.1, Timeout()),
+            (1.2, Exited(1)),
+            (3.2, Timeout()),
+            (3.3, Exited(1)),
+        ]
+    )
+    assert [s.name for s in states] == [
+        "STARTING",
+        "BACKOFF",
+        "STARTING",
+        "BACKOFF",
+        "STARTING",
+        "BACKOFF",
+        "FATAL",
+    ]
+    # startsecs timer (2 s) on each try; supervisord waits `backoff` seconds
+    # between tries: 1, then 2.
+    timers = [a.delay for a in actions if isinstance(a, SetTimer)]
+    assert timers == [2.0, 1.0, 2.0, 2.0, 2.0]
+    assert mem.spawnerr.startswith("Exited too quickly")
+
+
+def test_startsecs_timer_makes_running_and_resets_backoff() -> None:
+    mem, states, _ = run([(0, Start()), (0.5, Exited(1)), (1.5, Timeout()), (3.5, Timeout())])
+    assert states[-1] == State.RUNNING and mem.backoff == 0
+
+
+def test_exit_racing_the_startsecs_timer_counts_as_running() -> None:
+    _, states, _ = run([(0, Start()), (2.0, Exited(0))])
+    assert [s.name for s in states] == ["STARTING", "RUNNING", "EXITED"]
+
+
+def test_autorestart_unexpected_restarts_only_on_unexpected_codes() -> None:
+    spec = ProgramSpec(name="p", argv=("x",), exitcodes=(0, 2), startsecs=0)
+    _, states, _ = run([(0, Start()), (0, Timeout()), (5, Exited(2))], spec)
+    assert states[-1] == State.EXITED
+    _, states, _ = run([(0, Start()), (0, Timeout()), (5, Exited(3))], spec)
+    assert states[-2:] == [State.EXITED, State.STARTING]
+    _, states, _ = run([(0, Start()), (0, Timeout()), (5, Exited(None, signal.SIGKILL))], spec)
+    assert states[-1] == State.STARTING  # a signal death is status -1: unexpected
+
+
+def test_stop_sends_stopsignal_then_sigkill_after_stopwaitsecs() -> None:
+    spec = ProgramSpec(
+        name="p",
+        argv=("x",),
+        startsecs=0,
+        stopwaitsecs=7,
+        stopsignal=signal.SIGINT,
+        stopasgroup=False,
+        killasgroup=True,
+    )
+    mem, states, actions = run([(0, Start()), (0, Timeout()), (1, Stop()), (8, Timeout())], spec)
+    kills = [a for a in actions if isinstance(a, Kill)]
+    assert kills == [Kill(signal.SIGINT, False), Kill(signal.SIGKILL, True)]
+    assert SetTimer(7.0) in actions
+    assert mem.state == State.STOPPING
+    mem, _ = machine.decide(spec, mem, Exited(None, signal.SIGKILL), 9)
+    assert mem.state == State.STOPPED
+
+
+def test_stop_in_backoff_goes_straight_to_stopped() -> None:
+    mem, states, _ = run([(0, Start()), (0.1, Exited(1)), (0.2, Stop())])
+    assert states[-2:] == [State.BACKOFF, State.STOPPED]
+
+
+def test_unstartable_program_is_fatal_with_its_reason() -> None:
+    spec = ProgramSpec(name="p", argv=("x",), fatal_reason="profile p.json: not valid JSON")
+    mem, states, actions = run([(0, Start())], spec)
+    assert states == [State.FATAL] and mem.spawnerr == spec.fatal_reason
+    assert not [a for a in actions if isinstance(a, Spawn)]
+
+
+EVENTS = st.sampled_from([Start(), Stop(), Timeout(), Exited(0), Exited(1), Exited(None, 9)])
+
+
+@given(st.lists(st.tuples(st.floats(0, 5), EVENTS, st.booleans()), max_size=40))
+def test_any_event_sequence_only_takes_legal_edges(
+    steps: list[tuple[float, machine.Event, bool]],
+) -> None:
+    mem, now = Memory(), 0.0
+
+    def feed(event: machine.Event, spawn_ok: bool) -> Memory:
+        new, actions = machine.decide(SPEC, mem, event, now)
+        old = mem.state
+        for action in actions:
+            if isinstance(action, Enter):
+                machine.check_edge(old, action.state)
+                old = action.state
+        assert old == new.state
+        assert new.backoff <= SPEC.startretries + 1
+        if any(isinstance(a, Spawn) for a in actions):
+            # As the shell does: the spawn's outcome is fed at once.
+            outcome = machine.Spawned(1) if spawn_ok else machine.SpawnFailed("nope")
+            return _feed_into(new, outcome)
+        return new
+
+    def _feed_into(current: Memory, event: machine.Event) -> Memory:
+        nonlocal mem
+        mem = current
+        return feed(event, True)
+
+    for dt, event, spawn_ok in steps:
+        now += dt
+        if isinstance(event, Exited) and not mem.running:
+            continue  # exits come only from a live process
+        try:
+            mem = feed(event, spawn_ok)
+        except machine.NotAllowed:
+            continue
