@@ -118,7 +118,7 @@ def test_env_overrides_any_scalar_key(tmp_path: Path) -> None:
     assert cfg.router.strategy == "least_busy"
     assert cfg.profiles.base_port == 4000
     assert cfg.profiles.program.startsecs == 3
-    with pytest.raises(ConfigError, match="router.port"):
+    with pytest.raises(ConfigError, match=r"router\.port"):
         config.load(path, env={"MICTL_ROUTER__PORT": "many"})
 
 

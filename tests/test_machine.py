@@ -108,7 +108,7 @@ def test_stop_sends_stopsignal_then_sigkill_after_stopwaitsecs() -> None:
         stopasgroup=False,
         killasgroup=True,
     )
-    mem, states, actions = run([(0, Start()), (0, Timeout()), (1, Stop()), (8, Timeout())], spec)
+    mem, _states, actions = run([(0, Start()), (0, Timeout()), (1, Stop()), (8, Timeout())], spec)
     kills = [a for a in actions if isinstance(a, Kill)]
     assert kills == [Kill(signal.SIGINT, False), Kill(signal.SIGKILL, True)]
     assert SetTimer(7.0) in actions
@@ -118,7 +118,7 @@ def test_stop_sends_stopsignal_then_sigkill_after_stopwaitsecs() -> None:
 
 
 def test_stop_in_backoff_goes_straight_to_stopped() -> None:
-    mem, states, _ = run([(0, Start()), (0.1, Exited(1)), (0.2, Stop())])
+    _mem, states, _ = run([(0, Start()), (0.1, Exited(1)), (0.2, Stop())])
     assert states[-2:] == [State.BACKOFF, State.STOPPED]
 
 
