@@ -71,10 +71,16 @@ class BrowserSection(Struct):
 
 
 def _instance_defaults() -> ProgramOptions:
-    # A browser runner: its Chromium children must die with it, and it needs a
-    # moment to be worth calling RUNNING.
+    # A browser runner: SIGTERM goes to the runner alone, so it can finish or
+    # stop the current generation and close its browser cleanly; SIGKILL (and
+    # the clean-up after any exit) takes its whole group, Chromium included.
     return ProgramOptions(
-        autorestart="true", startsecs=2, stopasgroup=True, stopwaitsecs=15, priority=500
+        autorestart="true",
+        startsecs=2,
+        stopasgroup=False,
+        killasgroup=True,
+        stopwaitsecs=15,
+        priority=500,
     )
 
 

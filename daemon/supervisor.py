@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 
@@ -127,6 +128,9 @@ class Program:
         spec = self.spec
         env = dict(os.environ)
         env.update(spec.environment)
+        # Like a venv's activate: the commands installed beside mictld
+        # (mictl-instance, mictl-demo-site) resolve without a full path.
+        env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
         env["MICTL_PROGRAM"] = spec.name
         env[TAG] = self.state_dir
         stdout = subprocess.PIPE if spec.stdout_logfile else subprocess.DEVNULL

@@ -164,7 +164,7 @@ class DaemonInfo(msgspec.Struct, kw_only=True):
     last_reload: ReloadResult | None = None
 
 
-class ErrorDetail(msgspec.Struct):
+class ErrorDetail(msgspec.Struct, omit_defaults=True):
     message: str
     type: str
     code: str | None = None

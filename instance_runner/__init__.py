@@ -1,0 +1,1 @@
+"""mictl-instance: one profile, one headless browser, one OpenAI-compatible port."""

@@ -1,0 +1,5 @@
+import sys
+
+from instance_runner.main import main
+
+sys.exit(main())

@@ -1,0 +1,188 @@
+"""The Playwright lifecycle of one instance: one browser, one context, one page.
+
+A page crash gets a fresh page; a browser crash or disconnect is fatal to the
+runner (it exits non-zero and the supervisor restarts it). Refreshed cookies
+are saved to the private profile copy periodically and on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from daemon.files import atomic_write
+from instance_runner import chromium
+from instance_runner.sites.adapter import SiteAdapter, prepare_context
+from instance_runner.sites.types import SiteFile
+
+log = logging.getLogger("mictl.instance")
+
+MAX_ARTIFACTS = 20
+
+
+class BrowserSession:
+    def __init__(
+        self,
+        site: SiteFile,
+        *,
+        profile: str,
+        pool: str | None = None,
+        executable: str = "",
+        headless: bool = True,
+        extra_args: list[str] | None = None,
+        artifacts_dir: str | None = None,
+        on_fatal: Callable[[str], None] = lambda reason: None,
+    ) -> None:
+        self.site = site
+        self.profile = profile
+        self.pool = pool
+        self.executable = executable
+        self.headless = headless
+        self.extra_args = extra_args or []
+        self.artifacts_dir = artifacts_dir
+        self.on_fatal = on_fatal
+        self.logged_in = False
+        self.page_ready = False
+        self.closing = False
+        self._pw: Playwright | None = None
+        self.browser: Browser | None = None
+        self.context: BrowserContext | None = None
+        self.page: Page | None = None
+        self._adapter_ref: list[SiteAdapter] = []
+        self._saver: asyncio.Task[None] | None = None
+
+    @property
+    def adapter(self) -> SiteAdapter:
+        return self._adapter_ref[0]
+
+    @property
+    def connected(self) -> bool:
+        return self.browser is not None and self.browser.is_connected()
+
+    async def start(self, save_interval: float = 60.0) -> None:
+        self._pw = await async_playwright().start()
+        executable = chromium.find(self.executable, self._pw.chromium.executable_path)
+        started = time.monotonic()
+        self.browser = await self._pw.chromium.launch(
+            executable_path=executable,
+            headless=self.headless,
+            args=chromium.flags(self.extra_args),
+            handle_sigint=False,
+            handle_sigterm=False,
+            handle_sighup=False,
+        )
+        self.browser.on("disconnected", self._on_disconnected)
+        log.info(
+            "browser %s up in %.2fs (%s)",
+            self.browser.version,
+            time.monotonic() - started,
+            executable or "Playwright's own",
+        )
+        self.context = await self.browser.new_context(storage_state=self.profile)
+        await prepare_context(self.context, self._adapter_ref)
+        await self.new_page()
+        self._saver = asyncio.get_running_loop().create_task(self._save_every(save_interval))
+
+    async def new_page(self) -> None:
+        assert self.context is not None
+        if self.page is not None:
+            with contextlib.suppress(PlaywrightError):
+                await self.page.close()
+        self.page_ready = False
+        self.page = await self.context.new_page()
+        self.page.on("crash", self._on_crash)
+        self._adapter_ref[:] = [SiteAdapter(self.site, self.page)]
+        self.logged_in = await self.adapter.open()
+        if self.logged_in:
+            await self.adapter.models()
+        self.page_ready = True
+        if self.logged_in:
+            log.info("page ready and signed in at %s", self.site.url)
+        else:
+            log.warning(
+                "page ready but NOT signed in at %s: the profile's session expired?", self.site.url
+            )
+
+    def _on_crash(self, page: Page) -> None:
+        if page is not self.page:
+            return
+        log.error("page crashed; opening a fresh one")
+        self.page_ready = False
+        asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        try:
+            await self.new_page()
+        except PlaywrightError as exc:
+            self.on_fatal(f"could not recover from a page crash: {exc}")
+
+    def _on_disconnected(self, browser: Browser) -> None:
+        if not self.closing:
+            self.on_fatal("the browser disconnected (crashed or was killed)")
+
+    # ------------------------------------------------------------ profile
+
+    async def save_state(self) -> None:
+        """Write the context's refreshed storage_state to the private copy
+        (and the pool file with write_back), atomically."""
+        if self.context is None or not self.connected:
+            return
+        state = await self.context.storage_state()
+        data = json.dumps(state, indent=2).encode()
+        atomic_write(self.profile, data, 0o600)
+        if self.pool:
+            mode = os.stat(self.pool).st_mode & 0o777 if os.path.exists(self.pool) else 0o600
+            atomic_write(self.pool, data, mode)
+
+    async def _save_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.save_state()
+            except (PlaywrightError, OSError) as exc:
+                log.warning("could not save the profile: %s", exc)
+
+    # ---------------------------------------------------------- artifacts
+
+    async def save_artifacts(self, reason: str) -> str | None:
+        """Screenshot + HTML next to the instance log, keeping the newest few."""
+        if not self.artifacts_dir or self.page is None:
+            return None
+        directory = Path(self.artifacts_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03}"
+        try:
+            await self.page.screenshot(path=f"{stem}.png", timeout=5000)
+            (directory / f"{stem.name}.html").write_text(await self.page.content())
+            (directory / f"{stem.name}.txt").write_text(reason + "\n")
+        except PlaywrightError as exc:
+            log.warning("could not save error artifacts: %s", exc)
+            return None
+        stems = sorted({p.stem for p in directory.iterdir()})
+        for old in stems[:-MAX_ARTIFACTS]:
+            for suffix in (".png", ".html", ".txt"):
+                with contextlib.suppress(FileNotFoundError):
+                    (directory / f"{old}{suffix}").unlink()
+        return str(stem)
+
+    async def close(self) -> None:
+        self.closing = True
+        if self._saver:
+            self._saver.cancel()
+        with contextlib.suppress(PlaywrightError, OSError):
+            await self.save_state()
+        with contextlib.suppress(PlaywrightError):
+            if self.browser:
+                await self.browser.close()
+        if self._pw:
+            with contextlib.suppress(PlaywrightError):
+                await self._pw.stop()

@@ -1,0 +1,125 @@
+"""mictl-instance: one profile, one headless Chromium, one OpenAI-compatible port.
+
+Exit codes: 0 after SIGTERM; 70 when the browser crashed or disconnected (the
+supervisor restarts it); 78 when no browser or site file can be used (fatal:
+retrying cannot help).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+import uvicorn
+from starlette.applications import Starlette
+
+from daemon.serving import InLoopServer
+from instance_runner import chromium
+from instance_runner.browser import BrowserSession
+from instance_runner.server import Instance, build_app
+from instance_runner.sites.loader import SiteFileError, load_site
+
+log = logging.getLogger("mictl.instance")
+
+EXIT_BROWSER_LOST = 70
+EXIT_CONFIG = chromium.EXIT_NO_BROWSER
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="mictl-instance", description=__doc__)
+    p.add_argument("--profile", required=True, help="storage_state JSON (the private copy)")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--site", default="demo", help="bundled site name or a site file path")
+    p.add_argument("--site-url", default=None, help="override the site file's URL")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--name", default=None, help="instance name (default: profile stem)")
+    p.add_argument("--pool", default=None, help="also save refreshed cookies here (write_back)")
+    p.add_argument("--log-dir", default=None, help="where error screenshots go")
+    p.add_argument("--browser-executable", default="")
+    p.add_argument("--browser-arg", action="append", default=[])
+    p.add_argument("--headed", action="store_true")
+    p.add_argument("--max-queue", type=int, default=8)
+    p.add_argument("--grace", type=float, default=20.0, help="SIGTERM: seconds to finish")
+    p.add_argument("--save-interval", type=float, default=60.0)
+    p.add_argument("--model-default", default=None, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    name = args.name or os.path.splitext(os.path.basename(args.profile))[0]
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {name}: %(message)s")
+    try:
+        site = load_site(args.site, args.site_url or os.environ.get("MICTL_SITE_URL"))
+    except SiteFileError as exc:
+        print(f"mictl-instance: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    exit_code = [0]
+    server: InLoopServer | None = None
+
+    def fatal(reason: str) -> None:
+        log.error("%s: exiting so the supervisor restarts this instance", reason)
+        exit_code[0] = EXIT_BROWSER_LOST
+        if server is not None:
+            server.should_exit = server.force_exit = True
+
+    artifacts = os.path.join(args.log_dir, f"{name}-errors") if args.log_dir else None
+    session = BrowserSession(
+        site,
+        profile=args.profile,
+        pool=args.pool,
+        executable=args.browser_executable,
+        headless=not args.headed,
+        extra_args=args.browser_arg,
+        artifacts_dir=artifacts,
+        on_fatal=fatal,
+    )
+    instance = Instance(name, session, max_queue=args.max_queue)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await session.start(save_interval=args.save_interval)
+        except chromium.NoBrowser as exc:
+            log.error("%s", exc)
+            exit_code[0] = EXIT_CONFIG
+            raise
+        yield
+        await session.close()
+
+    app = build_app(instance)
+    app.router.lifespan_context = lifespan
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=args.grace,
+        lifespan="on",
+    )
+    server = InLoopServer(config)
+
+    async def serve() -> None:
+        # Our own handlers: uvicorn's would re-raise SIGTERM after a graceful
+        # shutdown, and the runner must exit 0.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        await server.serve()
+
+    asyncio.run(serve())
+    if exit_code[0] == 0 and not server.started:
+        exit_code[0] = EXIT_CONFIG if session.browser is None else 1
+    return exit_code[0]
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main())

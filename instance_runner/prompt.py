@@ -1,0 +1,55 @@
+"""OpenAI messages -> the one prompt a chat web app takes.
+
+A lone user message is sent as it is. Anything else (a system message, or a
+conversation) becomes a transcript, one block per message, blank line between:
+
+    System: <system content>
+
+    User: <first question>
+
+    Assistant: <earlier answer>
+
+    User: <the question to answer now>
+
+Content given as a list of parts keeps its text parts, joined by newlines.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+LABELS = {
+    "system": "System",
+    "developer": "System",
+    "user": "User",
+    "assistant": "Assistant",
+    "tool": "Tool",
+}
+
+
+class Part(msgspec.Struct):
+    type: str
+    text: str = ""
+
+
+class Message(msgspec.Struct):
+    role: Role
+    content: str | list[Part] | None = None
+    name: str | None = None
+
+
+def text_of(message: Message) -> str:
+    if message.content is None:
+        return ""
+    if isinstance(message.content, str):
+        return message.content
+    return "\n".join(p.text for p in message.content if p.type == "text")
+
+
+def build(messages: list[Message]) -> str:
+    if len(messages) == 1 and messages[0].role == "user":
+        return text_of(messages[0])
+    return "\n\n".join(f"{LABELS[m.role]}: {text_of(m)}" for m in messages)

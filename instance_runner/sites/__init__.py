@@ -1,0 +1,1 @@
+"""Site adapters: declarative site files read by one generic adapter."""

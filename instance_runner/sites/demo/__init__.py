@@ -1,0 +1,1 @@
+"""The bundled demo chat site: a stand-in for the chat web apps we cannot reach."""

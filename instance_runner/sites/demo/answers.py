@@ -1,0 +1,34 @@
+"""What the demo site answers: deterministic, so tests can check exact text."""
+
+from __future__ import annotations
+
+import re
+
+MODELS = ("demo-fast", "demo-smart", "demo-long")
+
+# Markers a prompt may carry to make the site misbehave like the real ones.
+RATE_LIMIT = "[[rate-limit]]"
+ERROR = "[[error]]"
+LOGOUT = "[[logout]]"
+HANG = "[[hang]]"
+SLOW = "[[slow]]"
+CRASH = "[[crash]]"
+
+RATE_LIMIT_SECONDS = 30
+
+
+def answer(model: str, prompt: str) -> str:
+    """The full answer the demo site streams for `prompt` on `model`."""
+    words = prompt.split()
+    last = words[-1] if words else ""
+    turns = prompt.count("User:") or 1
+    text = f'Hello from {model}. You wrote {len(words)} words, ending with "{last}".'
+    text += f" This is turn {turns}."
+    if model == "demo-long":
+        text += " " + " ".join(f"Point {i}." for i in range(1, 41))
+    return text
+
+
+def tokens(text: str) -> list[str]:
+    """How the answer is cut into streamed pieces (a word and its space)."""
+    return re.findall(r"\S+\s*", text)

@@ -1,0 +1,36 @@
+"""What can go wrong on a site, as typed exceptions (translated to HTTP at the edge)."""
+
+from __future__ import annotations
+
+
+class SiteProblem(Exception):
+    """Base: something the site did, not the client."""
+
+
+class RateLimited(SiteProblem):
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LoggedOut(SiteProblem):
+    pass
+
+
+class SiteError(SiteProblem):
+    pass
+
+
+class Stalled(SiteProblem):
+    pass
+
+
+class PageCrashed(SiteProblem):
+    pass
+
+
+class UnknownModel(Exception):
+    def __init__(self, model: str, known: list[str]) -> None:
+        super().__init__(f"model {model!r} is not served here (known: {', '.join(known)})")
+        self.model = model
+        self.known = known

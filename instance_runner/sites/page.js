@@ -1,0 +1,114 @@
+// Installed in every page of an instance (context.add_init_script). It pushes
+// what happens on the page to Python through the exposed binding
+// window.__mictlEvent(kind, data): answer deltas, completion, banners. No
+// polling: a MutationObserver for the DOM, and a tap on the page's own fetch.
+(() => {
+  if (window.__mictlArm) return;
+  const report = (kind, data) => {
+    try { window.__mictlEvent(kind, data === undefined ? null : data); } catch (e) { /* gone */ }
+  };
+  const visible = (n) => !!n && !n.hidden && n.getClientRects().length > 0;
+  const count = (sel) => (sel ? document.querySelectorAll(sel).length : 0);
+  let state = null; // the armed generation, if any
+
+  function firstVisible(sel) {
+    for (const n of document.querySelectorAll(sel)) if (visible(n)) return n;
+    return null;
+  }
+
+  function finish(kind, data) {
+    state.finished = true;
+    state.observer.disconnect();
+    report(kind, data);
+  }
+
+  function check() {
+    const s = state;
+    if (!s || s.finished) return;
+    for (const n of [...s.stale]) if (!visible(n)) s.stale.delete(n);
+    for (const [kind, sel] of s.banners) {
+      const n = firstVisible(sel);
+      if (n && !s.stale.has(n)) return finish(kind, n.textContent.trim());
+    }
+    if (s.cfg.source === "dom") {
+      const nodes = document.querySelectorAll(s.cfg.answer);
+      if (nodes.length <= s.answersBefore) return; // our answer has not appeared yet
+      const newest = nodes[nodes.length - 1];
+      const text = newest.textContent;
+      if (text.length > s.sent.length && text.startsWith(s.sent)) {
+        report("delta", text.slice(s.sent.length));
+        s.sent = text;
+        s.gotDelta = true;
+      }
+      if (s.cfg.answer_done && newest.closest(s.cfg.answer_done)) return finish("done");
+      if (s.cfg.idle && s.gotDelta && document.querySelector(s.cfg.idle)) return finish("done");
+    }
+  }
+
+  window.__mictlArm = (cfg) => {
+    if (state) state.observer.disconnect();
+    const banners = [["rate_limit", cfg.rate_limit], ["error", cfg.error], ["logged_out", cfg.logged_out]]
+      .filter((b) => b[1]);
+    const stale = new Set(); // banners already up before this request
+    for (const [, sel] of banners) for (const n of document.querySelectorAll(sel)) if (visible(n)) stale.add(n);
+    state = {
+      cfg, banners, stale, sent: "", gotDelta: false, finished: false,
+      answersBefore: count(cfg.answer),
+      observer: new MutationObserver(check),
+    };
+    state.observer.observe(document.documentElement, {
+      subtree: true, childList: true, characterData: true, attributes: true,
+    });
+  };
+
+  window.__mictlDisarm = () => {
+    if (state) { state.finished = true; state.observer.disconnect(); }
+    state = null;
+  };
+
+  // The fetch tap: the page's own answer stream, read from a tee of its body.
+  const originalFetch = window.fetch;
+  window.fetch = async function (...args) {
+    const response = await originalFetch.apply(this, args);
+    const s = state;
+    const url = String((args[0] && args[0].url) || args[0]);
+    if (!s || s.finished || s.cfg.source !== "fetch" || !url.includes(s.cfg.url_contains)
+        || !response.ok || !response.body) return response;
+    const [mine, theirs] = response.body.tee();
+    readTap(mine.getReader(), s);
+    return new Response(theirs, {
+      status: response.status, statusText: response.statusText, headers: response.headers,
+    });
+  };
+
+  async function readTap(reader, s) {
+    const decoder = new TextDecoder();
+    let buffer = "";
+    const handle = (line) => {
+      if (s.cfg.format === "sse") {
+        if (!line.startsWith("data:")) return;
+        line = line.slice(5).trim();
+        if (line === "[DONE]") return;
+      }
+      if (!line.trim()) return;
+      try {
+        const piece = JSON.parse(line)[s.cfg.field];
+        if (typeof piece === "string" && piece) { s.gotDelta = true; report("delta", piece); }
+      } catch (e) { /* not a JSON line */ }
+    };
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let newline;
+        while ((newline = buffer.indexOf("\n")) >= 0) {
+          handle(buffer.slice(0, newline));
+          buffer = buffer.slice(newline + 1);
+        }
+      }
+      if (buffer) handle(buffer);
+    } catch (e) { /* aborted: the stop button */ }
+    if (!s.finished) { s.finished = true; s.observer.disconnect(); report("done"); }
+  }
+})();

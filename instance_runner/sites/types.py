@@ -1,0 +1,71 @@
+"""The site file format: everything the generic adapter needs to drive a site.
+
+A site's UI change is a data edit here, checked with `mictl site check`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Selectors(Struct):
+    prompt: str  # the input the prompt is typed into
+    send: str  # the button that sends it
+    answer: str  # every assistant answer's text node; the newest is the last match
+    stop: str = ""  # the button that stops a generation
+    model_picker: str = ""  # a <select> (pick = "select") or the button opening a menu
+    model_option: str = ""  # the menu entries (pick = "click"); their text is the model
+    answer_done: str = ""  # matches the newest answer (or an ancestor) once it is complete
+    idle: str = ""  # present when no generation runs (done = idle after a delta)
+    logged_in: str = ""  # present only when signed in
+    logged_out: str = ""  # present only on the sign-in page
+    rate_limit: str = ""  # a visible rate-limit / quota banner
+    error: str = ""  # a visible error banner
+    new_chat: str = ""  # starts a fresh conversation (reset = "new_chat")
+
+
+class Markers(Struct):
+    """Texts that identify a state when no selector can (matched case-insensitively)."""
+
+    rate_limit: list[str] = []
+    logged_out: list[str] = []
+    error: list[str] = []
+    retry_after: str = r"(\d+)\s*(?:s\b|sec|second)"  # regex on the rate-limit text
+    retry_after_default: float = 60.0
+
+
+class Timeouts(Struct):
+    navigation: float = 30.0  # page load
+    ready: float = 20.0  # until logged_in / logged_out shows
+    first_delta: float = 60.0  # send -> first piece of the answer
+    stall: float = 30.0  # no new delta for this long: the generation is stalled
+    request: float = 300.0  # a whole request, queue wait excluded
+
+
+class Stream(Struct):
+    """Where deltas come from: the answer node in the DOM, or a tap on the
+    page's own fetch of the answer stream (survives UI redesigns)."""
+
+    source: Literal["dom", "fetch"] = "dom"
+    url_contains: str = ""  # fetch: the request to tap
+    format: Literal["ndjson", "sse"] = "ndjson"
+    field: str = "token"  # fetch: the key holding a delta in each JSON item
+
+
+class SiteFile(Struct, kw_only=True):
+    name: str
+    url: str
+    selectors: Selectors
+    notice: str = ""  # shown by `mictl site check` (e.g. "selectors unverified")
+    model_pick: Literal["select", "click", "none"] = "select"
+    models: list[str] = []  # used when the picker cannot be read
+    reset: Literal["none", "reload", "new_chat"] = "none"  # before each request
+    markers: Markers = msgspec.field(default_factory=Markers)
+    timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
+    stream: Stream = msgspec.field(default_factory=Stream)

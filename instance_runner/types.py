@@ -1,0 +1,104 @@
+"""The OpenAI wire format an instance speaks, and its health record."""
+
+from __future__ import annotations
+
+import msgspec
+
+from instance_runner.prompt import Message
+
+
+class StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+class ChatRequest(msgspec.Struct, kw_only=True):
+    model: str
+    messages: list[Message]
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | list[str] | None = None
+    user: str | None = None
+    n: int | None = None
+
+
+class Usage(msgspec.Struct):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    estimated: bool = True  # counted as characters / 4, not by the model's tokenizer
+
+
+class ResponseMessage(msgspec.Struct):
+    role: str
+    content: str
+
+
+class Choice(msgspec.Struct):
+    index: int
+    message: ResponseMessage
+    finish_reason: str
+    logprobs: None = None
+
+
+class ChatCompletion(msgspec.Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    object: str = "chat.completion"
+    system_fingerprint: None = None
+
+
+class Delta(msgspec.Struct, omit_defaults=True):
+    role: str | None = None
+    content: str | None = None
+
+
+class ChunkChoice(msgspec.Struct):
+    index: int
+    delta: Delta
+    finish_reason: str | None = None
+    logprobs: None = None
+
+
+class ChatChunk(msgspec.Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    object: str = "chat.completion.chunk"
+    usage: Usage | None = None
+    system_fingerprint: None = None
+
+
+class Model(msgspec.Struct):
+    id: str
+    created: int = 0
+    owned_by: str = "mictl"
+    object: str = "model"
+
+
+class ModelList(msgspec.Struct):
+    data: list[Model]
+    object: str = "list"
+
+
+class Health(msgspec.Struct, kw_only=True):
+    ok: bool
+    name: str
+    site: str
+    browser_connected: bool
+    page_ready: bool
+    logged_in: bool
+    busy: bool
+    queue_length: int
+    rate_limited_until: dict[str, float] = {}  # model -> unix time
+    models: list[str] = []
+    served: int = 0
+    failed: int = 0
+    last_error: str = ""
