@@ -104,8 +104,8 @@ pass_ctl = click.make_pass_decorator(Ctl)
 @click.pass_context
 def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) -> None:
     """Control mictld, the browser-session supervisor."""
-    if ctx.invoked_subcommand == "config":
-        return  # config check needs no daemon
+    if ctx.invoked_subcommand in ("config", "site"):
+        return  # these work without a daemon
     ctx.obj = Ctl(socket_path or _socket_from(config_path))
 
 
@@ -331,3 +331,57 @@ def config_check(file: str | None) -> None:
 
 def main() -> None:
     cli(prog_name="mictl")
+
+
+@cli.group()
+def site() -> None:
+    """Work with site files."""
+
+
+@site.command("check")
+@click.option(
+    "--profile",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A storage_state JSON to sign in with (it is never written).",
+)
+@click.option(
+    "--site",
+    "site_name",
+    default="demo",
+    show_default=True,
+    help="A bundled site name or a site file path.",
+)
+@click.option("--url", default=None, help="Override the site file's URL.")
+@click.option("--screenshot", default="site-check.png", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def site_check(
+    profile: str, site_name: str, url: str | None, screenshot: str, as_json: bool
+) -> None:
+    """Open the site with PROFILE and check every selector of its site file."""
+    from instance_runner.check import check
+    from instance_runner.chromium import NoBrowser
+    from instance_runner.sites.loader import SiteFileError
+
+    try:
+        report = check(profile, site_name, screenshot, url=url)
+    except (SiteFileError, NoBrowser) as exc:
+        raise Usage(str(exc)) from None
+    except Exception as exc:  # the page could not be opened at all
+        raise Failed(f"could not open {site_name}: {exc}".splitlines()[0]) from None
+    if as_json:
+        _emit_json(report)
+    else:
+        if report.notice:
+            click.echo(f"note: {report.notice}")
+        click.echo(
+            f"{report.site} at {report.url}: {'signed in' if report.logged_in else 'NOT signed in'}"
+        )
+        for r in report.results:
+            mark = "found" if r.found else ("MISSING" if r.required else "absent (ok)")
+            click.echo(f"  {r.name:<13} {mark:<22} {r.selector}")
+        if report.models:
+            click.echo(f"  models: {', '.join(report.models)}")
+        click.echo(f"screenshot: {report.screenshot}")
+    if not report.ok:
+        sys.exit(EXIT_FAILED)

@@ -17,11 +17,12 @@ import time
 log = logging.getLogger("mictld")
 
 TAG = "MICTL_STATE_DIR"
+SPAWN_TAG = "MICTL_SPAWN"  # one value per spawn: finds a program's whole tree
 
 
-def find(state_dir: str) -> dict[int, int]:
-    """pid -> pgid of live processes tagged with this state dir (not us)."""
-    needle = f"{TAG}={state_dir}".encode()
+def find(state_dir: str, key: str = TAG) -> dict[int, int]:
+    """pid -> pgid of live processes whose environment has key=state_dir (not us)."""
+    needle = f"{key}={state_dir}".encode()
     found: dict[int, int] = {}
     me = os.getpid()
     for entry in os.listdir("/proc"):
@@ -44,6 +45,19 @@ def _is_zombie(pid: int) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
     except (OSError, IndexError):
         return True
+
+
+def kill_spawn(token: str) -> int:
+    """SIGKILL every process of one spawn, wherever its process group is.
+
+    Playwright starts Chromium in a process group of its own, so killing the
+    runner's group is not enough; the environment tag follows every child.
+    """
+    found = find(token, SPAWN_TAG)
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return len(found)
 
 
 def cleanup(state_dir: str, timeout: float = 10.0) -> int:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterable
 
 import msgspec
@@ -23,7 +24,7 @@ import msgspec
 from daemon import machine
 from daemon.logfile import RotatingFile, pump
 from daemon.machine import Event, Memory, NotAllowed
-from daemon.orphans import TAG
+from daemon.orphans import SPAWN_TAG, TAG, kill_spawn
 from daemon.state import StateStore
 from daemon.types import RUNNING_STATES, ExitRecord, ProgramSpec, State, Transition
 
@@ -62,6 +63,7 @@ class Program:
         self.lock = asyncio.Lock()  # one operator operation at a time
         self.log_listeners: set[Callable[[bytes], None]] = set()
         self._proc: subprocess.Popen[bytes] | None = None
+        self._spawn_token = ""
         self._timer: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._logs: dict[str, RotatingFile] = {}
@@ -133,6 +135,8 @@ class Program:
         env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
         env["MICTL_PROGRAM"] = spec.name
         env[TAG] = self.state_dir
+        self._spawn_token = f"{spec.name}:{uuid.uuid4().hex}"
+        env[SPAWN_TAG] = self._spawn_token
         stdout = subprocess.PIPE if spec.stdout_logfile else subprocess.DEVNULL
         if spec.redirect_stderr:
             stderr = subprocess.STDOUT
@@ -182,9 +186,10 @@ class Program:
         os.close(pidfd)
         code = proc.wait()
         if self.spec.killasgroup:
-            # mictld: what is left of the group (a browser's helpers) dies with
-            # its leader, whatever way the leader went.
+            # mictld: what is left of the program (a browser and its helpers,
+            # in the group or not) dies with its leader, however it went.
             _signal_group(proc.pid, signal.SIGKILL)
+            kill_spawn(self._spawn_token)
         self.pid = None
         self._proc = None
         event = machine.Exited(None, -code) if code < 0 else machine.Exited(code)
@@ -208,6 +213,8 @@ class Program:
         )
         if group:
             _signal_group(self.pid, sig)
+            if sig == signal.SIGKILL:
+                kill_spawn(self._spawn_token)
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)

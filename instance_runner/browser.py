@@ -41,6 +41,7 @@ class BrowserSession:
         extra_args: list[str] | None = None,
         artifacts_dir: str | None = None,
         on_fatal: Callable[[str], None] = lambda reason: None,
+        read_only: bool = False,
     ) -> None:
         self.site = site
         self.profile = profile
@@ -50,6 +51,7 @@ class BrowserSession:
         self.extra_args = extra_args or []
         self.artifacts_dir = artifacts_dir
         self.on_fatal = on_fatal
+        self.read_only = read_only  # never write the profile (mictl site check)
         self.logged_in = False
         self.page_ready = False
         self.closing = False
@@ -90,7 +92,8 @@ class BrowserSession:
         self.context = await self.browser.new_context(storage_state=self.profile)
         await prepare_context(self.context, self._adapter_ref)
         await self.new_page()
-        self._saver = asyncio.get_running_loop().create_task(self._save_every(save_interval))
+        if not self.read_only:
+            self._saver = asyncio.get_running_loop().create_task(self._save_every(save_interval))
 
     async def new_page(self) -> None:
         assert self.context is not None
@@ -134,7 +137,7 @@ class BrowserSession:
     async def save_state(self) -> None:
         """Write the context's refreshed storage_state to the private copy
         (and the pool file with write_back), atomically."""
-        if self.context is None or not self.connected:
+        if self.context is None or not self.connected or self.read_only:
             return
         state = await self.context.storage_state()
         data = json.dumps(state, indent=2).encode()

@@ -184,3 +184,91 @@ def running(root: Path, body: str = "", **kw: Any) -> Iterator[Mictld]:
         yield d
     finally:
         d.cleanup()
+
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_PROFILES = REPO / "auth_profiles" / "saved"
+
+
+class Proc:
+    """A real child process (demo site, instance runner) with its output in a file."""
+
+    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.log = log
+        out = open(log, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        out.close()
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its browser too
+        return self.proc.wait()
+
+
+def demo_site(tmp: Path, pace_ms: float = 5) -> tuple[Proc, int]:
+    port = free_port()
+    site = Proc(
+        [str(BIN / "mictl-demo-site"), "--port", str(port), "--pace-ms", str(pace_ms)],
+        tmp / "demo-site.log",
+    )
+    wait_until(lambda: port_open(port), 30, "the demo site")
+    return site, port
+
+
+def runner(
+    tmp: Path,
+    site_port: int,
+    *,
+    profile: str = "demo-a",
+    name: str | None = None,
+    site: str = "demo",
+    extra: list[str] | None = None,
+    wait: bool = True,
+    profile_text: str | None = None,
+) -> tuple[Proc, int, Path]:
+    """A real mictl-instance on a private copy of a demo profile."""
+    name = name or profile
+    copy = tmp / f"{name}.json"
+    copy.write_text(profile_text or (DEMO_PROFILES / f"{profile}.json").read_text())
+    port = free_port()
+    argv = [
+        str(BIN / "mictl-instance"),
+        "--profile",
+        str(copy),
+        "--port",
+        str(port),
+        "--site",
+        site,
+        "--site-url",
+        f"http://127.0.0.1:{site_port}/",
+        "--name",
+        name,
+        "--log-dir",
+        str(tmp / "log"),
+        *(extra or []),
+    ]
+    proc = Proc(argv, tmp / f"{name}.log")
+    if wait:
+
+        def up() -> bool:
+            if proc.proc.poll() is not None:
+                raise AssertionError(f"runner exited {proc.proc.returncode}:\n{proc.output()}")
+            return port_open(port)
+
+        wait_until(up, 60, f"runner {name}")
+    return proc, port, copy
