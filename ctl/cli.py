@@ -20,7 +20,7 @@ import msgspec
 from ctl.client import ApiError, Client, DaemonUnreachable
 from daemon import __version__
 from daemon import config as daemon_config
-from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
+from daemon.types import BackendInfo, DaemonInfo, ProgramInfo, ReloadResult
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 
@@ -385,3 +385,90 @@ def site_check(
         click.echo(f"screenshot: {report.screenshot}")
     if not report.ok:
         sys.exit(EXIT_FAILED)
+
+
+def _backend_op(ctl: Ctl, name: str, path: str, **query: Any) -> BackendInfo:
+    return ctl.call("POST", f"/v1/backends/{name}/{path}", BackendInfo, **query)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--no-wait", is_flag=True, help="Do not wait for in-flight requests to finish.")
+@pass_ctl
+def drain(ctl: Ctl, names: tuple[str, ...], no_wait: bool) -> None:
+    """Send no new requests to NAMES; wait for their in-flight ones to finish."""
+    for name in names:
+        info = _backend_op(ctl, name, "drain", wait=int(not no_wait))
+        click.echo(f"{info.name}: draining ({info.in_flight} in flight)")
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@pass_ctl
+def undrain(ctl: Ctl, names: tuple[str, ...]) -> None:
+    """Let NAMES take requests again."""
+    for name in names:
+        info = _backend_op(ctl, name, "undrain")
+        click.echo(f"{info.name}: {'routable' if info.routable else 'not routable yet'}")
+
+
+@cli.group()
+def breaker() -> None:
+    """Circuit breakers of instances and upstreams."""
+
+
+@breaker.command("reset")
+@click.argument("names", nargs=-1, required=True)
+@pass_ctl
+def breaker_reset(ctl: Ctl, names: tuple[str, ...]) -> None:
+    """Close the breaker of NAMES."""
+    for name in names:
+        info = _backend_op(ctl, name, "breaker/reset")
+        click.echo(f"{info.name}: breaker {info.breaker}")
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctl
+def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
+    """How the router sees each instance and upstream."""
+    backends = ctl.call("GET", "/v1/backends", list[BackendInfo])
+    if names:
+        unknown = set(names) - {b.name for b in backends}
+        if unknown:
+            raise Usage(f"no such instance or upstream: {', '.join(sorted(unknown))}")
+        backends = [b for b in backends if b.name in names]
+    if as_json:
+        _emit_json(backends)
+        return
+    header = [
+        "NAME",
+        "KIND",
+        "ROUTABLE",
+        "HEALTH",
+        "INFLIGHT",
+        "BREAKER",
+        "SERVED",
+        "FAILED",
+        "LATENCY",
+        "COOLING",
+    ]
+    rows = [
+        [
+            b.name,
+            b.kind,
+            "yes" if b.routable else "no",
+            b.health,
+            f"{b.in_flight}/{b.max_concurrent}",
+            b.breaker,
+            str(b.served),
+            str(b.failed),
+            f"{b.latency_ms:.0f}ms",
+            ", ".join(f"{m} {s:.0f}s" for m, s in b.cooling.items()) or "-",
+        ]
+        for b in backends
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -97,18 +97,58 @@ class ProfilesSection(Struct):
     program: ProgramOptions = msgspec.field(default_factory=_instance_defaults)
 
 
+class BreakerSection(Struct):
+    failures: int = 3  # consecutive failures that open the breaker
+    failure_rate: float = 0.0  # or: this share of failures over `window` (0 = off)
+    window: float = 60.0
+    min_requests: int = 10  # in the window, before failure_rate counts
+    cooldown: float = 5.0  # open -> half-open; doubles on each re-open
+    cooldown_max: float = 300.0
+
+
 class RouterSection(Struct):
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 2048
-    enabled: bool = True
     strategy: Literal[
         "round_robin", "least_busy", "response_time", "random", "weighted", "primary_first"
     ] = "round_robin"
+    sticky: Literal["none", "user", "header"] = "none"
+    sticky_header: str = "x-mictl-session"
     max_body_bytes: int = 4 * 1024 * 1024
+    max_concurrent: int = 1  # per instance: one page, one generation
+    queue_size: int = 256  # requests waiting for a free instance
+    queue_timeout: float = 60.0  # longest wait in the queue
+    max_retries: int = 2  # other instances tried when one fails before the first byte
+    request_timeout: float = 600.0  # a whole request, queueing and retries included
+    connect_timeout: float = 5.0
+    drain_timeout: float = 60.0  # in-flight requests finish before a stop/restart
+    api_keys: list[str] = []  # clients send `Authorization: Bearer KEY`
+    api_keys_file: str = ""  # one key per line
+    allow_public_without_keys: bool = False  # bind beyond loopback with no keys
+    weights: dict[str, int] = {}  # strategy "weighted": name -> weight (default 1)
+    priorities: dict[str, int] = {}  # strategy "primary_first": lower goes first
+    breaker: BreakerSection = msgspec.field(default_factory=BreakerSection)
+
+
+class UpstreamSection(Struct):
+    """Any OpenAI-compatible endpoint, e.g. a paid API account as spill-over."""
+
+    base_url: str  # e.g. https://api.openai.com/v1
+    api_key_env: str = ""  # the key is read from this environment variable...
+    api_key_file: str = ""  # ...or from this file; never from the config itself
+    models: list[str] = []  # models it serves ([] = any)
+    weight: int = 1
+    priority: int = 100
+    max_concurrent: int = 8
+    rpm: int = 0  # requests per minute budget (0 = none)
 
 
 class HealthSection(Struct):
-    interval: float = 5.0
+    interval: float = 5.0  # seconds between probes of each instance's /health
+    timeout: float = 3.0
+    unhealthy_after: int = 2  # consecutive failed probes: no more requests
+    restart_after: int = 6  # consecutive failed probes: restart it (0 = never)
 
 
 class Config(Struct):
@@ -117,6 +157,7 @@ class Config(Struct):
     programs: dict[str, ProgramOptions] = {}
     router: RouterSection = msgspec.field(default_factory=RouterSection)
     health: HealthSection = msgspec.field(default_factory=HealthSection)
+    upstreams: dict[str, UpstreamSection] = {}
     path: str = ""  # the file this came from (set by the loader, not the file)
 
 
@@ -162,7 +203,38 @@ def load(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Con
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     socket_mode(config)
+    _check_exposure(config)
     return config
+
+
+LOOPBACK = ("127.", "::1", "localhost")
+
+
+def _check_exposure(config: Config) -> None:
+    r = config.router
+    public = not r.host.startswith(LOOPBACK)
+    if (
+        r.enabled
+        and public
+        and not (r.api_keys or r.api_keys_file)
+        and not (r.allow_public_without_keys)
+    ):
+        raise ConfigError(
+            f"{config.path}: router.host: {r.host} is beyond loopback and no api_keys are set; "
+            "set router.api_keys (or api_keys_file), or allow_public_without_keys = true"
+        )
+
+
+def api_keys(config: Config) -> list[str]:
+    """The client keys: inline ones plus the keys file's lines."""
+    keys = list(config.router.api_keys)
+    if config.router.api_keys_file:
+        try:
+            with open(config.router.api_keys_file) as f:
+                keys += [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        except OSError as exc:
+            raise ConfigError(f"router.api_keys_file: cannot read: {exc.strerror}") from None
+    return keys
 
 
 def _decode(raw: dict[str, Any], path: Path) -> Config:
@@ -222,6 +294,9 @@ def _resolve_paths(config: Config, here: Path) -> None:
     else:
         d.log_dir = "/var/log/mictl" if _is_root() else os.path.join(d.state_dir, "log")
     config.profiles.dir = resolve(config.profiles.dir)
+    config.router.api_keys_file = resolve(config.router.api_keys_file)
+    for upstream in config.upstreams.values():
+        upstream.api_key_file = resolve(upstream.api_key_file)
     for options in config.programs.values():
         options.directory = resolve(options.directory)
 

@@ -18,6 +18,9 @@ from starlette.routing import BaseRoute
 from daemon import __version__, config, control, orphans, programs, reload, serving
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
+from daemon.router.app import Router
+from daemon.router.app import build_app as build_front
+from daemon.routing import Routing
 from daemon.state import StateStore
 from daemon.supervisor import Supervisor
 from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
@@ -40,6 +43,8 @@ class Daemon:
         self._shutdown_reason = ""
         self._reload_lock = asyncio.Lock()
         self.front: str | None = None
+        self.router: Router | None = Router(cfg) if cfg.router.enabled else None
+        self.routing = Routing(self, self.router) if self.router else None
 
     # ------------------------------------------------------------ intent
 
@@ -68,6 +73,9 @@ class Daemon:
                 self.last_reload = ReloadResult(ok=False, at=time.time(), error=str(exc))
                 return self.last_reload
             self.config = new
+            if self.router is not None:
+                self.router.apply_config(new)
+                self.router.sync_instances(specs)
             diff = await self.supervisor.apply(specs)
             self.last_reload = ReloadResult(
                 ok=True,
@@ -90,6 +98,11 @@ class Daemon:
         for key in ("socket", "state_dir"):
             if getattr(new.daemon, key) != getattr(old, key):
                 raise config.ConfigError(f"daemon.{key} cannot change on reload; restart mictld")
+        r, o = new.router, self.config.router
+        if (r.enabled, r.host, r.port) != (o.enabled, o.host, o.port):
+            raise config.ConfigError(
+                "router.enabled/host/port cannot change on reload; restart mictld"
+            )
 
     def info(self) -> DaemonInfo:
         d = self.config.daemon
@@ -113,12 +126,24 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig)
         d = self.config.daemon
-        for spec in programs.build(self.config, self.store):
+        specs = programs.build(self.config, self.store)
+        for spec in specs:
             self.supervisor.add(spec)
         control_sock = serving.bind_unix(d.socket, config.socket_mode(self.config), d.socket_group)
         control_server = serving.make_server(control.build_app(self))
         servers = [asyncio.create_task(control_server.serve(sockets=[control_sock]))]
         log.info("control socket %s", d.socket)
+        front_server = None
+        if self.router is not None and self.routing is not None:
+            r = self.config.router
+            self.router.sync_instances(specs)
+            await self.router.start()
+            front_sock = serving.bind_tcp(r.host, r.port)
+            front_server = serving.make_server(build_front(self.router))
+            servers.append(asyncio.create_task(front_server.serve(sockets=[front_sock])))
+            servers.append(asyncio.create_task(self.routing.prober.run(self._stop)))
+            self.front = f"http://{r.host}:{r.port}/v1"
+            log.info("front port %s (strategy %s)", self.front, r.strategy)
         watcher = asyncio.create_task(
             reload.watch(self.config.path, self.config.profiles.dir, self.reload, self._stop)
         )
@@ -134,8 +159,12 @@ class Daemon:
         except TimeoutError:
             log.error("programs still running after %ss", self.config.daemon.shutdown_timeout)
         self.store.save()
+        if front_server is not None:
+            front_server.should_exit = True
         control_server.should_exit = True
         await asyncio.gather(*servers, watcher, return_exceptions=True)
+        if self.router is not None:
+            await self.router.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(d.socket)
         log.info("mictld stopped")
@@ -190,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(Daemon(cfg).run())
     except serving.SocketInUse as exc:
         print(f"mictld: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the front port is taken
+        print(f"mictld: cannot start: {exc}", file=sys.stderr)
         return 1
     finally:
         os.close(lock_fd)

@@ -7,15 +7,20 @@ control socket never exists with a looser mode than configured.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import grp
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
+from typing import TypeVar
 
 import uvicorn
+from starlette.requests import Request
 from starlette.types import ASGIApp
+
+T = TypeVar("T")
 
 
 class SocketInUse(Exception):
@@ -78,3 +83,33 @@ def bind_tcp(host: str, port: int) -> socket.socket:
     sock.listen(1024)
     sock.setblocking(False)
     return sock
+
+
+class ClientGone(Exception):
+    """The HTTP client disconnected while its request was being served."""
+
+
+async def or_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it if the client goes away meanwhile.
+
+    Starlette cancels a streaming response on disconnect, but not an endpoint
+    that is still working on a plain one; this covers that case. Call it only
+    after the request body has been read.
+    """
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise ClientGone()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import msgspec
 
@@ -283,6 +283,10 @@ class Supervisor:
         self.state_dir = state_dir
         self.programs: dict[str, Program] = {}
         self.listeners: list[Callable[[Transition], None]] = []
+        # The router drains an instance (no new requests, in-flight ones
+        # finish) before any stop or restart; None when there is no router.
+        self.drain: Callable[[str], Awaitable[None]] | None = None
+        self.undrain: Callable[[str], None] | None = None
 
     def get(self, name: str) -> Program:
         try:
@@ -329,6 +333,7 @@ class Supervisor:
         async with program.lock:
             self.store.program(name).desired = "stopped"
             self.store.save_soon()
+            await self._drain(program)
             return await program.stop(wait=wait)
 
     async def restart(self, name: str, *, wait: bool = True) -> State:
@@ -336,8 +341,18 @@ class Supervisor:
         async with program.lock:
             self.store.program(name).desired = "running"
             self.store.save_soon()
+            await self._drain(program)
             await program.stop(wait=True)
+            self._undrain(program)
             return await program.start(wait=wait)
+
+    async def _drain(self, program: Program) -> None:
+        if self.drain is not None and program.state in RUNNING_STATES:
+            await self.drain(program.name)
+
+    def _undrain(self, program: Program) -> None:
+        if self.undrain is not None:
+            self.undrain(program.name)
 
     def start_all(self) -> None:
         """Daemon start: autostart programs, in priority order, unless an
@@ -355,6 +370,7 @@ class Supervisor:
 
     async def _stop_quietly(self, program: Program) -> None:
         async with program.lock:
+            await self._drain(program)
             await program.stop(wait=True)
             program.close_logs()
 
@@ -367,6 +383,7 @@ class Supervisor:
         for name in [n for n in self.programs if n not in wanted]:
             program = self.programs[name]
             async with program.lock:
+                await self._drain(program)
                 await program.stop(wait=True)
                 program.close_logs()
             del self.programs[name]
@@ -382,7 +399,9 @@ class Supervisor:
             elif current.spec != spec:
                 async with current.lock:
                     was_running = current.state in RUNNING_STATES
+                    await self._drain(current)
                     await current.stop(wait=True)
+                    self._undrain(current)
                     current.close_logs()
                     current.spec = spec
                     if was_running or (current.state == State.FATAL and spec.autostart):

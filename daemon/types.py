@@ -173,3 +173,22 @@ class ErrorDetail(msgspec.Struct, omit_defaults=True):
 
 class ErrorBody(msgspec.Struct):
     error: ErrorDetail
+
+
+class BackendInfo(msgspec.Struct, kw_only=True):
+    """One entry of `GET /v1/backends`: an instance or upstream as the router sees it."""
+
+    name: str
+    kind: str
+    url: str
+    routable: bool
+    health: str
+    draining: bool
+    in_flight: int
+    max_concurrent: int
+    breaker: str
+    served: int
+    failed: int
+    latency_ms: float
+    models: list[str]
+    cooling: dict[str, float]  # model -> seconds left of a rate-limit cooldown

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import anyio
@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from daemon.serving import ClientGone, or_disconnect
 from daemon.types import ErrorBody, ErrorDetail
 from instance_runner import limits, prompt
 from instance_runner.browser import BrowserSession
@@ -58,10 +59,6 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.type, self.code, self.headers = status, type, code, headers or {}
-
-
-class ClientGone(Exception):
-    pass
 
 
 def error_response(exc: ApiError) -> Response:
@@ -179,27 +176,6 @@ def rate_limit_error(model: str, seconds: float, text: str = "") -> ApiError:
     return ApiError(429, message, "rate_limit_error", "rate_limited", {"Retry-After": str(retry)})
 
 
-async def _or_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it if the client goes away meanwhile."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
-    try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-    if task in done:
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    raise ClientGone()
-
-
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
 def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlette:
     async def chat(request: Request) -> Response:
         try:
@@ -241,10 +217,10 @@ def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlet
         limiter = limits.Limiter(stop, req.max_completion_tokens or req.max_tokens)
         headers = _ignored(req)
         slot = instance.slot()
-        await _or_disconnect(request, slot.__aenter__())
+        await or_disconnect(request, slot.__aenter__())
         try:
             deltas = instance.session.adapter.generate(text, req.model)
-            first = await _or_disconnect(request, _first(deltas, limiter, instance, req.model))
+            first = await or_disconnect(request, _first(deltas, limiter, instance, req.model))
         except BaseException:
             await slot.__aexit__(None, None, None)
             raise
@@ -255,7 +231,7 @@ def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlet
                 media_type="text/event-stream",
             )
         try:
-            answer = first + await _or_disconnect(
+            answer = first + await or_disconnect(
                 request, _rest(deltas, limiter, instance, req.model)
             )
         finally:

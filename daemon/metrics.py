@@ -1,0 +1,59 @@
+"""Prometheus metrics of the front router (one registry per daemon)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from daemon.router.pool import Pool
+
+
+class Metrics:
+    def __init__(self, pool: Pool) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "mictl_requests",
+            "Requests answered by the front port, by backend and status",
+            ["backend", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "mictl_request_seconds",
+            "Time to the full answer (or first byte of a stream)",
+            ["backend"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.retries = Counter(
+            "mictl_retries", "Requests retried on another backend", registry=self.registry
+        )
+        self.registry.register(_PoolCollector(lambda: pool))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _PoolCollector(Collector):
+    def __init__(self, pool: Callable[[], Pool]) -> None:
+        self.pool = pool
+
+    def collect(self) -> Iterable[Metric]:
+        pool = self.pool()
+        queue = GaugeMetricFamily("mictl_queue_length", "Requests waiting for a free backend")
+        queue.add_metric([], pool.queue_length)
+        in_flight = GaugeMetricFamily("mictl_in_flight", "Requests in flight", labels=["backend"])
+        routable = GaugeMetricFamily(
+            "mictl_routable", "1 if the backend takes requests", labels=["backend"]
+        )
+        breaker = GaugeMetricFamily(
+            "mictl_breaker_open", "1 if the breaker is not closed", labels=["backend"]
+        )
+        now = pool.clock()
+        for b in pool.backends.values():
+            in_flight.add_metric([b.name], b.in_flight)
+            routable.add_metric([b.name], 1 if b.up(now) else 0)
+            breaker.add_metric([b.name], 0 if b.breaker_state == "closed" else 1)
+        return [queue, in_flight, routable, breaker]

@@ -1,0 +1,1 @@
+"""The front router: one OpenAI-compatible port over all instances and upstreams."""

@@ -1,0 +1,205 @@
+"""The front port: OpenAI's API over every routable backend.
+
+Decodes only what routing needs (`model`, `stream`, `user`, and that
+`messages` is there) and forwards the body bytes unchanged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from daemon import config as daemon_config
+from daemon.config import Config
+from daemon.metrics import Metrics
+from daemon.router.backend import Backend
+from daemon.router.pool import NoRoute, Pool
+from daemon.router.proxy import Forwarder, error_body, no_route_response
+from daemon.serving import ClientGone, or_disconnect
+from daemon.types import ProgramSpec
+
+log = logging.getLogger("mictld.router")
+
+
+class RouteInfo(msgspec.Struct):
+    """The only fields the router reads; the rest of the body is not parsed."""
+
+    model: str
+    messages: msgspec.Raw
+    stream: bool = False
+    user: str | None = None
+
+
+class Router:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.pool = Pool(cfg.router)
+        self.metrics = Metrics(self.pool)
+        self.forwarder = Forwarder(self.pool, self.metrics)
+        self.keys: list[bytes] = []
+        self.apply_config(cfg)
+
+    def apply_config(self, cfg: Config) -> None:
+        """Router settings, keys and upstreams apply live on reload."""
+        self.cfg = cfg
+        self.keys = [k.encode() for k in daemon_config.api_keys(cfg)]
+        self.pool.configure(cfg.router)
+        wanted = set(cfg.upstreams)
+        for name in [
+            n for n, b in self.pool.backends.items() if b.kind == "upstream" and n not in wanted
+        ]:
+            del self.pool.backends[name]
+        for name, up in cfg.upstreams.items():
+            key = _upstream_key(name, up.api_key_env, up.api_key_file)
+            old = self.pool.backends.get(name)
+            backend = Backend(
+                name,
+                up.base_url,
+                kind="upstream",
+                breaker=cfg.router.breaker,
+                max_concurrent=up.max_concurrent,
+                weight=up.weight,
+                priority=up.priority,
+                models=set(up.models),
+                api_key=key,
+                rpm=up.rpm,
+            )
+            if old is not None:  # keep what it learned
+                backend.in_flight, backend.breaker = old.in_flight, old.breaker
+                backend.cooldowns, backend.ewma_ms = old.cooldowns, old.ewma_ms
+            self.pool.backends[name] = backend
+        self.pool.wake()
+
+    def sync_instances(self, specs: list[ProgramSpec]) -> None:
+        """One backend per instance program; ports come from the supervisor."""
+        host = self.cfg.profiles.host
+        instances = {s.name: s for s in specs if s.kind == "instance" and s.port}
+        for name in [
+            n for n, b in self.pool.backends.items() if b.kind == "instance" and n not in instances
+        ]:
+            del self.pool.backends[name]
+        r = self.cfg.router
+        for name, spec in instances.items():
+            url = f"http://{host}:{spec.port}"
+            current = self.pool.backends.get(name)
+            if current is None or current.base_url != url:
+                self.pool.backends[name] = Backend(
+                    name,
+                    url,
+                    kind="instance",
+                    breaker=r.breaker,
+                    max_concurrent=r.max_concurrent,
+                    weight=r.weights.get(name, 1),
+                    priority=r.priorities.get(name, 100),
+                )
+
+    def authorized(self, request: Request) -> bool:
+        if not self.keys:
+            return True
+        given = request.headers.get("authorization", "")
+        token = given[7:].encode() if given[:7].lower() == "bearer " else b""
+        # Constant time per key, and every key is compared.
+        return sum(hmac.compare_digest(token, k) for k in self.keys) > 0
+
+    async def start(self) -> None:
+        await self.forwarder.start()
+
+    async def close(self) -> None:
+        await self.forwarder.close()
+
+
+def _upstream_key(name: str, env: str, path: str) -> str:
+    if env:
+        key = os.environ.get(env, "")
+        if not key:
+            log.warning("upstream %s: environment variable %s is empty", name, env)
+        return key
+    if path:
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError as exc:
+            log.warning("upstream %s: cannot read api_key_file: %s", name, exc.strerror)
+    return ""
+
+
+def _error(status: int, message: str, code: str) -> Response:
+    return Response(error_body(message, code, status), status, media_type="application/json")
+
+
+def build_app(router: Router) -> Starlette:
+    async def chat(request: Request) -> Response:
+        if not router.authorized(request):
+            return _error(
+                401, "Incorrect or missing API key (Authorization: Bearer ...)", "invalid_api_key"
+            )
+        limit = router.cfg.router.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return _error(413, f"request body over {limit} bytes", "body_too_large")
+        body = await request.body()
+        if len(body) > limit:
+            return _error(413, f"request body over {limit} bytes", "body_too_large")
+        try:
+            info = msgspec.json.decode(body, type=RouteInfo)
+        except msgspec.ValidationError as exc:
+            return _error(400, f"invalid request: {exc}", "invalid_request")
+        except msgspec.DecodeError as exc:
+            return _error(400, f"malformed JSON: {exc}", "invalid_json")
+        messages = bytes(info.messages)
+        if not messages.startswith(b"[") or messages.replace(b" ", b"") == b"[]":
+            return _error(400, "messages must be a non-empty array", "invalid_request")
+        sticky = None
+        if router.cfg.router.sticky == "user":
+            sticky = info.user
+        elif router.cfg.router.sticky == "header":
+            sticky = request.headers.get(router.cfg.router.sticky_header)
+        try:
+            return await or_disconnect(
+                request, router.forwarder.forward(body, info.model, info.stream, sticky)
+            )
+        except ClientGone:
+            return Response(status_code=499)
+        except NoRoute as exc:
+            return no_route_response(exc)
+
+    async def models(request: Request) -> Response:
+        if not router.authorized(request):
+            return _error(401, "Incorrect or missing API key", "invalid_api_key")
+        data = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "mictl"}
+            for m in sorted(router.pool.known_models())
+        ]
+        return Response(
+            msgspec.json.encode({"object": "list", "data": data}), media_type="application/json"
+        )
+
+    async def healthz(request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    async def readyz(request: Request) -> Response:
+        now = time.monotonic()
+        up = sorted(b.name for b in router.pool.backends.values() if b.up(now))
+        body = msgspec.json.encode({"ready": bool(up), "routable": up})
+        return Response(body, 200 if up else 503, media_type="application/json")
+
+    async def metrics(request: Request) -> Response:
+        return Response(router.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/models", models),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ]
+    )

@@ -1,0 +1,94 @@
+"""One place requests can go: a supervised instance or an API-key upstream."""
+
+from __future__ import annotations
+
+import collections
+import math
+from typing import Literal
+
+from daemon.config import BreakerSection
+from daemon.router.breaker import Breaker, BreakerState
+
+EWMA_ALPHA = 0.3
+
+
+class Backend:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        kind: Literal["instance", "upstream"],
+        breaker: BreakerSection,
+        max_concurrent: int = 1,
+        weight: int = 1,
+        priority: int = 100,
+        models: set[str] | None = None,
+        api_key: str = "",
+        rpm: int = 0,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.kind = kind
+        self.max_concurrent = max_concurrent
+        self.weight = weight
+        self.priority = priority
+        self.models = models  # None: not known yet (an instance before its first probe)
+        self.api_key = api_key  # never logged, never returned
+        self.rpm = rpm
+        self.breaker = Breaker(breaker)
+        self.in_flight = 0
+        self.ewma_ms = 0.0
+        self.served = 0
+        self.failed = 0
+        self.cooldowns: dict[str, float] = {}  # model -> until (monotonic); "*" = all
+        self.sends: collections.deque[float] = collections.deque()  # for rpm
+        # Instances start not routable: RUNNING and a passing probe make them so.
+        self.running = kind == "upstream"
+        self.healthy = kind == "upstream"
+        self.health = "unknown" if kind == "instance" else "ok"
+        self.probe_failures = 0
+        self.operator_drained = False
+        self.stop_drained = False
+        self.current_weight = 0  # smooth weighted round robin
+
+    @property
+    def draining(self) -> bool:
+        return self.operator_drained or self.stop_drained
+
+    def serves(self, model: str) -> bool:
+        return self.models is not None and (not self.models or model in self.models)
+
+    def cooling_until(self, model: str, now: float) -> float:
+        until = max(self.cooldowns.get(model, 0.0), self.cooldowns.get("*", 0.0))
+        return until if until > now else 0.0
+
+    def rpm_free_at(self, now: float) -> float:
+        """When the rpm budget allows another send (0 = now)."""
+        if not self.rpm:
+            return 0.0
+        while self.sends and self.sends[0] <= now - 60:
+            self.sends.popleft()
+        return self.sends[0] + 60 if len(self.sends) >= self.rpm else 0.0
+
+    def up(self, now: float) -> bool:
+        """Routable apart from model, capacity and cooldowns."""
+        return self.running and self.healthy and not self.draining and self.breaker.allows(now)
+
+    def has_room(self) -> bool:
+        return self.in_flight < self.max_concurrent
+
+    def observe_latency(self, ms: float) -> None:
+        self.ewma_ms = (
+            ms if self.ewma_ms == 0 else EWMA_ALPHA * ms + (1 - EWMA_ALPHA) * self.ewma_ms
+        )
+
+    def load(self) -> float:
+        return self.in_flight / self.max_concurrent if self.max_concurrent else math.inf
+
+    @property
+    def breaker_state(self) -> str:
+        return self.breaker.state.value
+
+    def breaker_open(self) -> bool:
+        return self.breaker.state == BreakerState.OPEN

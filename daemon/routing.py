@@ -1,0 +1,154 @@
+"""Wires the front router to the rest of the daemon.
+
+Supervisor transitions make instances routable or not; the health prober
+feeds the pool; the control plane gets drain, undrain, breaker reset and the
+routing fields of `mictl status`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from daemon.control import ControlError, json_response
+from daemon.health import Prober
+from daemon.router.app import Router
+from daemon.types import BackendInfo, ProgramInfo, State, Transition
+
+if TYPE_CHECKING:
+    from daemon.main import Daemon
+
+log = logging.getLogger("mictld.router")
+
+
+class Routing:
+    def __init__(self, daemon: Daemon, router: Router) -> None:
+        self.daemon = daemon
+        self.router = router
+        self.pool = router.pool
+        self.prober = Prober(router.pool, daemon.config.health, daemon.supervisor.restart)
+        sup = daemon.supervisor
+        sup.listeners.append(self.on_transition)
+        sup.drain = self.drain_for_stop
+        sup.undrain = self.undrain_after_stop
+        daemon.info_decorators.append(self.decorate)
+        daemon.extra_control_routes.extend(self.routes())
+
+    def on_transition(self, t: Transition) -> None:
+        backend = self.pool.backends.get(t.program)
+        if backend is None:
+            return
+        backend.running = t.new == State.RUNNING
+        if t.new == State.STARTING:
+            backend.breaker.reset()  # a new process: old faults are not its
+        if not backend.running:
+            backend.healthy, backend.health = False, "down"
+        else:
+            self.prober.probe_soon(backend)
+        self.pool.wake()
+
+    # -------------------------------------------------------------- drain
+
+    async def drain_for_stop(self, name: str) -> None:
+        backend = self.pool.backends.get(name)
+        if backend is None or not backend.in_flight:
+            if backend is not None:
+                backend.stop_drained = True
+            return
+        backend.stop_drained = True
+        timeout = self.daemon.config.router.drain_timeout
+        log.info("%s: draining %d request(s) before stopping", name, backend.in_flight)
+        if not await self.pool.idle(backend, timeout):
+            log.warning(
+                "%s: still %d in flight after %ss; stopping anyway",
+                name,
+                backend.in_flight,
+                timeout,
+            )
+
+    def undrain_after_stop(self, name: str) -> None:
+        backend = self.pool.backends.get(name)
+        if backend is not None:
+            backend.stop_drained = False
+
+    # ---------------------------------------------------------- control
+
+    def decorate(self, info: ProgramInfo) -> None:
+        backend = self.pool.backends.get(info.name)
+        if backend is None:
+            return
+        info.health = backend.health
+        info.routable = backend.up(self.pool.clock())
+        info.draining = backend.draining
+        info.in_flight = backend.in_flight
+        info.breaker = backend.breaker_state
+
+    def backend_info(self, name: str) -> BackendInfo:
+        b = self.pool.backends[name]
+        now = self.pool.clock()
+        return BackendInfo(
+            name=b.name,
+            kind=b.kind,
+            url=b.base_url,
+            routable=b.up(now),
+            health=b.health,
+            draining=b.draining,
+            in_flight=b.in_flight,
+            max_concurrent=b.max_concurrent,
+            breaker=b.breaker_state,
+            served=b.served,
+            failed=b.failed,
+            latency_ms=round(b.ewma_ms, 2),
+            models=sorted(b.models or []),
+            cooling={m: round(u - now, 1) for m, u in b.cooldowns.items() if u > now},
+        )
+
+    def _backend(self, request: Request) -> str:
+        name = request.path_params["name"]
+        if name not in self.pool.backends:
+            known = sorted(self.pool.backends)
+            raise ControlError(
+                404,
+                f"no such instance or upstream: {name} (known: {', '.join(known) or 'none'})",
+                "unknown_program",
+                known,
+            )
+        return name
+
+    def routes(self) -> list[BaseRoute]:
+        async def backends(request: Request) -> Response:
+            return json_response([self.backend_info(n) for n in sorted(self.pool.backends)])
+
+        async def drain(request: Request) -> Response:
+            name = self._backend(request)
+            backend = self.pool.backends[name]
+            backend.operator_drained = True
+            log.info("%s: drained by the operator (%d in flight)", name, backend.in_flight)
+            if request.query_params.get("wait", "1") not in ("0", "false"):
+                await self.pool.idle(backend, self.daemon.config.router.drain_timeout)
+            return json_response(self.backend_info(name))
+
+        async def undrain(request: Request) -> Response:
+            name = self._backend(request)
+            self.pool.backends[name].operator_drained = False
+            log.info("%s: undrained by the operator", name)
+            self.pool.wake()
+            return json_response(self.backend_info(name))
+
+        async def breaker_reset(request: Request) -> Response:
+            name = self._backend(request)
+            self.pool.backends[name].breaker.reset()
+            log.info("%s: breaker reset by the operator", name)
+            self.pool.wake()
+            return json_response(self.backend_info(name))
+
+        return [
+            Route("/v1/backends", backends),
+            Route("/v1/backends/{name}/drain", drain, methods=["POST"]),
+            Route("/v1/backends/{name}/undrain", undrain, methods=["POST"]),
+            Route("/v1/backends/{name}/breaker/reset", breaker_reset, methods=["POST"]),
+        ]
