@@ -58,14 +58,25 @@ def alive(pid: int) -> bool:
 class Mictld:
     """A real mictld process on a config written into `root`."""
 
-    def __init__(self, root: Path, body: str = "", *, base_port: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        body: str = "",
+        *,
+        base_port: int | None = None,
+        router: str | None = None,
+        health: str = "",
+        command: str | None = None,
+    ) -> None:
         self.root = root
         self.config = root / "mictl.toml"
         self.socket = root / "run" / "mictl.sock"
         self.profiles = root / "profiles"
         self.profiles.mkdir(parents=True, exist_ok=True)
         self.base_port = base_port or free_port_block()
-        head = f"""
+        self.front_port = free_port()
+        command = command or f"{sys.executable} {LISTENER} {{port}}"
+        head = textwrap.dedent(f"""
             [daemon]
             socket = "run/mictl.sock"
             state_dir = "state"
@@ -73,11 +84,14 @@ class Mictld:
             [profiles]
             dir = "profiles"
             base_port = {self.base_port}
-            command = "{sys.executable} {LISTENER} {{port}}"
-            [router]
-            enabled = false
-        """
-        self.write_config(textwrap.dedent(head) + textwrap.dedent(body))
+            command = "{command}"
+        """)
+        if router is None:
+            head += "[router]\nenabled = false\n"
+        else:
+            head += f"[router]\nport = {self.front_port}\n" + textwrap.dedent(router)
+            head += "\n[health]\ninterval = 0.2\ntimeout = 1\n" + textwrap.dedent(health)
+        self.write_config(head + textwrap.dedent(body))
         self.proc: subprocess.Popen[bytes] | None = None
         self.client = Client(str(self.socket), timeout=120)
 
