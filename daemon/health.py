@@ -76,7 +76,8 @@ class Prober:
     async def probe(self, b: Backend, *, count_failures: bool = True) -> None:
         assert self.session is not None
         try:
-            async with self.session.get(f"{b.base_url}/health") as resp:
+            root = b.base_url.removesuffix("/v1")
+            async with self.session.get(f"{root}/health") as resp:
                 report = msgspec.json.decode(await resp.read(), type=HealthReport)
         except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError, OSError) as exc:
             if count_failures:

@@ -13,12 +13,10 @@ import errno
 import grp
 import os
 import socket
-from collections.abc import Awaitable, Iterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
-from starlette.requests import Request
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive
 
 T = TypeVar("T")
 
@@ -37,6 +35,7 @@ def make_server(app: ASGIApp, *, graceful: float = 5.0) -> InLoopServer:
     config = uvicorn.Config(
         app,
         lifespan="off",
+        proxy_headers=False,  # nothing here reads client addresses
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=graceful,
@@ -77,7 +76,10 @@ def bind_unix(path: str, mode: int, group: str = "") -> socket.socket:
 
 def bind_tcp(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets
+    # only when the proto says TCP; without it, Nagle + delayed ACK add 40 ms
+    # to every keep-alive request.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(1024)
@@ -89,27 +91,33 @@ class ClientGone(Exception):
     """The HTTP client disconnected while its request was being served."""
 
 
-async def or_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it if the client goes away meanwhile.
+@contextlib.asynccontextmanager
+async def cancel_on_disconnect(receive: Receive) -> AsyncIterator[None]:
+    """Cancel the body of the `async with` if the HTTP client goes away,
+    raising ClientGone in its place.
 
     Starlette cancels a streaming response on disconnect, but not an endpoint
-    that is still working on a plain one; this covers that case. Call it only
-    after the request body has been read.
+    still working on a plain one; this covers that case with one watcher task.
+    Use it only once the request body has been read.
     """
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
+    task = asyncio.current_task()
+    assert task is not None
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        left = True
+        task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        yield
+    except asyncio.CancelledError:
+        if not left:
+            raise
+        task.uncancel()
+        raise ClientGone() from None
     finally:
         watcher.cancel()
-    if task in done:
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    raise ClientGone()
-
-
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass

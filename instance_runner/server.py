@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from daemon.serving import ClientGone, or_disconnect
+from daemon.serving import ClientGone, cancel_on_disconnect
 from daemon.types import ErrorBody, ErrorDetail
 from instance_runner import limits, prompt
 from instance_runner.browser import BrowserSession
@@ -217,10 +217,12 @@ def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlet
         limiter = limits.Limiter(stop, req.max_completion_tokens or req.max_tokens)
         headers = _ignored(req)
         slot = instance.slot()
-        await or_disconnect(request, slot.__aenter__())
+        async with cancel_on_disconnect(request.receive):
+            await slot.__aenter__()
         try:
             deltas = instance.session.adapter.generate(text, req.model)
-            first = await or_disconnect(request, _first(deltas, limiter, instance, req.model))
+            async with cancel_on_disconnect(request.receive):
+                first = await _first(deltas, limiter, instance, req.model)
         except BaseException:
             await slot.__aexit__(None, None, None)
             raise
@@ -231,9 +233,8 @@ def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlet
                 media_type="text/event-stream",
             )
         try:
-            answer = first + await or_disconnect(
-                request, _rest(deltas, limiter, instance, req.model)
-            )
+            async with cancel_on_disconnect(request.receive):
+                answer = first + await _rest(deltas, limiter, instance, req.model)
         finally:
             await deltas.aclose()
             await slot.__aexit__(None, None, None)

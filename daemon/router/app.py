@@ -13,9 +13,11 @@ import time
 
 import msgspec
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from daemon import config as daemon_config
 from daemon.config import Config
@@ -23,7 +25,7 @@ from daemon.metrics import Metrics
 from daemon.router.backend import Backend
 from daemon.router.pool import NoRoute, Pool
 from daemon.router.proxy import Forwarder, error_body, no_route_response
-from daemon.serving import ClientGone, or_disconnect
+from daemon.serving import ClientGone, cancel_on_disconnect
 from daemon.types import ProgramSpec
 
 log = logging.getLogger("mictld.router")
@@ -88,7 +90,7 @@ class Router:
             del self.pool.backends[name]
         r = self.cfg.router
         for name, spec in instances.items():
-            url = f"http://{host}:{spec.port}"
+            url = f"http://{host}:{spec.port}/v1"  # an OpenAI base URL, like upstreams
             current = self.pool.backends.get(name)
             if current is None or current.base_url != url:
                 self.pool.backends[name] = Backend(
@@ -101,10 +103,10 @@ class Router:
                     priority=r.priorities.get(name, 100),
                 )
 
-    def authorized(self, request: Request) -> bool:
+    def authorized(self, given: str) -> bool:
+        """`given` is the Authorization header's value."""
         if not self.keys:
             return True
-        given = request.headers.get("authorization", "")
         token = given[7:].encode() if given[:7].lower() == "bearer " else b""
         # Constant time per key, and every key is compared.
         return sum(hmac.compare_digest(token, k) for k in self.keys) > 0
@@ -135,18 +137,26 @@ def _error(status: int, message: str, code: str) -> Response:
     return Response(error_body(message, code, status), status, media_type="application/json")
 
 
-def build_app(router: Router) -> Starlette:
-    async def chat(request: Request) -> Response:
-        if not router.authorized(request):
+def build_app(router: Router) -> ASGIApp:
+    """The chat endpoint is plain ASGI (the hot path: no routing table, no
+    middleware stack); the rest is an ordinary Starlette app."""
+
+    async def chat(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        response = await _chat(headers, receive)
+        await response(scope, receive, send)
+
+    async def _chat(headers: Headers, receive: Receive) -> Response:
+        if not router.authorized(headers.get("authorization", "")):
             return _error(
                 401, "Incorrect or missing API key (Authorization: Bearer ...)", "invalid_api_key"
             )
         limit = router.cfg.router.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
             return _error(413, f"request body over {limit} bytes", "body_too_large")
-        body = await request.body()
-        if len(body) > limit:
+        body = await _read_body(receive, limit)
+        if body is None:
             return _error(413, f"request body over {limit} bytes", "body_too_large")
         try:
             info = msgspec.json.decode(body, type=RouteInfo)
@@ -161,18 +171,17 @@ def build_app(router: Router) -> Starlette:
         if router.cfg.router.sticky == "user":
             sticky = info.user
         elif router.cfg.router.sticky == "header":
-            sticky = request.headers.get(router.cfg.router.sticky_header)
+            sticky = headers.get(router.cfg.router.sticky_header)
         try:
-            return await or_disconnect(
-                request, router.forwarder.forward(body, info.model, info.stream, sticky)
-            )
+            async with cancel_on_disconnect(receive):
+                return await router.forwarder.forward(body, info.model, info.stream, sticky)
         except ClientGone:
             return Response(status_code=499)
         except NoRoute as exc:
             return no_route_response(exc)
 
     async def models(request: Request) -> Response:
-        if not router.authorized(request):
+        if not router.authorized(request.headers.get("authorization", "")):
             return _error(401, "Incorrect or missing API key", "invalid_api_key")
         data = [
             {"id": m, "object": "model", "created": 0, "owned_by": "mictl"}
@@ -194,12 +203,44 @@ def build_app(router: Router) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(router.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    return Starlette(
+    async def not_chat(request: Request) -> Response:
+        return _error(405, "use POST for /v1/chat/completions", "method_not_allowed")
+
+    rest = Starlette(
         routes=[
-            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/chat/completions", not_chat),
             Route("/v1/models", models),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
         ]
     )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/v1/chat/completions"
+        ):
+            await chat(scope, receive, send)
+        else:
+            await rest(scope, receive, send)
+
+    return app
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None once it grows past `limit` (stop reading)."""
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

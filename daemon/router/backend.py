@@ -28,7 +28,7 @@ class Backend:
         rpm: int = 0,
     ) -> None:
         self.name = name
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url.rstrip("/")  # an OpenAI base URL: .../v1
         self.kind = kind
         self.max_concurrent = max_concurrent
         self.weight = weight

@@ -128,7 +128,7 @@ class Forwarder:
         timeout = aiohttp.ClientTimeout(
             total=None, connect=self.cfg.connect_timeout, sock_read=max(1.0, deadline - started)
         )
-        url = f"{backend.base_url}/v1/chat/completions"
+        url = f"{backend.base_url}/chat/completions"
         try:
             resp = await self.session.post(
                 url, data=body, headers=self._headers(backend), timeout=timeout
