@@ -18,8 +18,6 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 from starlette.types import ASGIApp, Receive
 
-T = TypeVar("T")
-
 
 class SocketInUse(Exception):
     pass
