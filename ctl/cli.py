@@ -168,8 +168,12 @@ def status(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
     programs = ctl.call("GET", "/v1/programs", list[ProgramInfo], name=list(names))
     if as_json:
         _emit_json(programs)
-    else:
-        click.echo(_table(programs, colour=sys.stdout.isatty()))
+        return
+    click.echo(_table(programs, colour=sys.stdout.isatty()))
+    if not names:
+        info = ctl.call("GET", "/v1/daemon", DaemonInfo)
+        if info.front:
+            click.echo(f"front port {info.front}: {info.queue_length} waiting in the queue")
 
 
 def _names(ctl: Ctl, names: tuple[str, ...], all_: bool) -> list[str]:

@@ -98,6 +98,9 @@ class Memory(msgspec.Struct, frozen=True, kw_only=True):
     running: bool = False  # a process exists
 
 
+EX_CONFIG = 78  # sysexits.h: a program that exits so while starting is not retried
+
+
 class IllegalTransition(Exception):
     pass
 
@@ -191,6 +194,13 @@ def _on_exited(spec: ProgramSpec, mem: Memory, event: Event, now: float):
         mem = _enter(mem, actions, State.STOPPED, event.describe())
         return msgspec.structs.replace(mem, killing=False, exitstatus=event.status), actions
     if mem.state == State.STARTING and now - mem.laststart < spec.startsecs:
+        if event.code == EX_CONFIG:
+            # mictld: the program says retrying cannot help (no browser, bad
+            # site file): FATAL at once, through BACKOFF as supervisord would.
+            reason = "exit status 78 (EX_CONFIG): a configuration error, not retried"
+            mem = _enter(mem, actions, State.BACKOFF, reason)
+            mem = _enter(mem, actions, State.FATAL, reason)
+            return msgspec.structs.replace(mem, spawnerr=reason, backoff=0), actions
         mem = msgspec.structs.replace(
             mem, exitstatus=None, spawnerr="Exited too quickly (process log may have details)"
         )

@@ -105,6 +105,17 @@ class Daemon:
                 "router.enabled/host/port cannot change on reload; restart mictld"
             )
 
+    async def _watchdog(self) -> None:
+        """systemd's WatchdogSec: ping at half the period while the loop runs."""
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        if not usec.isdigit() or os.environ.get("WATCHDOG_PID", str(os.getpid())) != str(
+            os.getpid()
+        ):
+            return
+        while True:
+            notify("WATCHDOG=1")
+            await asyncio.sleep(int(usec) / 2_000_000)
+
     def info(self) -> DaemonInfo:
         d = self.config.daemon
         return DaemonInfo(
@@ -117,6 +128,7 @@ class Daemon:
             state_dir=d.state_dir,
             log_dir=d.log_dir,
             front=self.front,
+            queue_length=self.router.pool.queue_length if self.router else None,
             last_reload=self.last_reload,
         )
 
@@ -150,6 +162,7 @@ class Daemon:
         )
         self.supervisor.start_all()
         notify("READY=1")
+        watchdog = asyncio.create_task(self._watchdog())
         log.info("mictld %s ready (pid %d)", __version__, os.getpid())
 
         await self._stop.wait()
@@ -163,6 +176,7 @@ class Daemon:
         if front_server is not None:
             front_server.should_exit = True
         control_server.should_exit = True
+        watchdog.cancel()
         await asyncio.gather(*servers, watcher, return_exceptions=True)
         if self.router is not None:
             await self.router.close()

@@ -161,6 +161,7 @@ class DaemonInfo(msgspec.Struct, kw_only=True):
     state_dir: str
     log_dir: str
     front: str | None = None
+    queue_length: int | None = None  # requests waiting at the front port
     last_reload: ReloadResult | None = None
 
 

@@ -72,7 +72,7 @@ class BrowserSession:
 
     async def start(self, save_interval: float = 60.0) -> None:
         self._pw = await async_playwright().start()
-        executable = chromium.find(self.executable, self._pw.chromium.executable_path)
+        executable = chromium.find(self.executable, chromium.playwright_default())
         started = time.monotonic()
         self.browser = await self._pw.chromium.launch(
             executable_path=executable,

@@ -7,6 +7,7 @@ so it comes first.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 
@@ -51,6 +52,15 @@ def find(configured: str = "", playwright_default: str | None = None) -> str | N
         + "). Install one: `apt-get install chromium-headless-shell` on Debian, "
         "or `python -m playwright install chromium`."
     )
+
+
+def playwright_default() -> str | None:
+    """Where `python -m playwright install chromium` puts its browser, if it did."""
+    root = os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or os.path.expanduser(
+        "~/.cache/ms-playwright"
+    )
+    found = sorted(glob.glob(os.path.join(root, "chromium*", "chrome-*", "*chrome*")))
+    return found[-1] if found else None
 
 
 def flags(extra: list[str]) -> list[str]:

@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     except SiteFileError as exc:
         print(f"mictl-instance: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    try:  # before anything starts: a missing browser is a config error
+        chromium.find(args.browser_executable, chromium.playwright_default())
+    except chromium.NoBrowser as exc:
+        print(f"mictl-instance: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     exit_code = [0]
     server: InLoopServer | None = None
 

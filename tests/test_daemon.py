@@ -293,3 +293,32 @@ def test_children_die_with_their_program_group(tmp_path: Path) -> None:
         os.kill(leader, signal.SIGKILL)  # the leader dies alone...
         d.wait_state("parent", "EXITED")
         wait_until(lambda: not alive(child), what="child to die with its group")  # ...not its child
+
+
+def test_instance_exiting_78_is_fatal_at_once(tmp_path: Path) -> None:
+    with running(
+        tmp_path,
+        "[profiles.program]\nstartsecs = 2\n",
+        command="sh -c 'echo no browser >&2; exit 78'",
+    ) as d:
+        d.add_profile("nobrowser")
+        d.start()
+        info = d.wait_state("nobrowser", "FATAL")
+        assert "EX_CONFIG" in info.reason and info.restarts == 0
+
+
+def test_systemd_notify_ready_watchdog_and_stopping(tmp_path: Path) -> None:
+    import socket as socketlib
+
+    path = str(tmp_path / "notify.sock")
+    with socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_DGRAM) as listener:
+        listener.bind(path)
+        listener.settimeout(30)
+        with running(tmp_path) as d:
+            d.start(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+            seen = set()
+            while not {"READY=1", "WATCHDOG=1"} <= seen:
+                seen.add(listener.recv(256).decode())
+            assert d.stop() == 0
+            while "STOPPING=1" not in seen:
+                seen.add(listener.recv(256).decode())

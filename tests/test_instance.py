@@ -411,3 +411,48 @@ def test_site_check_reports_selectors(site: tuple[Path, int], tmp_path: Path) ->
     assert found["prompt"] and found["send"] and found["model_picker"]
     assert shot.stat().st_size > 1000
     assert profile.read_bytes() == before  # never written
+
+
+def test_no_browser_exits_78_with_what_was_tried(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.helpers import BIN, DEMO_PROFILES
+
+    result = subprocess.run(
+        [
+            str(BIN / "mictl-instance"),
+            "--profile",
+            str(DEMO_PROFILES / "demo-a.json"),
+            "--port",
+            "1",
+            "--browser-executable",
+            "/nonexistent/chrome",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 78
+    assert "/nonexistent/chrome" in result.stderr
+
+
+def test_unknown_site_exits_78(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.helpers import BIN, DEMO_PROFILES
+
+    result = subprocess.run(
+        [
+            str(BIN / "mictl-instance"),
+            "--profile",
+            str(DEMO_PROFILES / "demo-a.json"),
+            "--port",
+            "1",
+            "--site",
+            "nosuchsite",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 78 and "bundled" in result.stderr

@@ -166,3 +166,10 @@ def test_any_event_sequence_only_takes_legal_edges(
             mem = feed(event, spawn_ok)
         except machine.NotAllowed:
             continue
+
+
+def test_exit_78_while_starting_is_fatal_without_retries() -> None:
+    mem, states, actions = run([(0, Start()), (0.1, Exited(78))])
+    assert [s.name for s in states] == ["STARTING", "BACKOFF", "FATAL"]
+    assert "EX_CONFIG" in mem.spawnerr
+    assert not [a for a in actions if isinstance(a, SetTimer) and a.delay == 1.0]
