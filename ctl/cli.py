@@ -149,12 +149,20 @@ def _table(programs: Sequence[ProgramInfo], colour: bool) -> str:
             desc = f"stopped by operator; {desc}"
         row.append(desc)
         rows.append(row)
+    style = None
+    if colour:
+        style = lambda cell, row: click.style(cell, fg=STATE_COLOURS.get(row[1]))  # noqa: E731
+    return _columns(header, rows, colour_second=style)
+
+
+def _columns(header: list[str], rows: list[list[str]], colour_second: Any = None) -> str:
+    """Aligned columns like `docker ps`; the last one is not padded."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = []
     for i, row in enumerate([header, *rows]):
         cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)] + [row[-1]]
-        if colour and i > 0:
-            cells[1] = click.style(cells[1], fg=STATE_COLOURS.get(row[1]))
+        if colour_second and i > 0:
+            cells[1] = colour_second(cells[1], row)
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -473,6 +481,4 @@ def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
         ]
         for b in backends
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(_columns(header, rows))

@@ -95,6 +95,12 @@ class ProfilesSection(Struct):
     command: str = ""
     browser: BrowserSection = msgspec.field(default_factory=BrowserSection)
     program: ProgramOptions = msgspec.field(default_factory=_instance_defaults)
+    # Recycling: restart (drained first, one at a time) an instance after this
+    # many requests, this many seconds, or above this much memory (PSS of its
+    # whole process tree, Chromium included). 0 = never.
+    recycle_after_requests: int = 0
+    recycle_after_seconds: float = 0.0
+    recycle_above_mb: int = 0
 
 
 class BreakerSection(Struct):

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 import aiohttp
 import msgspec
@@ -33,10 +34,17 @@ class HealthReport(msgspec.Struct):
 
 
 class Prober:
-    def __init__(self, pool: Pool, cfg: HealthSection, restart: object) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        cfg: HealthSection,
+        restart: object,
+        after_round: Callable[[], None] = lambda: None,
+    ) -> None:
         self.pool = pool
         self.cfg = cfg
         self.restart = restart  # async callable(name)
+        self.after_round = after_round  # e.g. recycling checks
         self.session: aiohttp.ClientSession | None = None
         self._fast: dict[str, asyncio.Task[None]] = {}
 
@@ -48,6 +56,7 @@ class Prober:
                     b for b in self.pool.backends.values() if b.kind == "instance" and b.running
                 ]
                 await asyncio.gather(*(self.probe(b) for b in backends))
+                self.after_round()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.cfg.interval)
         finally:

@@ -78,3 +78,18 @@ def cleanup(state_dir: str, timeout: float = 10.0) -> int:
             break
         time.sleep(0.02)
     return len(found)
+
+
+def tree_pss_mb(token: str) -> float:
+    """Memory of one spawn's whole tree: the sum of its processes' PSS."""
+    total_kb = 0
+    for pid in find(token, SPAWN_TAG):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total_kb / 1024

@@ -92,8 +92,10 @@ def assign_ports(names: list[str], store: StateStore, base_port: int) -> dict[st
     return ports
 
 
-def private_copy(name: str, pool: Path, store: StateStore, state_dir: str) -> tuple[str, str]:
-    """Return (copy path, pool digest); refresh the copy only if the pool changed.
+def private_copy(name: str, pool: Path, store: StateStore, state_dir: str) -> tuple[str, int]:
+    """Return (copy path, profile generation); refresh the copy only if the
+    pool file changed. The generation counts the copies made from the pool,
+    so an instance restarts when (and only when) it gets new cookies.
 
     Raises ValueError when the pool file is not a valid profile.
     """
@@ -102,11 +104,15 @@ def private_copy(name: str, pool: Path, store: StateStore, state_dir: str) -> tu
     copy = os.path.join(state_dir, "profiles", f"{name}.json")
     saved = store.program(name)
     if saved.profile_digest == digest and os.path.exists(copy):
-        return copy, digest
+        return copy, saved.profile_generation
     validate_profile(data)
-    atomic_write(copy, data, 0o600)
     saved.profile_digest = digest
-    return copy, digest
+    if os.path.exists(copy) and Path(copy).read_bytes() == data:
+        # The runner's own write-back echoed into the pool: nothing new.
+        return copy, saved.profile_generation
+    atomic_write(copy, data, 0o600)
+    saved.profile_generation += 1
+    return copy, saved.profile_generation
 
 
 def instance_argv(config: Config, name: str, port: int, copy: str, pool: Path) -> tuple[str, ...]:
@@ -148,10 +154,10 @@ def _instance_spec(
     config: Config, store: StateStore, name: str, pool: Path, port: int
 ) -> ProgramSpec:
     fatal_reason = None
-    digest = None
+    generation = 0
     copy = os.path.join(config.daemon.state_dir, "profiles", f"{name}.json")
     try:
-        copy, digest = private_copy(name, pool, store, config.daemon.state_dir)
+        copy, generation = private_copy(name, pool, store, config.daemon.state_dir)
     except (OSError, ValueError) as exc:
         fatal_reason = f"profile {pool}: {exc}"
         log.error("%s: %s", name, fatal_reason)
@@ -165,7 +171,7 @@ def _instance_spec(
             kind="instance",
             port=port,
             profile=str(pool),
-            profile_digest=digest,
+            profile_generation=generation,
             fatal_reason=fatal_reason,
         )
     except (KeyError, IndexError, ValueError) as exc:  # a bad command template

@@ -7,6 +7,7 @@ routing fields of `mictl status`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from daemon.control import ControlError, json_response
 from daemon.health import Prober
+from daemon.orphans import tree_pss_mb
 from daemon.router.app import Router
 from daemon.types import BackendInfo, ProgramInfo, State, Transition
 
@@ -30,13 +32,63 @@ class Routing:
         self.daemon = daemon
         self.router = router
         self.pool = router.pool
-        self.prober = Prober(router.pool, daemon.config.health, daemon.supervisor.restart)
+        self.prober = Prober(
+            router.pool,
+            daemon.config.health,
+            daemon.supervisor.restart,
+            after_round=self.maybe_recycle,
+        )
         sup = daemon.supervisor
         sup.listeners.append(self.on_transition)
         sup.drain = self.drain_for_stop
         sup.undrain = self.undrain_after_stop
         daemon.info_decorators.append(self.decorate)
         daemon.extra_control_routes.extend(self.routes())
+        self._served_at_start: dict[str, int] = {}
+        self._recycling: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ recycle
+
+    def recycle_due(self) -> tuple[str, str] | None:
+        """The first instance due for recycling, and why (or None)."""
+        p = self.daemon.config.profiles
+        if not (p.recycle_after_requests or p.recycle_after_seconds or p.recycle_above_mb):
+            return None
+        for name, program in sorted(self.daemon.supervisor.programs.items()):
+            backend = self.pool.backends.get(name)
+            if backend is None or program.state != State.RUNNING:
+                continue
+            served = backend.served - self._served_at_start.get(name, 0)
+            if p.recycle_after_requests and served >= p.recycle_after_requests:
+                return name, f"{served} requests served"
+            uptime = program.uptime() or 0
+            if p.recycle_after_seconds and uptime >= p.recycle_after_seconds:
+                return name, f"up {uptime:.0f}s"
+            if p.recycle_above_mb:
+                mb = tree_pss_mb(program.spawn_token)
+                if mb >= p.recycle_above_mb:
+                    return name, f"{mb:.0f} MB"
+        return None
+
+    def maybe_recycle(self) -> None:
+        """One at a time, and never the last routable instance."""
+        if self._recycling is not None and not self._recycling.done():
+            return
+        due = self.recycle_due()
+        if due is None:
+            return
+        name, why = due
+        others = [
+            b
+            for n, b in self.pool.backends.items()
+            if n != name and b.kind == "instance" and b.up(self.pool.clock())
+        ]
+        if not others and len(self.pool.backends) > 1:
+            return
+        log.info("%s: recycling (%s)", name, why)
+        self._recycling = asyncio.get_running_loop().create_task(
+            self.daemon.supervisor.restart(name)
+        )
 
     def on_transition(self, t: Transition) -> None:
         backend = self.pool.backends.get(t.program)
@@ -45,6 +97,7 @@ class Routing:
         backend.running = t.new == State.RUNNING
         if t.new == State.STARTING:
             backend.breaker.reset()  # a new process: old faults are not its
+            self._served_at_start[t.program] = backend.served
         if not backend.running:
             backend.healthy, backend.health = False, "down"
         else:

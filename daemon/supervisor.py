@@ -26,7 +26,7 @@ from daemon.logfile import RotatingFile, pump
 from daemon.machine import Event, Memory, NotAllowed
 from daemon.orphans import SPAWN_TAG, TAG, kill_spawn
 from daemon.state import StateStore
-from daemon.types import RUNNING_STATES, ExitRecord, ProgramSpec, State, Transition
+from daemon.types import RUNNING_STATES, Desired, ExitRecord, ProgramSpec, State, Transition
 
 log = logging.getLogger("mictld")
 
@@ -219,6 +219,11 @@ class Program:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
 
+    @property
+    def spawn_token(self) -> str:
+        """The environment tag every process of the current spawn carries."""
+        return self._spawn_token
+
     def signal(self, sig: int) -> None:
         """Send a signal to the running process (mictl signal)."""
         if self.pid is None:
@@ -322,8 +327,7 @@ class Supervisor:
     async def start(self, name: str, *, wait: bool = True) -> State:
         program = self.get(name)
         async with program.lock:
-            self.store.program(name).desired = "running"
-            self.store.save_soon()
+            self._want(name, "running")
             if program.state in RUNNING_STATES:
                 return program.state
             return await program.start(wait=wait)
@@ -331,20 +335,23 @@ class Supervisor:
     async def stop(self, name: str, *, wait: bool = True) -> State:
         program = self.get(name)
         async with program.lock:
-            self.store.program(name).desired = "stopped"
-            self.store.save_soon()
+            self._want(name, "stopped")
             await self._drain(program)
             return await program.stop(wait=wait)
 
     async def restart(self, name: str, *, wait: bool = True) -> State:
         program = self.get(name)
         async with program.lock:
-            self.store.program(name).desired = "running"
-            self.store.save_soon()
+            self._want(name, "running")
             await self._drain(program)
             await program.stop(wait=True)
             self._undrain(program)
             return await program.start(wait=wait)
+
+    def _want(self, name: str, desired: Desired) -> None:
+        """An operator's wish, remembered across daemon restarts."""
+        self.store.program(name).desired = desired
+        self.store.save_soon()
 
     async def _drain(self, program: Program) -> None:
         if self.drain is not None and program.state in RUNNING_STATES:

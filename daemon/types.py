@@ -76,7 +76,7 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     stderr_logfile: str | None = None
     port: int | None = None
     profile: str | None = None  # the pool file an instance was made from
-    profile_digest: str | None = None  # so a changed pool file restarts the instance
+    profile_generation: int = 0  # copies made from the pool: a new one restarts it
     fatal_reason: str | None = None  # set when the program cannot start at all
 
 
@@ -104,7 +104,8 @@ class ProgramState(msgspec.Struct, kw_only=True):
     port: int | None = None
     restarts: int = 0
     last_exit: ExitRecord | None = None
-    profile_digest: str | None = None  # of the pool file last copied
+    profile_digest: str | None = None  # of the pool file last seen
+    profile_generation: int = 0  # how many times the private copy came from the pool
 
 
 class DaemonState(msgspec.Struct, kw_only=True):

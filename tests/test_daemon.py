@@ -127,6 +127,11 @@ def test_private_profile_copy_is_0600_and_pool_untouched(tmp_path: Path) -> None
         assert json.loads(copy.read_text())["x"] == 2
         after = pool.stat()
         assert after.st_mode == before.st_mode
+        # A runner's write_back (the pool now equals its copy) is no change.
+        copy.write_text('{"cookies": [], "refreshed": 2}')
+        pool.write_text(copy.read_text())
+        result = d.client.call("POST", "/v1/reload", dict)
+        assert result["restarted"] == [] and result["unchanged"] == ["a"]
 
 
 def test_unsafe_profile_names_are_skipped(tmp_path: Path) -> None:

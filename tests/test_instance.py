@@ -313,7 +313,12 @@ def test_fetch_tap_source_gives_the_same_text(site: tuple[Path, int]) -> None:
 
 def test_sigterm_exits_0_and_saves_refreshed_cookies(site: tuple[Path, int]) -> None:
     tmp, site_port = site
-    proc, _, copy = runner(tmp, site_port, profile="demo-b", name="saver")
+    pool = tmp / "pool-demo-b.json"
+    pool.write_text("{}")
+    os.chmod(pool, 0o640)
+    proc, _, copy = runner(
+        tmp, site_port, profile="demo-b", name="saver", extra=["--pool", str(pool)]
+    )
     copy.write_text('{"cookies": [], "origins": [], "stale": true}')
     proc.proc.send_signal(signal.SIGTERM)
     assert proc.proc.wait(60) == 0
@@ -321,6 +326,9 @@ def test_sigterm_exits_0_and_saves_refreshed_cookies(site: tuple[Path, int]) -> 
     assert "stale" not in saved
     assert [c["value"] for c in saved["cookies"]] == ["mictl-demo-b-8e41d07a"]
     assert copy.stat().st_mode & 0o777 == 0o600
+    # write_back: the pool file got the same state, its mode kept.
+    assert json.loads(pool.read_text()) == saved
+    assert pool.stat().st_mode & 0o777 == 0o640
 
 
 def test_browser_sigkill_makes_the_runner_exit_nonzero(site: tuple[Path, int]) -> None:
@@ -413,7 +421,14 @@ def test_site_check_reports_selectors(site: tuple[Path, int], tmp_path: Path) ->
     assert profile.read_bytes() == before  # never written
 
 
-def test_no_browser_exits_78_with_what_was_tried(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--browser-executable", "/nonexistent/chrome"], "/nonexistent/chrome"),
+        (["--site", "nosuchsite"], "bundled"),
+    ],
+)
+def test_unusable_browser_or_site_exits_78(args: list[str], said: str) -> None:
     import subprocess
 
     from tests.helpers import BIN, DEMO_PROFILES
@@ -425,34 +440,11 @@ def test_no_browser_exits_78_with_what_was_tried(tmp_path: Path) -> None:
             str(DEMO_PROFILES / "demo-a.json"),
             "--port",
             "1",
-            "--browser-executable",
-            "/nonexistent/chrome",
+            *args,
         ],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 78
-    assert "/nonexistent/chrome" in result.stderr
-
-
-def test_unknown_site_exits_78(tmp_path: Path) -> None:
-    import subprocess
-
-    from tests.helpers import BIN, DEMO_PROFILES
-
-    result = subprocess.run(
-        [
-            str(BIN / "mictl-instance"),
-            "--profile",
-            str(DEMO_PROFILES / "demo-a.json"),
-            "--port",
-            "1",
-            "--site",
-            "nosuchsite",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 78 and "bundled" in result.stderr
+    assert said in result.stderr

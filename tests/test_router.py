@@ -29,13 +29,18 @@ COMMAND = f"{sys.executable} {FAKE} --port {{port}} --name {{name}}"
 
 @contextlib.contextmanager
 def fleet(
-    tmp_path: Path, names: list[str], router: str = "", health: str = "", body: str = ""
+    tmp_path: Path,
+    names: list[str],
+    router: str = "",
+    health: str = "",
+    body: str = "",
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[Mictld, openai.OpenAI]]:
     policy = "[profiles.program]\nstartsecs = 0\nautorestart = true\nstopwaitsecs = 3\n"
     with running(tmp_path, policy + body, router=router, health=health, command=COMMAND) as d:
         for name in names:
             d.add_profile(name)
-        d.start()
+        d.start(env=env)
         wait_until(lambda: routable(d) == set(names), 30, "all routable")
         client = openai.OpenAI(
             base_url=f"http://127.0.0.1:{d.front_port}/v1", api_key="k", max_retries=0, timeout=60
@@ -422,6 +427,23 @@ def test_health_endpoints(tmp_path: Path) -> None:
             urllib.request.urlopen(f"{base}/readyz")
         assert info.value.code == 503
         info.value.close()
+
+
+def test_recycling_after_n_requests_one_at_a_time(tmp_path: Path) -> None:
+    env = {"MICTL_PROFILES__RECYCLE_AFTER_REQUESTS": "3"}
+    with fleet(tmp_path, ["a", "b"], env=env) as (d, client):
+        pids = {n: d.program(n).pid for n in "ab"}
+        for _ in range(6):  # 3 each
+            ask(client)
+        for name in "ab":
+            wait_until(
+                lambda n=name: d.program(n).pid != pids[n] and d.program(n).state == "RUNNING",
+                30,
+                f"{name} recycled",
+            )
+        assert "recycling (3 requests served)" in d.output()
+        wait_until(lambda: routable(d) == {"a", "b"}, 30, "both back")
+        assert ask(client) in {"a", "b"}
 
 
 # ------------------------------------------------------------------ chaos
