@@ -41,7 +41,7 @@ async def load(
     errors = 0
     cycle = itertools.cycle(urls)
     deadline = time.monotonic() + seconds
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -77,6 +77,7 @@ def wrk(
     script = tmp / "post.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["Authorization"] = "Bearer sk-bench"\n'
         f"wrk.body = {json.dumps(body.decode())}\n"
     )
     out = subprocess.run(
@@ -146,6 +147,7 @@ def start_litellm(litellm: str, upstreams: list[str], tmp: Path) -> tuple[Proc, 
         for u in upstreams
     )
     config.write_text("model_list:\n" + entries)
+    config.write_text(config.read_text() + "general_settings:\n  master_key: sk-bench\n")
     proc = Proc([litellm, "--config", str(config), "--port", str(port)], tmp / "litellm.log")
     wait_until(lambda: port_open(port), 120, "litellm")
     return proc, f"http://127.0.0.1:{port}/v1/chat/completions"

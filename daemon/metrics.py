@@ -31,6 +31,22 @@ class Metrics:
             "mictl_retries", "Requests retried on another backend", registry=self.registry
         )
         self.registry.register(_PoolCollector(lambda: pool))
+        self._counted: dict[tuple[str, str], Counter] = {}
+        self._timed: dict[str, Histogram] = {}
+
+    def count(self, backend: str, status: str) -> None:
+        # labels() takes a lock and builds a key on every call; the hot path
+        # keeps the children it has already made.
+        child = self._counted.get((backend, status))
+        if child is None:
+            child = self._counted[(backend, status)] = self.requests.labels(backend, status)
+        child.inc()
+
+    def observe(self, backend: str, seconds: float) -> None:
+        child = self._timed.get(backend)
+        if child is None:
+            child = self._timed[backend] = self.latency.labels(backend)
+        child.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

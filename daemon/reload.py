@@ -40,7 +40,7 @@ async def watch(
         watch_filter=_relevant(config_path, profiles_dir),
         stop_event=stop,  # type: ignore[arg-type]
         debounce=300,
-        step=50,
+        step=250,  # how often the watcher thread wakes to check for stop
         recursive=False,
     ):
         log.info("change seen: %s", ", ".join(sorted({os.path.basename(p) for _, p in changes})))

@@ -24,7 +24,7 @@ from daemon.config import Config
 from daemon.metrics import Metrics
 from daemon.router.backend import Backend
 from daemon.router.pool import NoRoute, Pool
-from daemon.router.proxy import Forwarder, error_body, no_route_response
+from daemon.router.proxy import Forwarder, Relay, error_body, no_route_response
 from daemon.serving import ClientGone, cancel_on_disconnect
 from daemon.types import ProgramSpec
 
@@ -146,7 +146,7 @@ def build_app(router: Router) -> ASGIApp:
         response = await _chat(headers, receive)
         await response(scope, receive, send)
 
-    async def _chat(headers: Headers, receive: Receive) -> Response:
+    async def _chat(headers: Headers, receive: Receive) -> Response | Relay:
         if not router.authorized(headers.get("authorization", "")):
             return _error(
                 401, "Incorrect or missing API key (Authorization: Bearer ...)", "invalid_api_key"

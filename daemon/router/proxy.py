@@ -11,25 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
-import aiohttp
 import msgspec
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from daemon.config import RouterSection
 from daemon.metrics import Metrics
 from daemon.router.backend import Backend
 from daemon.router.pool import FAIL, HARD_FAIL, NEUTRAL, OK, NoRoute, Outcome, Pool
+from daemon.router.upstream import Client, UpstreamError
+from daemon.router.upstream import Response as UpstreamResponse
+from daemon.serving import ClientGone, cancel_on_disconnect
 from daemon.types import ErrorBody, ErrorDetail
 
 log = logging.getLogger("mictld.router")
 
-CONNECTION_ERRORS = (
-    aiohttp.ClientConnectionError,  # refused, reset, server disconnected
-    aiohttp.ClientPayloadError,  # the body broke off
-    ConnectionResetError,
-)
+CONNECTION_ERRORS = (UpstreamError, ConnectionError)
 
 
 class Upstream(msgspec.Struct, frozen=True):
@@ -59,26 +58,53 @@ def no_route_response(exc: NoRoute) -> Response:
     )
 
 
-def _retry_after(headers: aiohttp.typedefs.LooseHeaders, default: float = 30.0) -> float:
+def _retry_after(value: str | None, default: float = 30.0) -> float:
     try:
-        return float(headers.get("Retry-After", default))  # type: ignore[union-attr]
+        return float(value) if value is not None else default
     except ValueError:
         return default
+
+
+class Relay:
+    """A streamed answer passed through chunk by chunk, as an ASGI response.
+
+    Lighter than Starlette's StreamingResponse (no task group per stream):
+    one watcher task notices a client that goes away, and cancelling the
+    relay closes the upstream connection, which stops the generation there.
+    """
+
+    def __init__(self, chunks: AsyncGenerator[bytes, None], content_type: str) -> None:
+        self.chunks = chunks
+        self.headers = [
+            (b"content-type", content_type.encode("latin-1")),
+            (b"cache-control", b"no-cache"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with cancel_on_disconnect(receive):
+                await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+                async for chunk in self.chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except ClientGone:
+            pass
+        finally:
+            await self.chunks.aclose()
 
 
 class Forwarder:
     def __init__(self, pool: Pool, metrics: Metrics) -> None:
         self.pool = pool
         self.metrics = metrics
-        self.session: aiohttp.ClientSession | None = None
+        self.client: Client | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, enable_cleanup_closed=True)
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        self.client = Client(self.cfg.connect_timeout)
 
     async def close(self) -> None:
-        if self.session:
-            await self.session.close()
+        if self.client:
+            self.client.close()
 
     @property
     def cfg(self) -> RouterSection:
@@ -90,8 +116,10 @@ class Forwarder:
             headers["Authorization"] = f"Bearer {backend.api_key}"
         return headers
 
-    async def forward(self, body: bytes, model: str, stream: bool, sticky: str | None) -> Response:
-        assert self.session is not None
+    async def forward(
+        self, body: bytes, model: str, stream: bool, sticky: str | None
+    ) -> Response | Relay:
+        assert self.client is not None
         deadline = time.monotonic() + self.cfg.request_timeout
         tried: set[str] = set()
         last: Upstream | None = None
@@ -108,11 +136,11 @@ class Forwarder:
             except NoRoute as exc:
                 if last is not None and exc.status != 429:
                     break  # the backend's own error says more than "no route"
-                self.metrics.requests.labels("-", str(exc.status)).inc()
+                self.metrics.count("-", str(exc.status))
                 return no_route_response(exc)
             tried.add(backend.name)
             result = await self._attempt(backend, body, model, stream, deadline)
-            if isinstance(result, Response):
+            if not isinstance(result, Upstream):
                 return result
             last = result
         if last is None:
@@ -121,25 +149,22 @@ class Forwarder:
 
     async def _attempt(
         self, backend: Backend, body: bytes, model: str, stream: bool, deadline: float
-    ) -> Response | Upstream:
+    ) -> Response | Relay | Upstream:
         """One try on one backend: a Response to return, or an Upstream failure."""
-        assert self.session is not None
+        assert self.client is not None
         started = time.monotonic()
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=self.cfg.connect_timeout, sock_read=max(1.0, deadline - started)
-        )
         url = f"{backend.base_url}/chat/completions"
         try:
-            resp = await self.session.post(
-                url, data=body, headers=self._headers(backend), timeout=timeout
+            resp = await self.client.post(
+                url, body, self._headers(backend), max(1.0, deadline - started)
             )
         except asyncio.CancelledError:
             self.pool.release(backend, Outcome(NEUTRAL))
             raise
         except CONNECTION_ERRORS as exc:
-            log.warning("%s: %s; failing over", backend.name, exc.__class__.__name__)
+            log.warning("%s: %s; failing over", backend.name, exc)
             self.pool.release(backend, Outcome(HARD_FAIL))
-            self.metrics.requests.labels(backend.name, "conn_error").inc()
+            self.metrics.count(backend.name, "conn_error")
             return Upstream(
                 502,
                 error_body(f"{backend.name} unreachable: {exc}", "upstream_unreachable", 502),
@@ -150,28 +175,26 @@ class Forwarder:
             return Upstream(504, error_body(f"{backend.name} timed out", "timeout", 504), {})
         status = resp.status
         if status == 200 and stream:
-            self.metrics.requests.labels(backend.name, "200").inc()
-            self.metrics.latency.labels(backend.name).observe(time.monotonic() - started)
-            return StreamingResponse(
-                self._relay(resp, backend, started),
-                media_type=resp.headers.get("Content-Type", "text/event-stream"),
-                headers={"Cache-Control": "no-cache"},
-            )
+            self.metrics.count(backend.name, "200")
+            self.metrics.observe(backend.name, time.monotonic() - started)
+            content_type = resp.header(b"content-type") or "text/event-stream"
+            return Relay(self._relay(resp, backend, started), content_type)
         try:
             payload = await resp.read()
         except asyncio.CancelledError:
             resp.close()
             self.pool.release(backend, Outcome(NEUTRAL))
             raise
-        except CONNECTION_ERRORS:
+        except (*CONNECTION_ERRORS, TimeoutError):
+            resp.close()
             self.pool.release(backend, Outcome(HARD_FAIL))
             return Upstream(502, error_body(f"{backend.name} broke off", "upstream_reset", 502), {})
-        finally:
-            resp.release()
-        self.metrics.requests.labels(backend.name, str(status)).inc()
-        headers = {k: v for k, v in resp.headers.items() if k.lower() == "retry-after"}
+        resp.release()
+        self.metrics.count(backend.name, str(status))
+        retry_after = resp.header(b"retry-after")
+        headers = {"Retry-After": retry_after} if retry_after else {}
         if status == 429:
-            self.pool.cool(backend, model, _retry_after(resp.headers))
+            self.pool.cool(backend, model, _retry_after(retry_after))
             self.pool.release(backend, Outcome(NEUTRAL))
             return Upstream(status, payload, headers)
         if status >= 500:
@@ -181,18 +204,18 @@ class Forwarder:
             return Upstream(status, payload, headers)
         latency = (time.monotonic() - started) * 1000
         self.pool.release(backend, Outcome(OK if status < 400 else NEUTRAL, latency))
-        self.metrics.latency.labels(backend.name).observe(latency / 1000)
+        self.metrics.observe(backend.name, latency / 1000)
         return Response(payload, status, headers, media_type="application/json")
 
     async def _relay(
-        self, resp: aiohttp.ClientResponse, backend: Backend, started: float
-    ) -> AsyncIterator[bytes]:
+        self, resp: UpstreamResponse, backend: Backend, started: float
+    ) -> AsyncGenerator[bytes, None]:
         outcome = NEUTRAL
         try:
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp.iter_body():
                 yield chunk
             outcome = OK
-        except CONNECTION_ERRORS as exc:
+        except (*CONNECTION_ERRORS, TimeoutError) as exc:
             # Bytes already reached the client: never retry, end the stream
             # with an error event instead.
             outcome = HARD_FAIL
