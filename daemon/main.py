@@ -154,15 +154,16 @@ class Daemon:
             front_sock = serving.bind_tcp(r.host, r.port)
             front_server = serving.make_server(build_front(self.router))
             servers.append(asyncio.create_task(front_server.serve(sockets=[front_sock])))
-            servers.append(asyncio.create_task(self.routing.prober.run(self._stop)))
+            servers.append(background(self.routing.prober.run(self._stop), "health prober"))
             self.front = f"http://{r.host}:{r.port}/v1"
             log.info("front port %s (strategy %s)", self.front, r.strategy)
-        watcher = asyncio.create_task(
-            reload.watch(self.config.path, self.config.profiles.dir, self.reload, self._stop)
+        watcher = background(
+            reload.watch(self.config.path, self.config.profiles.dir, self.reload, self._stop),
+            "config watcher",
         )
         self.supervisor.start_all()
         notify("READY=1")
-        watchdog = asyncio.create_task(self._watchdog())
+        watchdog = background(self._watchdog(), "watchdog")
         log.info("mictld %s ready (pid %d)", __version__, os.getpid())
 
         await self._stop.wait()
@@ -183,6 +184,18 @@ class Daemon:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(d.socket)
         log.info("mictld stopped")
+
+
+def background(work: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+    """A daemon task whose crash is logged, not silently lost."""
+
+    def done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s crashed", what, exc_info=task.exception())
+
+    task = asyncio.get_running_loop().create_task(work)
+    task.add_done_callback(done)
+    return task
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:

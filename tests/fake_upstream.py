@@ -20,8 +20,8 @@ from starlette.routing import Route
 
 
 def create_app(name: str, models: list[str]) -> Starlette:
-    state = {"mode": "ok", "delay": 0.0, "models": models, "retry_after": 7}
-    stats = {"requests": 0, "cancelled": 0, "completed": 0, "order": []}
+    state = {"mode": "ok", "delay": 0.0, "models": models, "retry_after": 7, "health": "ok"}
+    stats = {"requests": 0, "cancelled": 0, "completed": 0, "order": [], "auth": ""}
 
     def completion(model: str) -> dict:
         return {
@@ -53,6 +53,7 @@ def create_app(name: str, models: list[str]) -> Starlette:
     async def chat(request: Request) -> Response:
         body = await request.json()
         stats["requests"] += 1
+        stats["auth"] = request.headers.get("authorization", "")
         stats["order"].append(body["messages"][-1]["content"])
         model, mode = body["model"], state["mode"]
         if model not in state["models"]:
@@ -111,6 +112,8 @@ def create_app(name: str, models: list[str]) -> Starlette:
         return StreamingResponse(events(), media_type="text/event-stream")
 
     async def health(request: Request) -> Response:
+        if state["health"] == "fail":
+            return Response(b"sick", 500)
         return JSONResponse(
             {"ok": True, "logged_in": True, "models": state["models"], "rate_limited_until": {}}
         )

@@ -41,7 +41,7 @@ def fleet(
         for name in names:
             d.add_profile(name)
         d.start(env=env)
-        wait_until(lambda: routable(d) == set(names), 30, "all routable")
+        wait_until(lambda: set(names) <= routable(d), 30, "all routable")
         client = openai.OpenAI(
             base_url=f"http://127.0.0.1:{d.front_port}/v1", api_key="k", max_retries=0, timeout=60
         )
@@ -444,6 +444,54 @@ def test_recycling_after_n_requests_one_at_a_time(tmp_path: Path) -> None:
         assert "recycling (3 requests served)" in d.output()
         wait_until(lambda: routable(d) == {"a", "b"}, 30, "both back")
         assert ask(client) in {"a", "b"}
+
+
+def test_upstream_with_api_key_takes_the_spill_over(tmp_path: Path) -> None:
+    from tests.helpers import Proc, free_port, port_open
+
+    port = free_port()
+    paid = Proc(
+        [sys.executable, str(FAKE), "--port", str(port), "--name", "paid"], tmp_path / "paid.log"
+    )
+    try:
+        wait_until(lambda: port_open(port), 30, "paid upstream")
+        body = f"""
+        [upstreams.paid]
+        base_url = "http://127.0.0.1:{port}/v1"
+        api_key_env = "PAID_KEY"
+        models = ["m1", "m2"]
+        priority = 200
+        max_concurrent = 4
+        """
+        router = 'strategy = "primary_first"\n'
+        with fleet(
+            tmp_path / "d", ["a"], router, body=body, env={"PAID_KEY": "sk-very-secret"}
+        ) as (d, client):
+            assert {ask(client) for _ in range(3)} == {"a"}  # the browser first
+            fake(d, "a", "_control", {"delay": 1.5})
+            slow = threading.Thread(target=lambda: ask(client))
+            slow.start()
+            wait_until(lambda: backends(d)["a"]["in_flight"] == 1, what="a busy")
+            assert ask(client) == "paid"  # spill-over while a is busy
+            slow.join()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stats") as r:
+                assert json.loads(r.read())["auth"] == "Bearer sk-very-secret"
+            shown = d.ctl("health", "--json").stdout + d.ctl("status", "--json").stdout
+            assert "sk-very-secret" not in shown + d.output()
+            assert backends(d)["paid"]["kind"] == "upstream"
+    finally:
+        paid.stop()
+
+
+def test_failed_probes_make_it_unhealthy_then_restart_it(tmp_path: Path) -> None:
+    health = "unhealthy_after = 2\nrestart_after = 4\n"
+    with fleet(tmp_path, ["a", "b"], health=health) as (d, client):
+        pid = d.program("a").pid
+        fake(d, "a", "_control", {"health": "fail"})
+        wait_until(lambda: "a" not in routable(d), 10, "a unhealthy")
+        assert {ask(client) for _ in range(3)} == {"b"}
+        wait_until(lambda: d.program("a").pid not in (None, pid), 20, "a restarted")
+        wait_until(lambda: routable(d) == {"a", "b"}, 20, "a healthy again")
 
 
 # ------------------------------------------------------------------ chaos

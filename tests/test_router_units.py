@@ -142,3 +142,21 @@ def test_pool_skips_open_breakers_and_draining() -> None:
         return seen
 
     assert run(scenario()) == {"c": 6}
+
+
+def test_rpm_budget_holds_requests_back_before_the_site_limits() -> None:
+    async def scenario() -> NoRoute:
+        clock = Clock()
+        pool = Pool(RouterSection(), clock)
+        a = pool.backends["a"] = backend("a", rpm=2, max_concurrent=5)
+        for _ in range(2):
+            pool.release(await pool.acquire("m"), Outcome(OK))
+        clock.now += 10
+        with pytest.raises(NoRoute) as info:
+            await pool.acquire("m")
+        clock.now += 51  # the first send left the minute
+        assert (await pool.acquire("m")) is a
+        return info.value
+
+    exc = run(scenario())
+    assert exc.status == 429 and exc.retry_after == pytest.approx(50)
