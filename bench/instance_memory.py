@@ -8,7 +8,6 @@ helpers), for 1 and 4 instances against the demo site.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 import urllib.request
@@ -16,24 +15,7 @@ from pathlib import Path
 
 from _common import median, table
 
-from tests.helpers import demo_site, runner
-
-
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found, todo = [root], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+from tests.helpers import demo_site, descendants, runner
 
 
 def pss_kb(pid: int) -> int:

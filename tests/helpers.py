@@ -286,3 +286,21 @@ def runner(
 
         wait_until(up, 60, f"runner {name}")
     return proc, port, copy
+
+
+def descendants(root: int) -> list[int]:
+    """`root` and every process below it (by parent pid), e.g. a runner's browser."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, todo = [root], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from instance_runner.sites.demo.answers import answer
-from tests.helpers import Proc, demo_site, runner, wait_until
+from tests.helpers import Proc, demo_site, descendants, runner, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -163,6 +163,17 @@ def test_bad_requests_get_openai_errors(instance: tuple[Proc, int, Path]) -> Non
             urllib.request.urlopen(req)
         assert info.value.code == 400
         assert "message" in json.loads(info.value.read())["error"]
+
+
+def test_knobs_the_site_lacks_are_ignored_with_a_warning_header(
+    instance: tuple[Proc, int, Path],
+) -> None:
+    _, port, _ = instance
+    raw = client(port).chat.completions.with_raw_response.create(
+        model="demo-fast", messages=ask("warm"), temperature=0.2, top_p=0.9
+    )
+    assert raw.headers["x-mictl-ignored"] == "temperature, top_p"
+    assert raw.parse().choices[0].message.content == answer("demo-fast", "warm")
 
 
 def test_stop_sequence_and_max_tokens_are_applied(instance: tuple[Proc, int, Path]) -> None:
@@ -331,33 +342,31 @@ def test_sigterm_exits_0_and_saves_refreshed_cookies(site: tuple[Path, int]) -> 
     assert pool.stat().st_mode & 0o777 == 0o640
 
 
+def test_sigterm_lets_the_current_generation_finish(site: tuple[Path, int]) -> None:
+    tmp, site_port = site
+    proc, port, _ = runner(tmp, site_port, profile="demo-b", name="finisher")
+    stream = client(port).chat.completions.create(
+        model="demo-smart", messages=ask("[[slow]] finish me"), stream=True
+    )
+    first = next(iter(stream))
+    proc.proc.send_signal(signal.SIGTERM)  # mid-generation
+    rest = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert (first.choices[0].delta.content or "") + rest == answer(
+        "demo-smart", "[[slow]] finish me"
+    )
+    assert proc.proc.wait(60) == 0
+
+
 def test_browser_sigkill_makes_the_runner_exit_nonzero(site: tuple[Path, int]) -> None:
     tmp, site_port = site
     proc, _, _ = runner(tmp, site_port, profile="demo-b", name="victim")
-    browsers = [pid for pid in _descendants(proc.proc.pid) if _is_browser(pid)]
+    browsers = [pid for pid in descendants(proc.proc.pid)[1:] if _is_browser(pid)]
     assert browsers
     os.kill(browsers[0], signal.SIGKILL)
     code = proc.proc.wait(60)
     assert code == 70
     assert "browser disconnected" in proc.output()
     proc.stop()
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def _is_browser(pid: int) -> bool:
