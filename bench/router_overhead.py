@@ -111,30 +111,39 @@ def wrk(
     return rps, ms("50%"), ms("99%"), errors
 
 
-def measure(name: str, urls: list[str], args: argparse.Namespace, tmp: Path) -> list[list[str]]:
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) a process has used so far."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    name: str, urls: list[str], args: argparse.Namespace, tmp: Path, pid: int | None = None
+) -> list[list[str]]:
+    """One row per mode; `pid` is the proxy whose CPU per request is reported
+    (steadier than req/s on a machine whose cores everything shares)."""
     rows = []
     for stream in (False, True):
         body = STREAM_BODY if stream else BODY
         if WRK and len(urls) == 1:
             wrk(urls[0], body, 1, args.concurrency, tmp)  # warm up
+            cpu0 = cpu_seconds(pid)
             rps, p50, p99, errors = wrk(urls[0], body, args.seconds, args.concurrency, tmp)
+            cpu = cpu_seconds(pid) - cpu0
             _, low, _, _ = wrk(urls[0], body, 2, 1, tmp)
         else:
             asyncio.run(load(urls, body, 1.0, args.concurrency, stream))  # warm up
+            cpu0 = cpu_seconds(pid)
             rps, lat, errors = asyncio.run(load(urls, body, args.seconds, args.concurrency, stream))
+            cpu = cpu_seconds(pid) - cpu0
             _, lows, _ = asyncio.run(load(urls, body, 2.0, 1, stream))
             p50, p99, low = median(lat) * 1000, pct(lat, 99) * 1000, median(lows) * 1000
-        rows.append(
-            [
-                name,
-                "stream" if stream else "plain",
-                f"{rps:,.0f}",
-                f"{p50:.2f}",
-                f"{p99:.2f}",
-                f"{low:.3f}",
-                str(errors),
-            ]
-        )
+        per_request = cpu / max(1.0, rps * args.seconds) * 1e6
+        rows.append([name, "stream" if stream else "plain", f"{rps:,.0f}", f"{p50:.2f}",
+                     f"{p99:.2f}", f"{low:.3f}", f"{per_request:.0f}" if pid else "-",
+                     str(errors)])
     return rows
 
 
@@ -183,11 +192,12 @@ def main() -> None:
             # spreads over both.
             rows += measure("direct", [f"{upstream_urls[0]}/chat/completions"], args, tmp)
             front = [f"http://127.0.0.1:{mictld.front_port}/v1/chat/completions"]
-            rows += measure("mictl router", front, args, tmp)
+            rows += measure("mictl router", front, args, tmp,
+                            mictld.proc.pid if mictld.proc else None)
             if args.litellm:
                 litellm, url = start_litellm(args.litellm, upstream_urls, tmp)
                 try:
-                    rows += measure("LiteLLM proxy", [url], args, tmp)
+                    rows += measure("LiteLLM proxy", [url], args, tmp, litellm.proc.pid)
                 finally:
                     litellm.stop()
         finally:
@@ -200,7 +210,8 @@ def main() -> None:
         f"low load = 1 connection; fast fake upstreams; {os.cpu_count()} cores shared by "
         "everything\n"
     )
-    print(table(["path", "mode", "req/s", "p50 ms", "p99 ms", "low-load p50 ms", "errors"], rows))
+    print(table(["path", "mode", "req/s", "p50 ms", "p99 ms", "low-load p50 ms",
+                 "proxy CPU us/req", "errors"], rows))
     if not args.litellm:
         print("\nLiteLLM: not installed here (pip install 'litellm[proxy]', then --litellm PATH)")
 
