@@ -142,8 +142,7 @@ def build_app(router: Router) -> ASGIApp:
     middleware stack); the rest is an ordinary Starlette app."""
 
     async def chat(scope: Scope, receive: Receive, send: Send) -> None:
-        headers = Headers(scope=scope)
-        response = await _chat(headers, receive)
+        response = await _chat(Headers(raw=scope["headers"]), receive)
         await response(scope, receive, send)
 
     async def _chat(headers: Headers, receive: Receive) -> Response | Relay:

@@ -139,14 +139,14 @@ class Pool:
     ) -> Backend:
         """A backend with a slot reserved for this request, or NoRoute."""
         exclude = exclude or set()
-        hopeless = self._hopeless(model)
-        if hopeless:
-            raise hopeless
         if not self._waiters:  # nobody queued ahead: no overtaking
             backend = self._pick(model, sticky, exclude)
             if backend is not None:
                 self._reserve(backend)
                 return backend
+        hopeless = self._hopeless(model)  # only asked when it must wait
+        if hopeless:
+            raise hopeless
         if len(self._waiters) >= self.cfg.queue_size:
             raise NoRoute(503, "all instances are busy and the queue is full", "queue_full", 5)
         waiter = _Waiter(model, sticky, exclude)

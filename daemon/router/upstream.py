@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+Key = tuple[str, int, bool]  # host, port, TLS
+
 
 class UpstreamError(ConnectionError):
     """Refused, reset, or closed before the response was complete."""
