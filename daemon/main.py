@@ -74,9 +74,10 @@ class Daemon:
                 self.last_reload = ReloadResult(ok=False, at=time.time(), error=str(exc))
                 return self.last_reload
             self.config = new
-            if self.router is not None:
+            if self.router is not None and self.routing is not None:
                 self.router.apply_config(new)
                 self.router.sync_instances(specs)
+                self.routing.prober.cfg = new.health
             diff = await self.supervisor.apply(specs)
             self.last_reload = ReloadResult(
                 ok=True,
