@@ -7,7 +7,6 @@ not reachable.
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import sys
 import time
@@ -19,7 +18,7 @@ import msgspec
 
 from ctl.client import ApiError, Client, DaemonUnreachable
 from daemon import __version__
-from daemon import config as daemon_config
+from daemon.paths import default_socket_path
 from daemon.types import BackendInfo, DaemonInfo, ProgramInfo, ReloadResult
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -48,7 +47,9 @@ class Unreachable(click.ClickException):
 
 def _socket_from(config_path: str | None) -> str:
     if not config_path:
-        return daemon_config.default_socket_path()
+        return default_socket_path()
+    from daemon import config as daemon_config  # only now: it is slow to import
+
     try:
         return daemon_config.load(config_path).daemon.socket
     except daemon_config.ConfigError as exc:
@@ -202,6 +203,8 @@ def _operate(
     def one(name: str) -> ProgramInfo:
         return ctl.call("POST", f"/v1/programs/{name}/{verb}", ProgramInfo, wait=int(wait))
 
+    import concurrent.futures
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(names) or 1)) as pool:
         futures = {name: pool.submit(one, name) for name in names}
     results, errors = [], []
@@ -333,6 +336,8 @@ def config() -> None:
 @click.argument("file", required=False, envvar="MICTL_CONFIG")
 def config_check(file: str | None) -> None:
     """Validate FILE (default: $MICTL_CONFIG or /etc/mictl/mictl.toml)."""
+    from daemon import config as daemon_config
+
     path = file or "/etc/mictl/mictl.toml"
     try:
         daemon_config.load(path)

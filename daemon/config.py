@@ -17,6 +17,7 @@ from typing import Any, Literal
 import msgspec
 from supervisor import datatypes
 
+from daemon.paths import default_socket_path, default_state_dir, is_root
 from daemon.types import AutoRestart, ProgramSpec
 
 ENV_PREFIX = "MICTL_"
@@ -170,23 +171,6 @@ class Config(Struct):
 # ---------------------------------------------------------------- defaults
 
 
-def _is_root() -> bool:
-    return os.geteuid() == 0
-
-
-def default_socket_path() -> str:
-    if _is_root():
-        return "/run/mictl/mictl.sock"
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/mictl-{os.getuid()}"
-    return os.path.join(runtime, "mictl", "mictl.sock")
-
-
-def _default_state_dir() -> str:
-    if _is_root():
-        return "/var/lib/mictl"
-    return str(Path.home() / ".local" / "state" / "mictl")
-
-
 # ------------------------------------------------------------------ loading
 
 
@@ -294,11 +278,11 @@ def _resolve_paths(config: Config, here: Path) -> None:
 
     d = config.daemon
     d.socket = resolve(d.socket) if d.socket else default_socket_path()
-    d.state_dir = resolve(d.state_dir) if d.state_dir else _default_state_dir()
+    d.state_dir = resolve(d.state_dir) if d.state_dir else default_state_dir()
     if d.log_dir:
         d.log_dir = resolve(d.log_dir)
     else:
-        d.log_dir = "/var/log/mictl" if _is_root() else os.path.join(d.state_dir, "log")
+        d.log_dir = "/var/log/mictl" if is_root() else os.path.join(d.state_dir, "log")
     config.profiles.dir = resolve(config.profiles.dir)
     config.router.api_keys_file = resolve(config.router.api_keys_file)
     for upstream in config.upstreams.values():
