@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from daemon import config as daemon_config
 from daemon.config import Config
+from daemon.dashboard import routes as dashboard_routes
 from daemon.metrics import Metrics
 from daemon.router.backend import Backend
 from daemon.router.pool import NoRoute, Pool
@@ -205,8 +206,29 @@ def build_app(router: Router) -> ASGIApp:
     async def not_chat(request: Request) -> Response:
         return _error(405, "use POST for /v1/chat/completions", "method_not_allowed")
 
+    page, data = dashboard_routes(router.pool)
+
+    async def dashboard(request: Request) -> Response:
+        # With API keys configured the page wants one too (?key= for a browser).
+        given = (
+            request.headers.get("authorization") or f"Bearer {request.query_params.get('key', '')}"
+        )
+        if not router.authorized(given):
+            return _error(401, "add ?key=YOUR_API_KEY", "invalid_api_key")
+        return await page(request)
+
+    async def dashboard_json(request: Request) -> Response:
+        given = (
+            request.headers.get("authorization") or f"Bearer {request.query_params.get('key', '')}"
+        )
+        if not router.authorized(given):
+            return _error(401, "Incorrect or missing API key", "invalid_api_key")
+        return await data(request)
+
     rest = Starlette(
         routes=[
+            Route("/dashboard", dashboard),
+            Route("/dashboard.json", dashboard_json),
             Route("/v1/chat/completions", not_chat),
             Route("/v1/models", models),
             Route("/healthz", healthz),
