@@ -177,7 +177,19 @@ class Mictld:
         orphans.cleanup(str((self.root / "state").resolve()), timeout=5)
 
 
-_next_port = [20000 + (os.getpid() % 200) * 100]
+def _ephemeral_floor() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Blocks for supervised programs are taken below the kernel's ephemeral range,
+# so that no client socket or free_port() can take one of them meanwhile.
+_PORT_LOW = 15000
+_PORT_HIGH = _ephemeral_floor() - 100
+_next_port = [_PORT_LOW + (os.getpid() % 50) * 200]
 
 
 def free_port_block(size: int = 60) -> int:
@@ -185,9 +197,9 @@ def free_port_block(size: int = 60) -> int:
     while True:
         base = _next_port[0]
         _next_port[0] += size
-        if _next_port[0] > 60000:
-            _next_port[0] = 20000
-        if not any(port_open(p) for p in range(base, base + size, 7)):
+        if _next_port[0] > _PORT_HIGH:
+            _next_port[0] = _PORT_LOW
+        if not any(port_open(p) for p in range(base, base + size)):
             return base
 
 
