@@ -19,6 +19,7 @@ from daemon.control import ControlError, json_response
 from daemon.health import Prober
 from daemon.orphans import tree_pss_mb
 from daemon.router.app import Router
+from daemon.router.backend import describe
 from daemon.types import BackendInfo, ProgramInfo, State, Transition
 
 if TYPE_CHECKING:
@@ -141,24 +142,7 @@ class Routing:
         info.breaker = backend.breaker_state
 
     def backend_info(self, name: str) -> BackendInfo:
-        b = self.pool.backends[name]
-        now = self.pool.clock()
-        return BackendInfo(
-            name=b.name,
-            kind=b.kind,
-            url=b.base_url,
-            routable=b.up(now),
-            health=b.health,
-            draining=b.draining,
-            in_flight=b.in_flight,
-            max_concurrent=b.max_concurrent,
-            breaker=b.breaker_state,
-            served=b.served,
-            failed=b.failed,
-            latency_ms=round(b.ewma_ms, 2),
-            models=sorted(b.models or []),
-            cooling={m: round(u - now, 1) for m, u in b.cooldowns.items() if u > now},
-        )
+        return describe(self.pool.backends[name], self.pool.clock())
 
     def _backend(self, request: Request) -> str:
         name = request.path_params["name"]

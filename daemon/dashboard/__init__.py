@@ -9,53 +9,22 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from daemon.router.backend import describe
 from daemon.router.pool import Pool
+from daemon.types import BackendInfo
 
 PAGE = (Path(__file__).with_name("page.html")).read_text()
 
 
-class Row(msgspec.Struct):
-    name: str
-    kind: str
-    routable: bool
-    health: str
-    draining: bool
-    in_flight: int
-    max_concurrent: int
-    breaker: str
-    served: int
-    failed: int
-    latency_ms: float
-    models: list[str]
-    cooling: dict[str, float]
-
-
 class Snapshot(msgspec.Struct):
     queue_length: int
-    backends: list[Row]
+    backends: list[BackendInfo]
 
 
 def snapshot(pool: Pool) -> Snapshot:
     now = pool.clock()
-    rows = [
-        Row(
-            b.name,
-            b.kind,
-            b.up(now),
-            b.health,
-            b.draining,
-            b.in_flight,
-            b.max_concurrent,
-            b.breaker_state,
-            b.served,
-            b.failed,
-            round(b.ewma_ms, 1),
-            sorted(b.models or []),
-            {m: round(u - now, 1) for m, u in b.cooldowns.items() if u > now},
-        )
-        for b in sorted(pool.backends.values(), key=lambda b: b.name)
-    ]
-    return Snapshot(pool.queue_length, rows)
+    backends = sorted(pool.backends.values(), key=lambda b: b.name)
+    return Snapshot(pool.queue_length, [describe(b, now) for b in backends])
 
 
 def routes(pool: Pool) -> tuple:  # type: ignore[type-arg]

@@ -10,6 +10,8 @@ import hmac
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
@@ -208,22 +210,18 @@ def build_app(router: Router) -> ASGIApp:
 
     page, data = dashboard_routes(router.pool)
 
-    async def dashboard(request: Request) -> Response:
-        # With API keys configured the page wants one too (?key= for a browser).
-        given = (
-            request.headers.get("authorization") or f"Bearer {request.query_params.get('key', '')}"
-        )
-        if not router.authorized(given):
-            return _error(401, "add ?key=YOUR_API_KEY", "invalid_api_key")
-        return await page(request)
+    def keyed(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
+        """With API keys configured the dashboard wants one too (?key= in a browser)."""
 
-    async def dashboard_json(request: Request) -> Response:
-        given = (
-            request.headers.get("authorization") or f"Bearer {request.query_params.get('key', '')}"
-        )
-        if not router.authorized(given):
-            return _error(401, "Incorrect or missing API key", "invalid_api_key")
-        return await data(request)
+        async def guarded(request: Request) -> Response:
+            key = request.query_params.get("key", "")
+            if not router.authorized(request.headers.get("authorization") or f"Bearer {key}"):
+                return _error(401, "add ?key=YOUR_API_KEY", "invalid_api_key")
+            return await endpoint(request)
+
+        return guarded
+
+    dashboard, dashboard_json = keyed(page), keyed(data)
 
     rest = Starlette(
         routes=[

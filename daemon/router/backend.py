@@ -8,6 +8,7 @@ from typing import Literal
 
 from daemon.config import BreakerSection
 from daemon.router.breaker import Breaker, BreakerState
+from daemon.types import BackendInfo
 
 EWMA_ALPHA = 0.3
 
@@ -92,3 +93,23 @@ class Backend:
 
     def breaker_open(self) -> bool:
         return self.breaker.state == BreakerState.OPEN
+
+
+def describe(b: Backend, now: float) -> BackendInfo:
+    """What the control plane and the dashboard show of a backend (no key)."""
+    return BackendInfo(
+        name=b.name,
+        kind=b.kind,
+        url=b.base_url,
+        routable=b.up(now),
+        health=b.health,
+        draining=b.draining,
+        in_flight=b.in_flight,
+        max_concurrent=b.max_concurrent,
+        breaker=b.breaker_state,
+        served=b.served,
+        failed=b.failed,
+        latency_ms=round(b.ewma_ms, 2),
+        models=sorted(b.models or []),
+        cooling={m: round(u - now, 1) for m, u in b.cooldowns.items() if u > now},
+    )
