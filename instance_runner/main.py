@@ -47,7 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-queue", type=int, default=8)
     p.add_argument("--grace", type=float, default=20.0, help="SIGTERM: seconds to finish")
     p.add_argument("--save-interval", type=float, default=60.0)
-    p.add_argument("--model-default", default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--model-default",
+        default=None,
+        help='the model for requests that say "default" or name none',
+    )
     return p.parse_args(argv)
 
 
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         artifacts_dir=artifacts,
         on_fatal=fatal,
     )
-    instance = Instance(name, session, max_queue=args.max_queue)
+    instance = Instance(name, session, max_queue=args.max_queue, model_default=args.model_default)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -73,8 +73,16 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 class Instance:
     """The state behind the API: the browser session, the queue, rate limits."""
 
-    def __init__(self, name: str, session: BrowserSession, *, max_queue: int = 8) -> None:
+    def __init__(
+        self,
+        name: str,
+        session: BrowserSession,
+        *,
+        max_queue: int = 8,
+        model_default: str | None = None,
+    ) -> None:
         self.name = name
+        self.model_default = model_default
         self.session = session
         self.max_queue = max_queue
         self.waiting = 0
@@ -196,6 +204,8 @@ def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlet
                 "body_too_large",
             )
         req = _decode(body)
+        if req.model in ("", "default") and instance.model_default:
+            req.model = instance.model_default
         if req.n not in (None, 1):
             raise ApiError(
                 400,

@@ -457,3 +457,16 @@ def test_unusable_browser_or_site_exits_78(args: list[str], said: str) -> None:
     )
     assert result.returncode == 78
     assert said in result.stderr
+
+
+def test_model_default_serves_requests_that_say_default(site: tuple[Path, int]) -> None:
+    tmp, site_port = site
+    proc, port, _ = runner(
+        tmp, site_port, profile="demo-b", name="defaulted", extra=["--model-default", "demo-smart"]
+    )
+    try:
+        result = client(port).chat.completions.create(model="default", messages=ask("which"))
+        assert result.choices[0].message.content == answer("demo-smart", "which")
+        assert result.model == "demo-smart"
+    finally:
+        proc.stop()
