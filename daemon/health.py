@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import msgspec
@@ -38,7 +38,7 @@ class Prober:
         self,
         pool: Pool,
         cfg: HealthSection,
-        restart: object,
+        restart: Callable[[str], Awaitable[object]],
         after_round: Callable[[], None] = lambda: None,
     ) -> None:
         self.pool = pool
@@ -114,4 +114,4 @@ class Prober:
         if self.cfg.restart_after and b.probe_failures >= self.cfg.restart_after:
             log.warning("%s: %d failed probes: restarting it", b.name, b.probe_failures)
             b.probe_failures = 0
-            asyncio.get_running_loop().create_task(self.restart(b.name))  # type: ignore[operator]
+            asyncio.get_running_loop().create_task(self.restart(b.name))

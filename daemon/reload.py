@@ -6,6 +6,7 @@ path as SIGHUP and `mictl reload`). An invalid config changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -29,16 +30,16 @@ async def watch(
     config_path: str,
     profiles_dir: str,
     reload: Callable[[], Awaitable[object]],
-    stop: object,
+    stop: asyncio.Event,
 ) -> None:
-    """Run until `stop` (an asyncio.Event) is set."""
+    """Run until `stop` is set."""
     paths = [os.path.dirname(config_path)]
     if os.path.isdir(profiles_dir):
         paths.append(profiles_dir)
     async for changes in watchfiles.awatch(
         *paths,
         watch_filter=_relevant(config_path, profiles_dir),
-        stop_event=stop,  # type: ignore[arg-type]
+        stop_event=stop,
         debounce=300,
         step=250,  # how often the watcher thread wakes to check for stop
         recursive=False,

@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from typing import IO
 
 import msgspec
 
@@ -166,9 +167,9 @@ class Program:
         asyncio.get_running_loop().add_reader(pidfd, self._reap, pidfd, proc)
         return machine.Spawned(proc.pid)
 
-    def _pump(self, pipe: object, stream: str, path: str | None) -> None:
-        fd = os.dup(pipe.fileno())  # type: ignore[attr-defined]
-        pipe.close()  # type: ignore[attr-defined]
+    def _pump(self, pipe: IO[bytes], stream: str, path: str | None) -> None:
+        fd = os.dup(pipe.fileno())
+        pipe.close()
         sink = self._logs.get(stream)
         if sink is None and path:
             sink = RotatingFile(

@@ -67,6 +67,11 @@ class BrowserSession:
         return self._adapter_ref[0]
 
     @property
+    def models(self) -> list[str]:
+        """The site's models as last read (empty before the page is ready)."""
+        return self.adapter.known_models if self._adapter_ref else []
+
+    @property
     def connected(self) -> bool:
         return self.browser is not None and self.browser.is_connected()
 

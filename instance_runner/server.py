@@ -97,7 +97,6 @@ class Instance:
         s = self.session
         now = time.time()
         limited = {m: t for m, t in self.rate_limited_until.items() if t > now}
-        models = s.adapter._models if s._adapter_ref else []
         ok = s.connected and s.page_ready and s.logged_in
         return Health(
             ok=ok,
@@ -109,7 +108,7 @@ class Instance:
             busy=self.busy,
             queue_length=self.waiting,
             rate_limited_until=limited,
-            models=list(models),
+            models=s.models,
             served=self.served,
             failed=self.failed,
             last_error=self.last_error,

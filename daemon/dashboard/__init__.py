@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -27,7 +28,12 @@ def snapshot(pool: Pool) -> Snapshot:
     return Snapshot(pool.queue_length, [describe(b, now) for b in backends])
 
 
-def routes(pool: Pool) -> tuple:  # type: ignore[type-arg]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def routes(pool: Pool) -> tuple[Endpoint, Endpoint]:
+    """The page and its data, for the router to mount (behind its key check)."""
+
     async def page(request: Request) -> Response:
         return HTMLResponse(PAGE)
 

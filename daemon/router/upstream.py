@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import httptools
@@ -78,11 +78,11 @@ class _Connection(asyncio.Protocol):
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
-    async def _until(self, ready: object) -> None:
-        while not ready() and self.lost is None:  # type: ignore[operator]
+    async def _until(self, ready: Callable[[], object]) -> None:
+        while not ready() and self.lost is None:
             self._wake = asyncio.get_running_loop().create_future()
             await self._wake
-        if not ready() and self.lost is not None:  # type: ignore[operator]
+        if not ready() and self.lost is not None:
             raise self.lost
 
     def reset(self) -> None:

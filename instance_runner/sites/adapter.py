@@ -98,6 +98,10 @@ class SiteAdapter:
                 return False
         return bool(await self.page.query_selector(s.logged_in or s.prompt))
 
+    @property
+    def known_models(self) -> list[str]:
+        return list(self._models)
+
     async def models(self) -> list[str]:
         if self._models:
             return self._models
