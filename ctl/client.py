@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from daemon.types import ErrorBody
+from common.errors import ErrorBody
 
 T = TypeVar("T")
 

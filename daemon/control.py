@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from common.errors import ErrorBody, ErrorDetail
 from daemon.machine import NotAllowed
 from daemon.supervisor import Program, UnknownProgram
-from daemon.types import ErrorBody, ErrorDetail, ProgramInfo
+from daemon.types import ProgramInfo
 
 if TYPE_CHECKING:
     from daemon.main import Daemon

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import msgspec
 
+from common.files import atomic_write
 from daemon.config import NAME_RE, Config, ConfigError, program_specs, resolve_program
-from daemon.files import atomic_write
 from daemon.state import StateStore
 from daemon.types import ProgramSpec
 

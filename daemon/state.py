@@ -12,7 +12,7 @@ import os
 
 import msgspec
 
-from daemon.files import atomic_write
+from common.files import atomic_write
 from daemon.types import DaemonState, ProgramState
 
 log = logging.getLogger("mictld.state")

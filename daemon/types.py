@@ -166,17 +166,6 @@ class DaemonInfo(msgspec.Struct, kw_only=True):
     last_reload: ReloadResult | None = None
 
 
-class ErrorDetail(msgspec.Struct, omit_defaults=True):
-    message: str
-    type: str
-    code: str | None = None
-    known: list[str] | None = None
-
-
-class ErrorBody(msgspec.Struct):
-    error: ErrorDetail
-
-
 class BackendInfo(msgspec.Struct, kw_only=True):
     """One entry of `GET /v1/backends`: an instance or upstream as the router sees it."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from daemon.files import atomic_write
+from common.files import atomic_write
 from instance_runner import chromium
 from instance_runner.sites.adapter import SiteAdapter, prepare_context
 from instance_runner.sites.types import SiteFile

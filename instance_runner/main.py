@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.applications import Starlette
 
-from daemon.serving import InLoopServer
+from common.serving import InLoopServer
 from instance_runner import chromium
 from instance_runner.browser import BrowserSession
 from instance_runner.server import Instance, build_app

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from daemon.serving import ClientGone, cancel_on_disconnect
-from daemon.types import ErrorBody, ErrorDetail
+from common.errors import ErrorBody, ErrorDetail
+from common.serving import ClientGone, cancel_on_disconnect
 from instance_runner import limits, prompt
 from instance_runner.browser import BrowserSession
 from instance_runner.sites.errors import (

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.serving import ClientGone, cancel_on_disconnect
 from daemon import config as daemon_config
 from daemon.config import Config
 from daemon.dashboard import routes as dashboard_routes
@@ -28,7 +29,6 @@ from daemon.metrics import Metrics
 from daemon.router.backend import Backend
 from daemon.router.pool import NoRoute, Pool
 from daemon.router.proxy import Forwarder, Relay, error_body, no_route_response
-from daemon.serving import ClientGone, cancel_on_disconnect
 from daemon.types import ProgramSpec
 
 log = logging.getLogger("mictld.router")

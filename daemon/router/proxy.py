@@ -17,14 +17,14 @@ import msgspec
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from common.errors import ErrorBody, ErrorDetail
+from common.serving import ClientGone, cancel_on_disconnect
 from daemon.config import RouterSection
 from daemon.metrics import Metrics
 from daemon.router.backend import Backend
 from daemon.router.pool import FAIL, HARD_FAIL, NEUTRAL, OK, NoRoute, Outcome, Pool
 from daemon.router.upstream import Client, UpstreamError
 from daemon.router.upstream import Response as UpstreamResponse
-from daemon.serving import ClientGone, cancel_on_disconnect
-from daemon.types import ErrorBody, ErrorDetail
 
 log = logging.getLogger("mictld.router")
 
