@@ -45,9 +45,8 @@ def test_sample_decodes_to_each_kind() -> None:
     assert [e.kind for e in events] == ["reasoning", "heartbeat", "text", "text", "finish"]
     assert events[0].text == "Let me think"
     assert events[3].text == " wörld 🌍\n"
-    assert events[4].text == "stop"
     assert events[4].data == {
-        "finishReason": "stop",
+        "reason": "stop",
         "usage": {"promptTokens": 3, "completionTokens": 2},
     }
 
@@ -66,6 +65,8 @@ def test_errors_images_and_framing() -> None:
             b'a0:"hasArenaError"\n',
             b'a3:"An error occurred"\n',
             b'a3:{"message":"boom"}\n',
+            b'ae:{"message":"blocked by moderation"}\n',
+            b'a3:{"code":1}\n',
             b'a2:[{"type":"image","image":"https://x/y.png"}]\n',
             b"a0:not json\n",
             b"\n",
@@ -76,10 +77,13 @@ def test_errors_images_and_framing() -> None:
         ("text", "framed"),
         ("error", "the site reported an error (hasArenaError)"),
         ("error", "An error occurred"),
-        ("error", '{"message":"boom"}'),
+        ("error", "boom"),
+        ("error", "blocked by moderation"),
+        ("error", '{"code":1}'),
         ("text", "![image](https://x/y.png)"),
-        ("finish", "length"),
+        ("finish", ""),
     ]
+    assert events[-1].data == {"reason": "length"}
 
 
 def test_prefixes_come_from_the_options() -> None:
@@ -87,11 +91,18 @@ def test_prefixes_come_from_the_options() -> None:
         prefixes = {"0": "text", "g": "reasoning", "d": "finish"}
 
     decoder = PrefixLinesDecoder(Options())
-    events = decoder.feed(b'g:"hm"\n0:"hi"\na0:"not mine"\nd:{}\n')
+    events = decoder.feed(b'g:"hm"\n0:"hi"\na0:"not mine"\nd:{}\n') + decoder.close()
     assert [(e.kind, e.text) for e in events] == [
         ("reasoning", "hm"),
         ("text", "hi"),
-        ("finish", "stop"),
+        ("finish", ""),
+    ]
+
+
+def test_a_stream_cut_short_still_finishes_once() -> None:
+    assert decode_all([b'a0:"partial"']) == [
+        Event("text", "partial"),
+        Event("finish", data={"reason": "stop"}),
     ]
 
 
@@ -125,7 +136,7 @@ def test_any_chunking_gives_the_same_events(recs: list[tuple[str, str]], cuts: l
             expected.append(("error", text))
         elif prefix == "a2":
             expected.append(("heartbeat", ""))
-    expected.append(("finish", "stop"))
+    expected.append(("finish", ""))
     assert len(whole) == len(expected)
     pairs = zip(whole, expected, strict=True)
     got = [(e.kind, e.text if want is not None else None) for e, (_, want) in pairs]
