@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import threading
@@ -367,6 +368,31 @@ def test_browser_sigkill_makes_the_runner_exit_nonzero(site: tuple[Path, int]) -
     assert code == 70
     assert "browser disconnected" in proc.output()
     proc.stop()
+
+
+def test_one_log_line_per_request_without_the_prompt(instance: tuple[Proc, int, Path]) -> None:
+    proc, port, _ = instance
+
+    def lines() -> list[str]:
+        return [line for line in proc.output().splitlines() if " request model=" in line]
+
+    before = len(lines())
+    secret = "zebra-umbrella-4711"
+    client(port).chat.completions.create(model="demo-fast", messages=ask(f"hi {secret}"))
+    stream = client(port).chat.completions.create(
+        model="demo-smart", messages=ask(f"again {secret}"), stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    with pytest.raises(openai.NotFoundError):
+        client(port).chat.completions.create(model="no-such", messages=ask(secret))
+
+    wait_until(lambda: len(lines()) >= before + 3, 30, "three more request lines")
+    fast, smart, missing = lines()[before : before + 3]
+    timed = re.compile(r"status=200 ttft=\d+\.\d{3}s duration=\d+\.\d{3}s$")
+    assert "model=demo-fast stream=no" in fast and timed.search(fast)
+    assert "model=demo-smart stream=yes" in smart and timed.search(smart)
+    assert "model=no-such" in missing and "status=404 ttft=-" in missing
+    assert secret not in proc.output()
 
 
 def _is_browser(pid: int) -> bool:
