@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from common.serving import InLoopServer
 from instance_runner import chromium
 from instance_runner.browser import BrowserSession
+from instance_runner.request_log import RequestLog
 from instance_runner.server import Instance, build_app
 from instance_runner.sites.loader import SiteFileError, load_site
 
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     app = build_app(instance)
     app.router.lifespan_context = lifespan
     config = uvicorn.Config(
-        app,
+        RequestLog(app),
         host=args.host,
         port=args.port,
         log_config=None,
