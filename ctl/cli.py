@@ -17,6 +17,7 @@ import click
 import msgspec
 
 from ctl.client import ApiError, Client, DaemonUnreachable
+from ctl.service import service
 from daemon import __version__
 from daemon.paths import default_socket_path
 from daemon.types import BackendInfo, DaemonInfo, ProgramInfo, ReloadResult
@@ -105,7 +106,7 @@ pass_ctl = click.make_pass_decorator(Ctl)
 @click.pass_context
 def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) -> None:
     """Control mictld, the browser-session supervisor."""
-    if ctx.invoked_subcommand in ("config", "site"):
+    if ctx.invoked_subcommand in ("config", "site", "service"):
         return  # these work without a daemon
     ctx.obj = Ctl(socket_path or _socket_from(config_path))
 
@@ -350,6 +351,9 @@ def config_check(ctx: click.Context, file: str | None) -> None:
 
 def main() -> None:
     cli(prog_name="mictl")
+
+
+cli.add_command(service)
 
 
 @cli.group()
