@@ -321,12 +321,14 @@ def config() -> None:
 
 
 @config.command("check")
-@click.argument("file", required=False, envvar="MICTL_CONFIG")
-def config_check(file: str | None) -> None:
-    """Validate FILE (default: $MICTL_CONFIG or /etc/mictl/mictl.toml)."""
+@click.argument("file", required=False)
+@click.pass_context
+def config_check(ctx: click.Context, file: str | None) -> None:
+    """Validate FILE (default: mictl's -c FILE, $MICTL_CONFIG, or /etc/mictl/mictl.toml)."""
     from daemon import config as daemon_config
 
-    path = file or "/etc/mictl/mictl.toml"
+    # -c (or $MICTL_CONFIG, which -c reads) names the file when FILE does not.
+    path = file or ctx.find_root().params.get("config_path") or "/etc/mictl/mictl.toml"
     try:
         daemon_config.load(path)
     except daemon_config.ConfigError as exc:

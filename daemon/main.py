@@ -16,7 +16,8 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from daemon import __version__, config, control, orphans, programs, reload, serving
+from common import serving
+from daemon import __version__, config, control, orphans, programs, reload
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
 from daemon.router.app import Router

@@ -9,11 +9,13 @@ pool.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -76,7 +78,22 @@ def profile_names(profiles_dir: str) -> dict[str, Path]:
             log.error("profile %s skipped: %s", path, refused)
             continue
         found[name] = path
+    _warn_readable(found.values())
     return found
+
+
+def _warn_readable(paths: Iterable[Path]) -> None:
+    """Profiles hold login cookies: say so (one line) when others may read them."""
+    loose = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o077:
+                loose.append(str(path))
+    if loose:
+        log.warning(
+            "profiles readable by group or others (they hold login cookies; chmod 600): %s",
+            ", ".join(loose),
+        )
 
 
 def assign_ports(names: list[str], store: StateStore, base_port: int) -> dict[str, int]:

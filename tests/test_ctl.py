@@ -154,6 +154,31 @@ def test_signal_reload_version_and_config_check(tmp_path: Path) -> None:
         assert checked.returncode == 2 and "daemon.socket_mode" in checked.stderr
 
 
+def test_config_check_reads_dash_c(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('[router]\nstrategy = "least_busy"\n')
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[router]\nstrategy = "fastest"\n')
+
+    def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if k != "MICTL_CONFIG"}
+        return subprocess.run(
+            [str(BIN / "mictl"), *args],
+            capture_output=True,
+            text=True,
+            env={**environ, **env},
+            timeout=60,
+        )
+
+    ok = check("-c", str(good), "config", "check")
+    assert ok.returncode == 0 and ok.stdout.strip() == f"{good}: ok"
+    no = check("-c", str(bad), "config", "check")
+    assert no.returncode == 2 and str(bad) in no.stderr and "router.strategy" in no.stderr
+    assert check("config", "check", MICTL_CONFIG=str(good)).returncode == 0
+    # An explicit FILE wins over -c.
+    assert check("-c", str(bad), "config", "check", str(good)).returncode == 0
+
+
 def test_operator_stop_survives_a_daemon_restart(tmp_path: Path) -> None:
     with running(tmp_path, BODY) as d:
         d.start()
