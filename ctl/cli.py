@@ -19,6 +19,7 @@ import msgspec
 from ctl.client import ApiError, Client, DaemonUnreachable
 from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
 from ctl.profile_cmd import profile
+from ctl.service import service
 from daemon import __version__
 from daemon.paths import default_socket_path
 from daemon.types import BackendInfo, DaemonInfo, ProgramInfo, ReloadResult
@@ -93,7 +94,7 @@ pass_ctl = click.make_pass_decorator(Ctl)
 @click.pass_context
 def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) -> None:
     """Control mictld, the browser-session supervisor."""
-    if ctx.invoked_subcommand in ("config", "site", "profile"):
+    if ctx.invoked_subcommand in ("config", "site", "service", "profile"):
         return  # these work without a daemon
     ctx.obj = Ctl(socket_path or _socket_from(config_path))
 
@@ -341,6 +342,7 @@ def main() -> None:
 
 
 cli.add_command(profile)
+cli.add_command(service)
 
 
 @cli.group()

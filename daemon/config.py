@@ -81,6 +81,7 @@ def _instance_defaults() -> ProgramOptions:
         killasgroup=True,
         stopwaitsecs=15,
         priority=500,
+        redirect_stderr=True,  # runners log to stderr: `mictl logs NAME` shows it
     )
 
 

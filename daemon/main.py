@@ -65,6 +65,17 @@ class Daemon:
     # ------------------------------------------------------------ reload
 
     async def reload(self) -> ReloadResult:
+        """Reload the config; systemd hears RELOADING=1 (with the monotonic
+        time it began, as systemd 253+ wants) and READY=1 when it is over,
+        whatever the outcome."""
+        began = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        notify(f"RELOADING=1\nMONOTONIC_USEC={began}")
+        try:
+            return await self._reload()
+        finally:
+            notify("READY=1")
+
+    async def _reload(self) -> ReloadResult:
         async with self._reload_lock:
             try:
                 new = config.load(self.config.path)

@@ -76,6 +76,11 @@ class SiteFile(Struct, kw_only=True):
     url: str
     selectors: Selectors
     notice: str = ""  # shown by `mictl site check` (e.g. "selectors unverified")
+    moved_from: list[str] = []  # old hosts whose cookies still sign in here (moved.py)
+    # Which browser the site needs: the light headless shell, full Chromium in
+    # new headless mode, or full Chromium headed (under Xvfb when there is no
+    # display) for sites whose bot checks distrust headless browsers.
+    browser: Literal["headless-shell", "headless", "headed"] = "headless-shell"
     model_pick: Literal["select", "click", "none"] = "select"
     models: list[str] = []  # used when the picker cannot be read
     reset: Literal["none", "reload", "new_chat"] = "none"  # before each request
