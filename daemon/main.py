@@ -245,6 +245,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check-config", metavar="FILE", help="validate FILE, print the verdict, exit 0 or 2"
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would start (ports, profiles, memory) and exit 0, or 2 with reasons",
+    )
+    parser.add_argument(
+        "--instance-mb", type=int, help="with --dry-run: memory per instance, instead of measured"
+    )
+    parser.add_argument("--json", action="store_true", help="with --dry-run: as JSON")
     parser.add_argument("--version", action="version", version=f"mictld {__version__}")
     args = parser.parse_args(argv)
     if args.check_config:
@@ -260,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"mictld: {exc}", file=sys.stderr)
         return 2
+    if args.dry_run:
+        from daemon import dryrun
+
+        return dryrun.run(cfg, instance_mb=args.instance_mb, as_json=args.json)
     setup_logging(cfg)
     try:
         lock_fd = acquire(cfg.daemon.state_dir)
