@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -207,3 +208,11 @@ async def _stream(model: dict[str, Any], prompt: str, pace: float) -> AsyncItera
     for start in range(0, len(data), step):
         yield data[start : start + step]
         await asyncio.sleep(delay)
+
+
+# For tests/replicas/tls.py, which serves an app by its import path: the
+# accounts come from the environment.
+app = create_app(
+    [n for n in os.environ.get("ARENA_REPLICA_ACCOUNTS", "alice,bob").split(",") if n],
+    pace=float(os.environ.get("ARENA_REPLICA_PACE", "0.01")),
+)
