@@ -108,16 +108,19 @@ class BrowserSession:
         self.page_ready = False
         self.page = await self.context.new_page()
         self.page.on("crash", self._on_crash)
-        self._adapter_ref[:] = [SiteAdapter(self.site, self.page)]
+        self._adapter_ref[:] = [SiteAdapter(self.site, self.page, self.context)]
         self.logged_in = await self.adapter.open()
         if self.logged_in:
-            await self.adapter.models()
+            await self.adapter.load_models()
         self.page_ready = True
         if self.logged_in:
             log.info("page ready and signed in at %s", self.site.url)
         else:
+            reason = await self.adapter.signed_out_reason() or "no sign of a session"
             log.warning(
-                "page ready but NOT signed in at %s: the profile's session expired?", self.site.url
+                "page ready but NOT signed in at %s (%s): the profile's session expired?",
+                self.site.url,
+                reason,
             )
 
     def _on_crash(self, page: Page) -> None:
