@@ -17,11 +17,12 @@ import click
 import msgspec
 
 from ctl.client import ApiError, Client, DaemonUnreachable
+from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
+from ctl.profile_cmd import profile
+from ctl.service import service
 from daemon import __version__
 from daemon.paths import default_socket_path
 from daemon.types import BackendInfo, DaemonInfo, ProgramInfo, ReloadResult
-
-EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 
 STATE_COLOURS = {
     "RUNNING": "green",
@@ -31,18 +32,6 @@ STATE_COLOURS = {
     "FATAL": "red",
     "EXITED": "magenta",
 }
-
-
-class Failed(click.ClickException):
-    exit_code = EXIT_FAILED
-
-
-class Usage(click.ClickException):
-    exit_code = EXIT_USAGE
-
-
-class Unreachable(click.ClickException):
-    exit_code = EXIT_UNREACHABLE
 
 
 def _socket_from(config_path: str | None) -> str:
@@ -105,7 +94,7 @@ pass_ctl = click.make_pass_decorator(Ctl)
 @click.pass_context
 def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) -> None:
     """Control mictld, the browser-session supervisor."""
-    if ctx.invoked_subcommand in ("config", "site"):
+    if ctx.invoked_subcommand in ("config", "site", "service", "profile"):
         return  # these work without a daemon
     ctx.obj = Ctl(socket_path or _socket_from(config_path))
 
@@ -350,6 +339,10 @@ def config_check(ctx: click.Context, file: str | None) -> None:
 
 def main() -> None:
     cli(prog_name="mictl")
+
+
+cli.add_command(profile)
+cli.add_command(service)
 
 
 @cli.group()

@@ -139,7 +139,8 @@ class Instance:
         if not s.logged_in:
             raise ApiError(
                 503,
-                f"instance {self.name} is logged out of {s.site.name}: refresh its profile",
+                f"instance {self.name} is logged out of {s.site.name}: "
+                + (s.login_hint or "refresh its profile"),
                 "server_error",
                 "logged_out",
             )

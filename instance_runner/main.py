@@ -23,6 +23,7 @@ from common.serving import InLoopServer
 from instance_runner import chromium
 from instance_runner.browser import BrowserSession
 from instance_runner.instance import Instance
+from instance_runner.request_log import RequestLog
 from instance_runner.server import build_app
 from instance_runner.sites.loader import SiteFileError, load_site
 
@@ -52,6 +53,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME=SECONDS",
         help="override one of the site file's [timeouts] (first_delta=20, stall=10, ...)",
     )
+    p.add_argument(
+        "--browser-mode",
+        choices=["headless-shell", "headless", "headed"],
+        default="",
+        help="override the site file's browser mode",
+    )
     p.add_argument("--max-queue", type=int, default=8)
     p.add_argument("--grace", type=float, default=20.0, help="SIGTERM: seconds to finish")
     p.add_argument("--save-interval", type=float, default=60.0)
@@ -78,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mictl-instance: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:  # before anything starts: a missing browser is a config error
-        chromium.find(args.browser_executable, chromium.playwright_default())
+        mode = "headed" if args.headed else (args.browser_mode or site.browser)
+        chromium.find(
+            args.browser_executable, chromium.playwright_default(), full=mode != "headless-shell"
+        )
     except chromium.NoBrowser as exc:
         print(f"mictl-instance: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -98,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         pool=args.pool,
         executable=args.browser_executable,
         headless=not args.headed,
+        mode=args.browser_mode,
         extra_args=args.browser_arg,
         artifacts_dir=artifacts,
         on_fatal=fatal,
@@ -118,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     app = build_app(instance)
     app.router.lifespan_context = lifespan
     config = uvicorn.Config(
-        app,
+        RequestLog(app),
         host=args.host,
         port=args.port,
         log_config=None,

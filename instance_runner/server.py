@@ -27,6 +27,7 @@ from common.errors import ErrorBody, ErrorDetail
 from common.serving import ClientGone, cancel_on_disconnect
 from instance_runner import limits, prompt
 from instance_runner.instance import ApiError, Instance
+from instance_runner.request_log import FIRST_DELTA
 from instance_runner.sites import settings
 from instance_runner.sites.decoders import Event
 from instance_runner.sites.errors import SiteProblem
@@ -125,6 +126,7 @@ def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlet
             outs = _outputs(deltas, limiter)
             async with cancel_on_disconnect(request.receive):
                 first = await _next(outs, instance, model_id)
+            request.scope[FIRST_DELTA] = time.monotonic()  # for the request log line
         except BaseException:
             await slot.__aexit__(None, None, None)
             raise

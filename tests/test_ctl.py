@@ -8,11 +8,12 @@ import pwd
 import signal
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, Mictld, running, wait_until
+from tests.helpers import BIN, LISTENER, Mictld, running, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -132,6 +133,16 @@ def test_logs_tail_and_follow(tmp_path: Path) -> None:
             follower.wait(10)
             follower.stdout.close()  # type: ignore[union-attr]
         assert d.ctl("logs", "-n", "1", "ticker").stdout.strip() == "written-after-follow-started"
+
+
+def test_logs_of_an_instance_show_what_it_writes_to_stderr(tmp_path: Path) -> None:
+    # A runner logs (one line per request included) to stderr.
+    command = f"sh -c 'echo runner-says-hi >&2; exec {sys.executable} {LISTENER} {{port}}'"
+    with running(tmp_path, command=command) as d:
+        d.add_profile("inst")
+        d.start()
+        wait_until(lambda: "runner-says-hi" in d.ctl("logs", "inst").stdout, 10, "stderr line")
+        assert "listening on" in d.ctl("logs", "inst").stdout  # and its stdout, merged
 
 
 def test_signal_reload_version_and_config_check(tmp_path: Path) -> None:

@@ -152,6 +152,11 @@ class SiteFile(Struct, kw_only=True):
     # before each request: nothing, reload, click new chat, or open `reset_url` (default url)
     reset: Literal["none", "reload", "new_chat", "goto"] = "none"
     reset_url: str = ""
+    moved_from: list[str] = []  # old hosts whose cookies still sign in here (moved.py)
+    # Which browser the site needs: the light headless shell, full Chromium in
+    # new headless mode, or full Chromium headed (under Xvfb when there is no
+    # display) for sites whose bot checks distrust headless browsers.
+    browser: Literal["headless-shell", "headless", "headed"] = "headless-shell"
     markers: Markers = msgspec.field(default_factory=Markers)
     login: Login = msgspec.field(default_factory=Login)
     status: list[StatusRule] = []
