@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import logging.handlers
 import os
 import signal
 import sys
@@ -17,7 +16,7 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from common import serving
-from daemon import __version__, config, control, orphans, programs, reload
+from daemon import __version__, config, control, logsetup, orphans, programs, reload, supmetrics
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
 from daemon.router.app import Router
@@ -47,6 +46,7 @@ class Daemon:
         self.front: str | None = None
         self.router: Router | None = Router(cfg) if cfg.router.enabled else None
         self.routing = Routing(self, self.router) if self.router else None
+        self.stats = supmetrics.attach(self)
 
     # ------------------------------------------------------------ intent
 
@@ -70,9 +70,12 @@ class Daemon:
         whatever the outcome."""
         began = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         notify(f"RELOADING=1\nMONOTONIC_USEC={began}")
+        result = ReloadResult(ok=False, at=time.time(), error="interrupted")
         try:
-            return await self._reload()
+            result = await self._reload()
+            return result
         finally:
+            self.stats.reloaded(result.ok)
             notify("READY=1")
 
     async def _reload(self) -> ReloadResult:
@@ -177,6 +180,7 @@ class Daemon:
         self.supervisor.start_all()
         notify("READY=1")
         watchdog = background(self._watchdog(), "watchdog")
+        sampler = background(self.stats.sample_forever(self._stop), "memory sampler")
         log.info("mictld %s ready (pid %d)", __version__, os.getpid())
 
         await self._stop.wait()
@@ -191,6 +195,7 @@ class Daemon:
             front_server.should_exit = True
         control_server.should_exit = True
         watchdog.cancel()
+        sampler.cancel()
         await asyncio.gather(*servers, watcher, return_exceptions=True)
         if self.router is not None:
             await self.router.close()
@@ -222,23 +227,6 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-def setup_logging(cfg: config.Config) -> None:
-    level = getattr(logging, cfg.daemon.log_level.upper())
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root = logging.getLogger()
-    root.setLevel(level)
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(fmt)
-    root.addHandler(stderr)
-    os.makedirs(cfg.daemon.log_dir, exist_ok=True)
-    logfile = logging.handlers.RotatingFileHandler(
-        os.path.join(cfg.daemon.log_dir, "mictld.log"), maxBytes=10 * 2**20, backupCount=5
-    )
-    logfile.setFormatter(fmt)
-    root.addHandler(logfile)
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mictld", description=__doc__)
     parser.add_argument("-c", "--config", default=os.environ.get("MICTL_CONFIG", DEFAULT_CONFIG))
@@ -254,6 +242,13 @@ def main(argv: list[str] | None = None) -> int:
         "--instance-mb", type=int, help="with --dry-run: memory per instance, instead of measured"
     )
     parser.add_argument("--json", action="store_true", help="with --dry-run: as JSON")
+    parser.add_argument(
+        "--log-format",
+        choices=["human", "json"],
+        default=os.environ.get("MICTL_LOG_FORMAT", "human"),
+        help="json: one object a line (stderr and mictld.log); human lines omit the "
+        "timestamp under journald",
+    )
     parser.add_argument("--version", action="version", version=f"mictld {__version__}")
     args = parser.parse_args(argv)
     if args.check_config:
@@ -273,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         from daemon import dryrun
 
         return dryrun.run(cfg, instance_mb=args.instance_mb, as_json=args.json)
-    setup_logging(cfg)
+    logsetup.configure(cfg.daemon.log_level, cfg.daemon.log_dir, args.log_format)
     try:
         lock_fd = acquire(cfg.daemon.state_dir)
     except LockError as exc:
