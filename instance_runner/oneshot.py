@@ -17,7 +17,7 @@ async def adapter_for(site: SiteFile, context: BrowserContext) -> tuple[Page, Si
     ref: list[SiteAdapter] = []
     await prepare_context(context, ref)
     page = await context.new_page()
-    ref[:] = [SiteAdapter(site, page)]
+    ref[:] = [SiteAdapter(site, page, context)]
     return page, ref[0]
 
 
@@ -25,6 +25,7 @@ async def answer(adapter: SiteAdapter, prompt: str, model: str | None) -> AsyncI
     """The answer's text deltas (whatever else the engine's stream carries)."""
     delta: Any
     async for delta in adapter.generate(prompt, model):
-        text = delta if isinstance(delta, str) else getattr(delta, "text", "")
-        if text:
-            yield text
+        if isinstance(delta, str):
+            yield delta
+        elif getattr(delta, "kind", "text") == "text" and delta.text:
+            yield delta.text

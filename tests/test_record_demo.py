@@ -60,14 +60,14 @@ def test_replay_of_the_recording_passes(recording: Path) -> None:
 
 def test_replay_names_the_selectors_that_moved(recording: Path, tmp_path: Path) -> None:
     site = (recording / "site.toml").read_text()
-    # (selector fallback lists come with the site engine: then a moved role shows too)
+    site = site.replace('prompt = "#prompt"', 'prompt = ["#prompt-v2", "#prompt"]')
     site = site.replace('send = "#send"', 'send = "#send-v2"')
     changed = tmp_path / "changed.toml"
     changed.write_text(site)
     result = mictl("site", "replay", str(recording), "--site", str(changed))
     assert result.returncode == 1, result.stdout
     assert "MISSING" in result.stdout and "missing: send" in result.stdout
-    assert "moved:" not in result.stdout
+    assert "MOVED (fallback 1)" in result.stdout and "moved: prompt\n" in result.stdout
 
 
 def test_scrubber_removes_headers_tokens_emails_and_names() -> None:
