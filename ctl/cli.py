@@ -20,6 +20,7 @@ from ctl.client import ApiError, Client, DaemonUnreachable
 from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
 from ctl.profile_cmd import profile
 from ctl.service import service
+from ctl.site_cmd import record_cmd, replay_cmd
 from daemon import __version__
 from daemon.paths import default_socket_path
 from daemon.types import BackendInfo, DaemonInfo, ProgramInfo, ReloadResult
@@ -374,9 +375,10 @@ def site_check(
     profile: str, site_name: str, url: str | None, screenshot: str, as_json: bool
 ) -> None:
     """Open the site with PROFILE and check every selector of its site file."""
+    from ctl.local import site_path, verified_line
     from instance_runner.check import check
     from instance_runner.chromium import NoBrowser
-    from instance_runner.sites.loader import SiteFileError
+    from instance_runner.sites.loader import SiteFileError, load_site
 
     try:
         report = check(profile, site_name, screenshot, url=url)
@@ -387,6 +389,7 @@ def site_check(
     if as_json:
         _emit_json(report)
     else:
+        click.echo(verified_line(load_site(site_name), site_path(site_name)))
         if report.notice:
             click.echo(f"note: {report.notice}")
         click.echo(
@@ -485,3 +488,7 @@ def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
         for b in backends
     ]
     click.echo(_columns(header, rows))
+
+
+site.add_command(record_cmd)
+site.add_command(replay_cmd)
