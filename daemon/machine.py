@@ -96,9 +96,15 @@ class Memory(msgspec.Struct, frozen=True, kw_only=True):
     exitstatus: int | None = None
     spawnerr: str = ""
     running: bool = False  # a process exists
+    respawn: bool = False  # EXITED, an automatic restart waiting for RESPAWN_FLOOR
 
 
-EX_CONFIG = 78  # sysexits.h: a program that exits so while starting is not retried
+EX_CONFIG = 78  # sysexits.h: an instance that exits so while starting is not retried
+# mictld: an automatic restart comes at the earliest this long after the start
+# before it, so a startsecs=0 program that exits at once restarts about once a
+# second (supervisord's 1 s loop holds it there by accident), not 180 times;
+# a program that ran longer than this restarts at once.
+RESPAWN_FLOOR = 1.0
 
 
 class IllegalTransition(Exception):
@@ -130,7 +136,7 @@ def _spawn(spec: ProgramSpec, mem: Memory, now: float, actions: list[Action]) ->
         mem = _enter(mem, actions, State.FATAL, spec.fatal_reason)
         return msgspec.structs.replace(mem, spawnerr=spec.fatal_reason, backoff=0)
     mem = _enter(mem, actions, State.STARTING)
-    mem = msgspec.structs.replace(mem, laststart=now, killing=False, spawnerr="")
+    mem = msgspec.structs.replace(mem, laststart=now, killing=False, spawnerr="", respawn=False)
     actions.append(Spawn())
     # startsecs=0 still passes through STARTING, as in supervisord.
     actions.append(SetTimer(spec.startsecs))
@@ -144,12 +150,15 @@ def _on_start(spec: ProgramSpec, mem: Memory, event: Event, now: float):
         raise NotAllowed(f"{spec.name} cannot start: {spec.fatal_reason}")
     actions: list[Action] = [CancelTimer()]
     # supervisord's startProcess resets the retry count when an operator asks.
-    mem = msgspec.structs.replace(mem, backoff=0)
+    mem = msgspec.structs.replace(mem, backoff=0, respawn=False)
     return _spawn(spec, mem, now, actions), actions
 
 
 def _on_stop(spec: ProgramSpec, mem: Memory, event: Event, now: float):
     actions: list[Action] = []
+    if mem.state == State.EXITED and mem.respawn:
+        # Nothing runs; the pending automatic restart is called off.
+        return msgspec.structs.replace(mem, respawn=False), [CancelTimer()]
     if mem.state == State.BACKOFF:
         actions.append(CancelTimer())
         mem = _enter(mem, actions, State.STOPPED, "stopped while in BACKOFF")
@@ -194,9 +203,10 @@ def _on_exited(spec: ProgramSpec, mem: Memory, event: Event, now: float):
         mem = _enter(mem, actions, State.STOPPED, event.describe())
         return msgspec.structs.replace(mem, killing=False, exitstatus=event.status), actions
     if mem.state == State.STARTING and now - mem.laststart < spec.startsecs:
-        if event.code == EX_CONFIG:
-            # mictld: the program says retrying cannot help (no browser, bad
+        if event.code == EX_CONFIG and spec.kind == "instance":
+            # mictld: the runner says retrying cannot help (no browser, bad
             # site file): FATAL at once, through BACKOFF as supervisord would.
+            # Other programs are retried as under supervisord.
             reason = "exit status 78 (EX_CONFIG): a configuration error, not retried"
             mem = _enter(mem, actions, State.BACKOFF, reason)
             mem = _enter(mem, actions, State.FATAL, reason)
@@ -218,6 +228,10 @@ def _on_exited(spec: ProgramSpec, mem: Memory, event: Event, now: float):
         spawnerr="" if expected else f"Bad exit code {event.status}",
     )
     if spec.autorestart == "true" or (spec.autorestart == "unexpected" and not expected):
+        wait = RESPAWN_FLOOR - (now - mem.laststart)
+        if wait > 0:
+            actions.append(SetTimer(wait))
+            return msgspec.structs.replace(mem, respawn=True), actions
         mem = _spawn(spec, mem, now, actions)
     return mem, actions
 
@@ -227,7 +241,7 @@ def _on_timeout(spec: ProgramSpec, mem: Memory, event: Event, now: float):
     if mem.state == State.STARTING:
         mem = _enter(mem, actions, State.RUNNING, f"up for {spec.startsecs:g}s (startsecs)")
         return msgspec.structs.replace(mem, backoff=0), actions
-    if mem.state == State.BACKOFF:
+    if mem.state == State.BACKOFF or (mem.state == State.EXITED and mem.respawn):
         return _spawn(spec, mem, now, actions), actions
     if mem.state == State.STOPPING:
         # Past stopwaitsecs: SIGKILL. If even that does not end it, the program

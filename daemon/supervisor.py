@@ -259,6 +259,8 @@ class Program:
 
     async def stop(self, *, wait: bool = True) -> State:
         if self.state in (State.STOPPED, State.EXITED, State.FATAL):
+            if self.mem.respawn:
+                self.feed(machine.Stop())  # calls off the pending restart
             return self.state  # stopping what is not running is done already
         self.feed(machine.Stop())
         if not wait:
