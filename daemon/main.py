@@ -16,7 +16,7 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from common import serving
-from daemon import __version__, config, control, logsetup, orphans, programs, reload
+from daemon import __version__, config, control, logsetup, orphans, programs, reload, supmetrics
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
 from daemon.router.app import Router
@@ -46,6 +46,7 @@ class Daemon:
         self.front: str | None = None
         self.router: Router | None = Router(cfg) if cfg.router.enabled else None
         self.routing = Routing(self, self.router) if self.router else None
+        self.stats = supmetrics.attach(self)
 
     # ------------------------------------------------------------ intent
 
@@ -69,9 +70,12 @@ class Daemon:
         whatever the outcome."""
         began = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         notify(f"RELOADING=1\nMONOTONIC_USEC={began}")
+        result = ReloadResult(ok=False, at=time.time(), error="interrupted")
         try:
-            return await self._reload()
+            result = await self._reload()
+            return result
         finally:
+            self.stats.reloaded(result.ok)
             notify("READY=1")
 
     async def _reload(self) -> ReloadResult:
@@ -176,6 +180,7 @@ class Daemon:
         self.supervisor.start_all()
         notify("READY=1")
         watchdog = background(self._watchdog(), "watchdog")
+        sampler = background(self.stats.sample_forever(self._stop), "memory sampler")
         log.info("mictld %s ready (pid %d)", __version__, os.getpid())
 
         await self._stop.wait()
@@ -190,6 +195,7 @@ class Daemon:
             front_server.should_exit = True
         control_server.should_exit = True
         watchdog.cancel()
+        sampler.cancel()
         await asyncio.gather(*servers, watcher, return_exceptions=True)
         if self.router is not None:
             await self.router.close()
