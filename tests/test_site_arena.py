@@ -49,9 +49,12 @@ def client(port: int) -> openai.OpenAI:
 
 
 def ask(port: int, model: str, text: str, **kw: Any) -> Any:
-    return client(port).chat.completions.create(
-        model=model, messages=[{"role": "user", "content": text}], **kw
-    )
+    """One request; a stream is read to its end (the client then closes)."""
+    with client(port) as c:
+        reply = c.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": text}], **kw
+        )
+        return list(reply) if kw.get("stream") else reply
 
 
 def test_stream_and_non_stream_give_the_same_markdown(alice: int) -> None:
@@ -84,7 +87,8 @@ def test_reasoning_arrives_as_reasoning_content(alice: int) -> None:
 
 
 def test_models_come_from_the_page_and_are_picked_by_name(alice: int, replica: Replica) -> None:
-    listed = {m.id for m in client(alice).models.list().data}
+    with client(alice) as c:
+        listed = {m.id for m in c.models.list().data}
     text_models = {
         m["publicName"] for m in catalog.MODELS if "text" in m["capabilities"]["outputCapabilities"]
     }
