@@ -446,7 +446,7 @@ def test_recycling_after_n_requests_one_at_a_time(tmp_path: Path) -> None:
                 30,
                 f"{name} recycled",
             )
-        assert "recycling (3 requests served)" in d.output()
+        assert "restarting (recycling: 3 requests served)" in d.output()
         wait_until(lambda: routable(d) == {"a", "b"}, 30, "both back")
         assert ask(client) in {"a", "b"}
 
