@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from ctl.base import Ctl, Usage, columns, emit_json, pass_ctl
+from ctl.base import Ctl, columns, emit_json, pass_ctl
+from ctl.errors import Usage
 from daemon.types import BackendInfo
 
 

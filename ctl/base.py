@@ -9,9 +9,8 @@ import click
 import msgspec
 
 from ctl.client import ApiError, Client, DaemonUnreachable
+from ctl.errors import Failed, Unreachable, Usage
 from daemon.paths import default_socket_path
-
-EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 
 STATE_COLOURS = {
     "RUNNING": "green",
@@ -21,18 +20,6 @@ STATE_COLOURS = {
     "FATAL": "red",
     "EXITED": "magenta",
 }
-
-
-class Failed(click.ClickException):
-    exit_code = EXIT_FAILED
-
-
-class Usage(click.ClickException):
-    exit_code = EXIT_USAGE
-
-
-class Unreachable(click.ClickException):
-    exit_code = EXIT_UNREACHABLE
 
 
 def socket_from(config_path: str | None) -> str:

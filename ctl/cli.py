@@ -16,18 +16,17 @@ import click
 
 from ctl import backends
 from ctl.base import (
-    EXIT_FAILED,
     STATE_COLOURS,
     Ctl,
-    Failed,
-    Unreachable,
-    Usage,
     columns,
     emit_json,
     fmt_uptime,
     pass_ctl,
     socket_from,
 )
+from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
+from ctl.profile_cmd import profile
+from ctl.service import service
 from daemon import __version__
 from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
 
@@ -50,7 +49,7 @@ from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
 @click.pass_context
 def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) -> None:
     """Control mictld, the browser-session supervisor."""
-    if ctx.invoked_subcommand in ("config", "site"):
+    if ctx.invoked_subcommand in ("config", "site", "service", "profile"):
         return  # these work without a daemon
     ctx.obj = Ctl(socket_path or socket_from(config_path))
 
@@ -262,12 +261,14 @@ def config() -> None:
 
 
 @config.command("check")
-@click.argument("file", required=False, envvar="MICTL_CONFIG")
-def config_check(file: str | None) -> None:
-    """Validate FILE (default: $MICTL_CONFIG or /etc/mictl/mictl.toml)."""
+@click.argument("file", required=False)
+@click.pass_context
+def config_check(ctx: click.Context, file: str | None) -> None:
+    """Validate FILE (default: mictl's -c FILE, $MICTL_CONFIG, or /etc/mictl/mictl.toml)."""
     from daemon import config as daemon_config
 
-    path = file or "/etc/mictl/mictl.toml"
+    # -c (or $MICTL_CONFIG, which -c reads) names the file when FILE does not.
+    path = file or ctx.find_root().params.get("config_path") or "/etc/mictl/mictl.toml"
     try:
         daemon_config.load(path)
     except daemon_config.ConfigError as exc:
@@ -279,7 +280,14 @@ def main() -> None:
     cli(prog_name="mictl")
 
 
-for command in (backends.health, backends.drain, backends.undrain, backends.breaker):
+for command in (
+    backends.health,
+    backends.drain,
+    backends.undrain,
+    backends.breaker,
+    profile,
+    service,
+):
     cli.add_command(command)
 
 

@@ -8,7 +8,6 @@ Values that supervisord users know (`stopsignal = "TERM"`, `exitcodes = "0,2"`,
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import tomllib
 from pathlib import Path
@@ -17,11 +16,11 @@ from typing import Any, Literal
 import msgspec
 from supervisor import datatypes
 
+from common.names import NAME_RE
 from daemon.paths import default_socket_path, default_state_dir, is_root
 from daemon.types import AutoRestart, ProgramSpec
 
 ENV_PREFIX = "MICTL_"
-NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 class ConfigError(Exception):
@@ -82,6 +81,7 @@ def _instance_defaults() -> ProgramOptions:
         killasgroup=True,
         stopwaitsecs=15,
         priority=500,
+        redirect_stderr=True,  # runners log to stderr: `mictl logs NAME` shows it
     )
 
 
@@ -102,6 +102,11 @@ class ProfilesSection(Struct):
     recycle_after_requests: int = 0
     recycle_after_seconds: float = 0.0
     recycle_above_mb: int = 0
+    # Warn (a log line when profiles are loaded) when a profile's session
+    # cookies expire within this many seconds (0 = never); `session_cookies`
+    # names them, empty = every cookie that has an expiry date.
+    expiry_warning: float = 3 * 86400.0
+    session_cookies: list[str] = []
 
 
 class BreakerSection(Struct):

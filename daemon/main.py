@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import logging.handlers
 import os
 import signal
 import sys
@@ -15,7 +14,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from common import serving
-from daemon import __version__, config, control, orphans, programs, reload, watch
+from daemon import __version__, config, control, logsetup, orphans, programs, reload, watch
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
 from daemon.router.app import Router
@@ -63,6 +62,17 @@ class Daemon:
     # ------------------------------------------------------------ reload
 
     async def reload(self) -> ReloadResult:
+        """Reload the config; systemd hears RELOADING=1 (with the monotonic
+        time it began, as systemd 253+ wants) and READY=1 when it is over,
+        whatever the outcome."""
+        began = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        notify(f"RELOADING=1\nMONOTONIC_USEC={began}")
+        try:
+            return await self._reload()
+        finally:
+            notify("READY=1")
+
+    async def _reload(self) -> ReloadResult:
         """Parse, validate, plan, apply (daemon/reload.py); invalid: nothing changes."""
         async with self._reload_lock:
             try:
@@ -200,28 +210,27 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-def setup_logging(cfg: config.Config) -> None:
-    level = getattr(logging, cfg.daemon.log_level.upper())
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root = logging.getLogger()
-    root.setLevel(level)
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(fmt)
-    root.addHandler(stderr)
-    os.makedirs(cfg.daemon.log_dir, exist_ok=True)
-    logfile = logging.handlers.RotatingFileHandler(
-        os.path.join(cfg.daemon.log_dir, "mictld.log"), maxBytes=10 * 2**20, backupCount=5
-    )
-    logfile.setFormatter(fmt)
-    root.addHandler(logfile)
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mictld", description=__doc__)
     parser.add_argument("-c", "--config", default=os.environ.get("MICTL_CONFIG", DEFAULT_CONFIG))
     parser.add_argument(
         "--check-config", metavar="FILE", help="validate FILE, print the verdict, exit 0 or 2"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would start (ports, profiles, memory) and exit 0, or 2 with reasons",
+    )
+    parser.add_argument(
+        "--instance-mb", type=int, help="with --dry-run: memory per instance, instead of measured"
+    )
+    parser.add_argument("--json", action="store_true", help="with --dry-run: as JSON")
+    parser.add_argument(
+        "--log-format",
+        choices=["human", "json"],
+        default=os.environ.get("MICTL_LOG_FORMAT", "human"),
+        help="json: one object a line (stderr and mictld.log); human lines omit the "
+        "timestamp under journald",
     )
     parser.add_argument("--version", action="version", version=f"mictld {__version__}")
     args = parser.parse_args(argv)
@@ -238,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"mictld: {exc}", file=sys.stderr)
         return 2
-    setup_logging(cfg)
+    if args.dry_run:
+        from daemon import dryrun
+
+        return dryrun.run(cfg, instance_mb=args.instance_mb, as_json=args.json)
+    logsetup.configure(cfg.daemon.log_level, cfg.daemon.log_dir, args.log_format)
     try:
         lock_fd = acquire(cfg.daemon.state_dir)
     except LockError as exc:
