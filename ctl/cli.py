@@ -177,7 +177,10 @@ _verb("restart", {"RUNNING"}, "Stop then start programs; wait until RUNNING.")
 @click.argument("names", nargs=-1, required=True)
 @pass_ctl
 def signal_(ctl: Ctl, sig: str, names: tuple[str, ...]) -> None:
-    """Send signal SIG (HUP, USR1, 15...) to programs."""
+    """Send signal SIG (HUP, USR1, 15...) to programs; `all`: every running one."""
+    if names == ("all",):  # supervisorctl's `signal SIG all`: those with a process
+        programs = ctl.call("GET", "/v1/programs", list[ProgramInfo])
+        names = tuple(p.name for p in programs if p.pid)
     for name in names:
         info = ctl.call("POST", f"/v1/programs/{name}/signal/{sig}", ProgramInfo)
         click.echo(f"{info.name}: signalled {sig.upper()}")

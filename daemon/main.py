@@ -14,7 +14,17 @@ from collections.abc import Coroutine
 from typing import Any
 
 from common import serving
-from daemon import __version__, config, control, logsetup, orphans, programs, reload, watch
+from daemon import (
+    __version__,
+    config,
+    control,
+    logsetup,
+    orphans,
+    programs,
+    reload,
+    supmetrics,
+    watch,
+)
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
 from daemon.router.app import Router
@@ -44,6 +54,7 @@ class Daemon:
         self.link: RouterLink | None = None
         if self.router is not None:
             self.link = RouterLink(self.supervisor, self.router, cfg)
+        self.stats = supmetrics.attach(self.supervisor, self.store, self.router)
 
     # ------------------------------------------------------------ intent
 
@@ -67,9 +78,12 @@ class Daemon:
         whatever the outcome."""
         began = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         notify(f"RELOADING=1\nMONOTONIC_USEC={began}")
+        result = ReloadResult(ok=False, at=time.time(), error="interrupted")
         try:
-            return await self._reload()
+            result = await self._reload()
+            return result
         finally:
+            self.stats.reloaded(result.ok)
             notify("READY=1")
 
     async def _reload(self) -> ReloadResult:
@@ -165,6 +179,7 @@ class Daemon:
         self.supervisor.start_all()
         notify("READY=1")
         watchdog = background(self._watchdog(), "watchdog")
+        sampler = background(self.stats.sample_forever(self._stop), "memory sampler")
         log.info("mictld %s ready (pid %d)", __version__, os.getpid())
 
         await self._stop.wait()
@@ -179,6 +194,7 @@ class Daemon:
             front_server.should_exit = True
         control_server.should_exit = True
         watchdog.cancel()
+        sampler.cancel()
         await asyncio.gather(*servers, watcher, return_exceptions=True)
         if self.router is not None:
             await self.router.close()

@@ -121,10 +121,11 @@ class Program:
     def _spawn(self) -> Event:
         spec = self.spec
         env = dict(os.environ)
-        env.update(spec.environment)
         # Like a venv's activate: the commands installed beside mictld
-        # (mictl-instance, mictl-demo-site) resolve without a full path.
+        # (mictl-instance, mictl-demo-site) resolve without a full path. An
+        # explicit PATH in the program's environment wins, as in supervisord.
         env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
+        env.update(spec.environment)
         env["MICTL_PROGRAM"] = spec.name
         env[TAG] = self.state_dir
         self._spawn_token = f"{spec.name}:{uuid.uuid4().hex}"
@@ -137,7 +138,7 @@ class Program:
         try:
             proc = subprocess.Popen(
                 spec.argv,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # open, never written: supervisord's stdin
                 stdout=stdout,
                 stderr=stderr,
                 cwd=spec.directory,
@@ -177,6 +178,8 @@ class Program:
         asyncio.get_running_loop().remove_reader(pidfd)
         os.close(pidfd)
         code = proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
         if self.spec.killasgroup:
             # mictld: what is left of the program (a browser and its helpers,
             # in the group or not) dies with its leader, however it went.

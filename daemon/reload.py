@@ -103,7 +103,7 @@ async def apply(
 
         return asyncio.get_running_loop().create_task(
             supervisor.request_restart(
-                spec.name, "config changed", spec=spec, gate=wait_gate, wait=False
+                spec.name, "reload: config changed", spec=spec, gate=wait_gate, wait=False
             )
         )
 

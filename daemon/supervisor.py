@@ -35,6 +35,7 @@ class Supervisor:
         self.state_dir = state_dir
         self.programs: dict[str, Program] = {}
         self.listeners: list[Callable[[Transition], None]] = []
+        self.restart_listeners: list[Callable[[str, str], None]] = []  # (name, reason)
         # The router drains an instance (no new requests, in-flight ones
         # finish) before any stop or restart; None when there is no router.
         self.drain: Callable[[str, DrainReason], Awaitable[None]] | None = None
@@ -110,6 +111,8 @@ class Supervisor:
         program = self.get(name)
         async with program.lock:
             log.info("%s: restarting (%s)", name, reason)
+            for listener in self.restart_listeners:
+                listener(name, reason)
             if spec is None:
                 self._want(name, "running")
                 start = True

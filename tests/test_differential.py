@@ -131,3 +131,70 @@ def test_same_state_sequences_as_supervisord(tmp_path: Path) -> None:
             wait_until(lambda c=child: not alive(c), what="child of family to die")
         # And the reasons read alike.
         assert mi.program("crashes").reason == sv.info("crashes")["spawnerr"]
+
+
+# Issue 13's rows that are supervisord behaviour, one program each, run by
+# both daemons at once: (options, expected states, files they write alike).
+PARITY: dict[str, dict[str, str]] = {
+    # stdout_logfile_maxbytes = -1: never rotate (and never spin).
+    "negmax": {
+        "command": "sh -c 'echo hi; exec sleep 600'",
+        "stdout_logfile_maxbytes": "-1",
+        "stdout_logfile": "negmax.log",
+    },
+    # stdin is an open pipe: `cat` waits on it instead of exiting.
+    "reader": {"command": "cat"},
+    # An explicit PATH in environment is the program's PATH.
+    "pathed": {
+        "command": "sh -c 'echo $PATH > path.txt; exec sleep 600'",
+        "environment": 'PATH="/usr/bin:/bin"',
+    },
+    # `signal 15 NAME`: a number, like a name.
+    "signalled": {"command": "sleep 600", "autorestart": "unexpected"},
+}
+PARITY_EXPECTED = {
+    "negmax": ["STARTING", "RUNNING"],
+    "reader": ["STARTING", "RUNNING"],
+    "pathed": ["STARTING", "RUNNING"],
+    "signalled": ["STARTING", "RUNNING", "EXITED", "STARTING", "RUNNING"],
+}
+
+
+def _parity_programs(work: Path) -> dict[str, dict[str, str]]:
+    work.mkdir(parents=True, exist_ok=True)
+    programs = {}
+    for name, options in PARITY.items():
+        options = {**options, "startsecs": "2", "directory": str(work)}
+        if "stdout_logfile" in options:
+            options["stdout_logfile"] = str(work / options["stdout_logfile"])
+        programs[name] = options
+    return programs
+
+
+def test_issue13_rows_behave_as_under_supervisord(tmp_path: Path) -> None:
+    sv_dir, mi_dir = tmp_path / "supervisord", tmp_path / "mictld"
+    with (
+        supervisord(sv_dir, _parity_programs(sv_dir / "work")) as sv,
+        running(mi_dir, _toml(_parity_programs(mi_dir / "work"))) as mi,
+    ):
+        mi.start()
+
+        def mictld_states(name: str) -> list[str]:
+            return [t.new.name for t in mi.program(name).history or []]
+
+        wait_until(lambda: "RUNNING" in sv.states("signalled"), what="supervisord signalled")
+        mi.wait_state("signalled", "RUNNING")
+        sv.call("signalProcess", "signalled", "15")
+        assert mi.ctl("signal", "15", "signalled").returncode == 0
+
+        for name, expected in PARITY_EXPECTED.items():
+            wait_until(lambda n=name, e=expected: sv.states(n) == e, 60, f"supervisord {name}")
+            wait_until(lambda n=name, e=expected: mictld_states(n) == e, 60, f"mictld {name}")
+        for work in (sv_dir / "work", mi_dir / "work"):
+            assert (work / "path.txt").read_text() == "/usr/bin:/bin\n"
+            assert not (work / "negmax.log.1").exists()
+        # A deliberate difference: supervisord 4.3 opens a -1 log in text mode
+        # and drops every byte; mictl keeps the output (never rotating).
+        log = mi_dir / "work" / "negmax.log"
+        wait_until(lambda: log.exists() and log.read_text() == "hi\n", 30, "mictld's negmax log")
+        assert (sv_dir / "work" / "negmax.log").read_text() == ""

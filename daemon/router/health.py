@@ -21,7 +21,7 @@ import msgspec
 from daemon.config import HealthSection
 from daemon.router.backend import Backend
 from daemon.router.pool import Pool
-from daemon.router.routability import ProbeFailed, ProbePassed, Verdict
+from daemon.router.routability import Phase, ProbeFailed, ProbePassed, Verdict
 
 log = logging.getLogger("mictld.health")
 
@@ -121,9 +121,14 @@ class Prober:
         return said
 
     def _failed(self, b: Backend, why: str) -> None:
+        if b.phase == Phase.STARTING:
+            # Not up yet since its process started: a slow start is not a
+            # failure (the supervisor's startsecs and the runner judge that).
+            self.failures[b.name] = 0
+            return
         failures = self.failures[b.name] = self.failures.get(b.name, 0) + 1
         self.pool.feed(b, ProbeFailed(failures, why))
         if self.cfg.restart_after and failures >= self.cfg.restart_after:
             self.failures[b.name] = 0
-            reason = f"{failures} failed health probes ({why})"
+            reason = f"health: {failures} failed probes ({why})"
             asyncio.get_running_loop().create_task(self.restart(b.name, reason))

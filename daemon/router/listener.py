@@ -136,7 +136,7 @@ class RouterLink:
         decision = recycle.due(policy, views)
         if decision is not None:
             name, why = decision
-            await self.supervisor.request_restart(name, f"recycling: {why}")
+            await self.supervisor.request_restart(name, f"recycle: {why}")
 
     # ---------------------------------------------------------- control
 
