@@ -27,6 +27,7 @@ from ctl.base import (
 from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
 from ctl.profile_cmd import profile
 from ctl.service import service
+from ctl.site_cmd import record_cmd, replay_cmd
 from daemon import __version__
 from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
 
@@ -52,8 +53,6 @@ def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) ->
     if ctx.invoked_subcommand in ("config", "site", "service", "profile"):
         return  # these work without a daemon
     ctx.obj = Ctl(socket_path or socket_from(config_path))
-
-
 
 
 def _table(programs: Sequence[ProgramInfo], colour: bool) -> str:
@@ -315,17 +314,30 @@ def site() -> None:
 )
 @click.option("--url", default=None, help="Override the site file's URL.")
 @click.option("--screenshot", default="site-check.png", show_default=True)
+@click.option(
+    "--browser-arg",
+    "browser_args",
+    multiple=True,
+    help="An extra Chromium flag (repeatable), as [profiles.browser] args gives instances.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def site_check(
-    profile: str, site_name: str, url: str | None, screenshot: str, as_json: bool
+    profile: str,
+    site_name: str,
+    url: str | None,
+    screenshot: str,
+    browser_args: tuple[str, ...],
+    as_json: bool,
 ) -> None:
-    """Open the site with PROFILE and check every selector of its site file."""
+    """Open the site with PROFILE and check every selector of its site file
+    (and which of its fallbacks matched)."""
+    from ctl.local import site_path, verified_line
     from instance_runner.check import check
     from instance_runner.chromium import NoBrowser
-    from instance_runner.sites.loader import SiteFileError
+    from instance_runner.sites.loader import SiteFileError, load_site
 
     try:
-        report = check(profile, site_name, screenshot, url=url)
+        report = check(profile, site_name, screenshot, url=url, browser_args=list(browser_args))
     except (SiteFileError, NoBrowser) as exc:
         raise Usage(str(exc)) from None
     except Exception as exc:  # the page could not be opened at all
@@ -333,14 +345,20 @@ def site_check(
     if as_json:
         emit_json(report)
     else:
+        click.echo(verified_line(load_site(site_name), site_path(site_name)))
         if report.notice:
             click.echo(f"note: {report.notice}")
-        click.echo(
-            f"{report.site} at {report.url}: {'signed in' if report.logged_in else 'NOT signed in'}"
-        )
+        signed = "signed in" if report.logged_in else "NOT signed in"
+        if report.signed_out_reason:
+            signed += f" ({report.signed_out_reason})"
+        click.echo(f"{report.site} at {report.url}: {signed}")
         for r in report.results:
             mark = "found" if r.found else ("MISSING" if r.required else "absent (ok)")
-            click.echo(f"  {r.name:<13} {mark:<22} {r.selector}")
+            if r.found and r.fallbacks > 1:
+                mark += f" ({r.fallback + 1}/{r.fallbacks})"
+            elif not r.found and r.fallbacks > 1:
+                mark += f" (none of {r.fallbacks})"
+            click.echo(f"  {r.name:<16} {mark:<22} {r.selector}")
         if report.models:
             click.echo(f"  models: {', '.join(report.models)}")
         click.echo(f"screenshot: {report.screenshot}")
@@ -348,3 +366,5 @@ def site_check(
         sys.exit(EXIT_FAILED)
 
 
+site.add_command(record_cmd)
+site.add_command(replay_cmd)

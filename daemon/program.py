@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import IO
 
 from daemon import machine
+from daemon.leftovers import Leftovers
 from daemon.logfile import RotatingFile, pump
 from daemon.machine import Event, Memory, NotAllowed
 from daemon.orphans import SPAWN_TAG, TAG, kill_spawn
@@ -59,6 +60,7 @@ class Program:
         self._timer: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._logs: dict[str, RotatingFile] = {}
+        self.leftovers = Leftovers(spec.name)
 
     @property
     def name(self) -> str:
@@ -182,9 +184,8 @@ class Program:
             proc.stdin.close()
         if self.spec.killasgroup:
             # mictld: what is left of the program (a browser and its helpers,
-            # in the group or not) dies with its leader, however it went.
-            _signal_group(proc.pid, signal.SIGKILL)
-            kill_spawn(self._spawn_token)
+            # in the group or not) ends with its leader: SIGTERM, then SIGKILL.
+            self.leftovers.end(proc.pid, self._spawn_token, self.spec.stopwaitsecs)
         self.pid = None
         self._proc = None
         event = machine.Exited(None, -code) if code < 0 else machine.Exited(code)

@@ -142,6 +142,7 @@ class Supervisor:
         async with program.lock:
             await self._drain(program, "stop")
             await program.stop(wait=True)
+            program.leftovers.kill_now()
             program.close_logs()
         del self.programs[name]
         self.store.forget(name)
