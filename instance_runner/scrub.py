@@ -36,9 +36,9 @@ SECRET_NAMES = re.compile(
     re.IGNORECASE,
 )
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040|&#64;)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# "Jane Doe (jane@x.com)", "Jane Doe <jane@x.com>", "Google Account: Jane Doe\n(jane@...)"
+# "Jane Doe (jane@x.com)", "Jane Doe <jane@x.com>", "Google Account: Jane Doe &#10;(jane@...)"
 NAME_BY_EMAIL = re.compile(
-    r"([A-Z][\w'\u2019.-]*(?:[ \t][A-Z][\w'\u2019.-]*){0,3})\s*(?:\\n|\n)?\s*[(<]\s*"
+    r"([A-Z][\w'\u2019.-]*(?:[ \t][A-Z][\w'\u2019.-]*){0,3})\s*(?:&#10;|\\n)?\s*[(<]\s*"
     r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040)"
 )
 
