@@ -58,8 +58,8 @@ def config(tmp: Path, rep: Replica) -> Path:
     return path
 
 
-def profile(path: Path, *, ui: str = "new", drop: str = "") -> Path:
-    cookies = [c for c in login.cookies() if c["name"] != drop]
+def profile(path: Path, *, ui: str = "new", drop: str = "", expires: float = 0) -> Path:
+    cookies = [c for c in login.cookies(expires) if c["name"] != drop]
     if ui == "old":
         cookies.append({**login.cookies()[0], "name": "replica_ui", "value": "old",
                         "domain": "aistudio.google.com"})  # fmt: skip
@@ -99,11 +99,12 @@ def test_capture_with_a_scripted_login_serves_an_instance(rep: Replica, tmp_path
 
 def test_profile_check_logged_in_logged_out_and_expiry(rep: Replica, tmp_path: Path) -> None:
     cfg = config(tmp_path, rep)
-    good = profile(tmp_path / "good.json")
+    expires = time.time() + 30 * 86400 + 3600
+    good = profile(tmp_path / "good.json", expires=expires)
     result = mictl("-c", str(cfg), "profile", "check", str(good))
     assert result.returncode == 0 and ": logged in" in result.stdout, result.stdout + result.stderr
-    day = time.strftime("%Y-%m-%d", time.gmtime(login.EXPIRES))
-    assert f"cookie SID (.google.com): {day}" in result.stdout
+    day = time.strftime("%Y-%m-%d", time.gmtime(expires))
+    assert f"cookie SID (.google.com): {day}" in result.stdout and "(in 30 days)" in result.stdout
     assert not any(v in result.stdout + result.stderr for v in login.COOKIES.values())
 
     gone = profile(tmp_path / "gone.json", drop="SID")  # the session cookie removed

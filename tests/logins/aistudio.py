@@ -8,6 +8,7 @@ the same (the replica has no password form to fill).
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.async_api import Page
@@ -20,17 +21,18 @@ COOKIES = {
     "SAPISID": "replicaSAPISIDvalue/Aq9zXk",  # read by the page's JS (not HttpOnly)
     "__Secure-1PSID": "g.a000replica1PSIDvalue9876543210fedcba",
 }
-EXPIRES = 1_900_000_000  # 2030-03-17: a year or more ahead, as Google sets them
 
 
-def cookies() -> list[dict[str, object]]:
+def cookies(expires: float | None = None) -> list[dict[str, object]]:
+    """Half a year ahead by default (Chromium caps cookies at 400 days)."""
+    expires = expires or time.time() + 180 * 86400
     return [
         {
             "name": name,
             "value": value,
             "domain": ".google.com",
             "path": "/",
-            "expires": EXPIRES,
+            "expires": expires,
             "httpOnly": name != "SAPISID",
             "secure": True,
             "sameSite": "None",
