@@ -59,6 +59,9 @@ class Meta(msgspec.Struct, kw_only=True):
     recorded_at: float = 0.0
     browser: str = ""
     removed: int = 0  # secrets replaced (how many, never which)
+    # The profile's cookies without their values: a replay sets stand-ins,
+    # so that rules asking for a session cookie hold as they did.
+    cookies: list[dict[str, Any]] = []
 
 
 class Recording(msgspec.Struct):
@@ -75,7 +78,8 @@ def _private_tmp() -> str:
     return tempfile.mkdtemp(prefix="mictl-record-", dir=where)  # mode 0700
 
 
-def profile_secrets(profile: str, secrets: Secrets) -> None:
+def profile_secrets(profile: str, secrets: Secrets) -> list[dict[str, Any]]:
+    """Collect the profile's secrets; return its cookies without values."""
     state = json.loads(Path(profile).read_bytes())
     for c in state.get("cookies", []):
         secrets.add(c.get("value"))
@@ -83,6 +87,8 @@ def profile_secrets(profile: str, secrets: Secrets) -> None:
         for item in origin.get("localStorage", []):
             if any(k in item.get("name", "").lower() for k in ("token", "auth", "session")):
                 secrets.add(item.get("value"))
+    keep = ("name", "domain", "path", "secure", "httpOnly", "sameSite")
+    return [{k: c[k] for k in keep if k in c} for c in state.get("cookies", [])]
 
 
 REDACT_PAGE_JS = """([literals, names, email, emailOut, redacted, nameOut]) => {
@@ -120,10 +126,11 @@ async def record(
     redact: list[str] | None = None,
 ) -> Recording:
     secrets = Secrets()
-    profile_secrets(profile, secrets)
+    cookies = profile_secrets(profile, secrets)
     secrets.add(*(redact or []))
     secrets.names.update(r for r in (redact or []) if r)
     meta = Meta(site=site.name, url=site.url, prompt=prompt, model=model, recorded_at=time.time())
+    meta.cookies = cookies
     snapshots: dict[str, str] = {}
     shot = None
     tmp = _private_tmp()
