@@ -7,6 +7,8 @@ an event listener, mictld's from its transition history.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -198,3 +200,53 @@ def test_issue13_rows_behave_as_under_supervisord(tmp_path: Path) -> None:
         log = mi_dir / "work" / "negmax.log"
         wait_until(lambda: log.exists() and log.read_text() == "hi\n", 30, "mictld's negmax log")
         assert (sv_dir / "work" / "negmax.log").read_text() == ""
+
+
+# A wrapper (`sh script`, no exec) that exits by itself, leaving its server:
+# the server records a SIGTERM (then exits cleanly), or the SIGKILL kills it.
+LEFTOVER_SH = """
+( trap 'echo clean > done.txt; exit 0' TERM
+  i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done ) &
+echo $! > child.pid
+sleep 2.5
+exit 0
+"""
+
+
+def test_leftovers_after_an_exit_get_sigterm_not_sigkill(tmp_path: Path) -> None:
+    """Issue 13 item 2. Same states; supervisord leaves the server running
+    (it signals a group only on stop), mictld ends it with SIGTERM, then
+    SIGKILL after stopwaitsecs: the server's clean shutdown runs."""
+    works = {}
+    for side in ("supervisord", "mictld"):
+        works[side] = tmp_path / side / "work"
+        works[side].mkdir(parents=True)
+        (works[side] / "leftover.sh").write_text(LEFTOVER_SH)
+    options = {
+        "command": "sh leftover.sh",
+        "startsecs": "2",
+        "autorestart": "false",
+        "stopasgroup": "true",
+        "killasgroup": "true",
+    }
+    sv_programs = {"wrapper": {**options, "directory": str(works["supervisord"])}}
+    mi_programs = {"wrapper": {**options, "directory": str(works["mictld"])}}
+    with (
+        supervisord(tmp_path / "supervisord", sv_programs) as sv,
+        running(tmp_path / "mictld", _toml(mi_programs)) as mi,
+    ):
+        mi.start()
+        expected = ["STARTING", "RUNNING", "EXITED"]
+        wait_until(lambda: sv.states("wrapper") == expected, 60, "supervisord wrapper exited")
+        wait_until(
+            lambda: [t.new.name for t in mi.program("wrapper").history or []] == expected,
+            60,
+            "mictld wrapper exited",
+        )
+        children = {s: int((w / "child.pid").read_text()) for s, w in works.items()}
+        done = works["mictld"] / "done.txt"
+        wait_until(lambda: done.exists() and done.read_text() == "clean\n", 30, "a clean end")
+        wait_until(lambda: not alive(children["mictld"]), 30, "mictld's leftover gone")
+        assert alive(children["supervisord"])  # supervisord left it alone
+        assert not (works["supervisord"] / "done.txt").exists()
+        os.kill(children["supervisord"], signal.SIGKILL)

@@ -39,6 +39,8 @@ from instance_runner.sites.types import SiteFile
 log = logging.getLogger("mictl.instance")
 PAGE_JS = (Path(__file__).with_name("page.js")).read_text()
 MAX_ERROR_BODY = 64 * 1024
+BANNERS = ("rate_limit", "captcha", "error", "logged_out")
+BANNER_GRACE = 2.0  # seconds a banner waits for the tapped response's status
 
 
 async def prepare_context(context: BrowserContext, adapter_ref: list[SiteAdapter]) -> None:
@@ -191,16 +193,28 @@ class SiteAdapter:
         failed: tuple[int, dict[str, str]] | None = None
         body = bytearray()
         timeout = t.first_delta
+        banner: tuple[str, Any] | None = None  # network: a banner waiting for the response's word
         while True:
             try:
                 kind, data = await asyncio.wait_for(self._events.get(), timeout)
             except TimeoutError:
+                if banner:
+                    await self._raise_for(*banner)
                 raise Stalled(f"no answer from the page for {timeout:g}s") from None
+            if network and kind in BANNERS:
+                # The page shows what its request's status already says; the
+                # status (and body) is the better witness: give it a moment.
+                if not failed:
+                    banner, timeout = (kind, data), min(timeout, BANNER_GRACE)
+                continue
             if kind == "net_response":
                 if data[0] >= 400:
                     failed = data
             elif kind == "net_data" and failed:
                 body += data[: MAX_ERROR_BODY - len(body)]
+            elif kind == "net_end" and failed:
+                text = body.decode("utf-8", "replace")
+                raise status.classify(self.site, failed[0], text, failed[1])
             elif kind in ("net_data", "net_end") and decoder is not None:
                 events = decoder.feed(data) if kind == "net_data" else decoder.close()
                 for event in events:
@@ -216,10 +230,6 @@ class SiteAdapter:
                         return
                 if kind == "net_end":
                     return
-            elif kind == "net_end" and failed:
-                raise status.classify(
-                    self.site, failed[0], body.decode("utf-8", "replace"), failed[1]
-                )
             elif kind == "net_failed":
                 raise SiteError(f"the page's answer request failed: {data}")
             elif kind == "delta":

@@ -14,8 +14,9 @@ from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from instance_runner.sites import login, sel
-from instance_runner.sites.errors import SiteError
+from instance_runner.sites.errors import LoggedOut, SiteError
 from instance_runner.sites.models import SiteModel
+from instance_runner.sites.status import LOGGED_OUT
 from instance_runner.sites.types import Sel, SiteFile
 
 log = logging.getLogger("mictl.instance")
@@ -58,6 +59,8 @@ async def reset(page: Page, context: BrowserContext, site: SiteFile) -> None:
                 pass  # no dialog this time
     else:
         return
+    if reason := await login.signed_out_reason(page, context, site):
+        raise LoggedOut(f"{LOGGED_OUT} ({reason})")
     await page.wait_for_selector(login.ready_selector(site), timeout=t.ready * 1000)
 
 
