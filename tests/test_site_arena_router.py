@@ -60,9 +60,7 @@ def ask(port: int, model: str, text: str) -> str:
     with openai.OpenAI(
         base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0, timeout=120
     ) as c:
-        reply = c.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": text}]
-        )
+        reply = c.chat.completions.create(model=model, messages=[{"role": "user", "content": text}])
         return reply.choices[0].message.content or ""
 
 
