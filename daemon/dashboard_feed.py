@@ -8,9 +8,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from daemon.config import Config, DashboardSection
+from daemon.router.app import Router
 from daemon.router.dashboard import build_snapshot
 from daemon.router.dashboard.model import (
     BACKEND_ACTIONS,
@@ -19,14 +20,28 @@ from daemon.router.dashboard.model import (
     ProgramView,
     Snapshot,
 )
-from daemon.router.listener import NotDrained
-from daemon.supervisor import UnknownProgram
+from daemon.router.listener import NotDrained, RouterLink
+from daemon.state import StateStore
+from daemon.supervisor import Supervisor, UnknownProgram
+from daemon.supmetrics import SupervisorStats
 from daemon.types import State
 
-if TYPE_CHECKING:
-    from daemon.main import Daemon
-
 log = logging.getLogger("mictld")
+
+
+class Daemon(Protocol):
+    """What the dashboard reads of daemon/main.py's Daemon, and no more."""
+
+    config: Config
+    started_at: float
+    supervisor: Supervisor
+    store: StateStore
+    router: Router | None
+    link: RouterLink | None
+    stats: SupervisorStats
+
+    @property
+    def stopping(self) -> bool: ...
 
 
 class DaemonFeed:

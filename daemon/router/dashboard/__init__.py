@@ -22,7 +22,7 @@ import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -37,11 +37,9 @@ from daemon.router.dashboard.model import (
     ActionRefused,
     Feed,
     ProgramView,
+    RouterView,
     Snapshot,
 )
-
-if TYPE_CHECKING:
-    from daemon.router.app import Router
 
 PAGE = (Path(__file__).with_name("page.html")).read_text()
 TOKEN_HEADER = "x-mictl-admin-token"
@@ -63,7 +61,7 @@ def _error(status: int, message: str, code: str) -> Response:
 class RouterFeed:
     """The router's view alone (no supervisor): backends, read-only."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: RouterView) -> None:
         self.router = router
         self.started = time.time()
 
@@ -94,7 +92,12 @@ class RouterFeed:
 
 
 def build_snapshot(
-    router: Router, programs: list[ProgramView], events: list[Any], *, admin: bool, uptime: float
+    router: RouterView,
+    programs: list[ProgramView],
+    events: list[Any],
+    *,
+    admin: bool,
+    uptime: float,
 ) -> Snapshot:
     backends = [p.backend for p in programs if p.backend is not None]
     latencies = [b.latency_ms for b in backends if b.routable and b.latency_ms]
@@ -128,7 +131,7 @@ async def _stream(feed: Feed, request: Request) -> AsyncIterator[bytes]:
         await asyncio.sleep(MIN_GAP)  # coalesce a burst of changes into one message
 
 
-def routes(router: Router, guard: Callable[[Endpoint], Endpoint]) -> list[Route]:
+def routes(router: RouterView, guard: Callable[[Endpoint], Endpoint]) -> list[Route]:
     """The dashboard's routes, each behind `guard` (the router's API-key check)."""
 
     def feed() -> Feed:

@@ -8,6 +8,8 @@ from typing import Protocol
 
 import msgspec
 
+from daemon.config import Config
+from daemon.router.pool import Pool
 from daemon.types import BackendInfo
 
 # Verbs a page may ask for, per kind of row. Anything else is refused.
@@ -73,3 +75,11 @@ class Feed(Protocol):
     async def act(self, name: str, action: str) -> str: ...
 
     async def rolling_restart(self) -> str: ...
+
+
+class RouterView(Protocol):
+    """What the dashboard reads of the router (router/app.py's Router)."""
+
+    cfg: Config
+    pool: Pool
+    dashboard: Feed | None
