@@ -144,9 +144,11 @@ class RouterSection(Struct):
 
 
 class UpstreamSection(Struct):
-    """Any OpenAI-compatible endpoint, e.g. a paid API account as spill-over."""
+    """Any OpenAI-compatible endpoint (a paid API account as spill-over), or
+    another host's mictld front port (kind = "mictld": probed on /readyz)."""
 
-    base_url: str  # e.g. https://api.openai.com/v1
+    base_url: str  # e.g. https://api.openai.com/v1, or http://hostb:2048/v1
+    kind: Literal["openai", "mictld"] = "openai"
     api_key_env: str = ""  # the key is read from this environment variable...
     api_key_file: str = ""  # ...or from this file; never from the config itself
     models: list[str] = []  # models it serves ([] = any)

@@ -29,7 +29,7 @@ from daemon.router.dashboard.model import Feed
 from daemon.router.metrics import Metrics
 from daemon.router.pool import NoRoute, Pool
 from daemon.router.proxy import Forwarder, Relay, error_body, no_route_response
-from daemon.router.routability import Policy
+from daemon.router.routability import Policy, ProcessUp
 from daemon.types import ProgramSpec
 
 log = logging.getLogger("mictld.router")
@@ -62,28 +62,38 @@ class Router:
         self.pool.policy = Policy(unhealthy_after=cfg.health.unhealthy_after)
         wanted = set(cfg.upstreams)
         for name in [
-            n for n, b in self.pool.backends.items() if b.kind == "upstream" and n not in wanted
+            n for n, b in self.pool.backends.items() if b.kind != "instance" and n not in wanted
         ]:
             del self.pool.backends[name]
         for name, up in cfg.upstreams.items():
             key = _upstream_key(name, up.api_key_env, up.api_key_file)
             old = self.pool.backends.get(name)
+            kind = "mictld" if up.kind == "mictld" else "upstream"
+            # A host's models come from its /v1/models unless the config names them.
+            models = set(up.models) if up.models or kind == "upstream" else None
             backend = Backend(
                 name,
                 up.base_url,
-                kind="upstream",
+                kind=kind,
                 breaker=cfg.router.breaker,
                 max_concurrent=up.max_concurrent,
                 weight=up.weight,
                 priority=up.priority,
-                models=set(up.models),
+                models=models,
                 api_key=key,
                 rpm=up.rpm,
             )
             if old is not None:  # keep what it learned
                 backend.in_flight, backend.breaker = old.in_flight, old.breaker
                 backend.cooldowns, backend.ewma_ms = old.cooldowns, old.ewma_ms
+                backend.served, backend.failed = old.served, old.failed
             self.pool.backends[name] = backend
+            if kind == "mictld":
+                if old is not None and old.kind == kind and old.base_url == backend.base_url:
+                    backend.mem = old.mem  # still the same host: as routable as it was
+                    backend.models = models if models is not None else old.models
+                else:  # a new host: routable once its /readyz passes
+                    self.pool.feed(backend, ProcessUp())
         self.pool.wake()
 
     def sync_instances(self, specs: list[ProgramSpec]) -> list[str]:
