@@ -25,6 +25,7 @@ from daemon import (
     supmetrics,
     watch,
 )
+from daemon.dashboard_feed import DaemonFeed
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
 from daemon.router.app import Router
@@ -55,8 +56,14 @@ class Daemon:
         if self.router is not None:
             self.link = RouterLink(self.supervisor, self.router, cfg)
         self.stats = supmetrics.attach(self.supervisor, self.store, self.router)
+        if self.router is not None:
+            self.router.dashboard = DaemonFeed(self)
 
     # ------------------------------------------------------------ intent
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def request_shutdown(self, reason: str) -> None:
         if not self._stop.is_set():
