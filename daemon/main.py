@@ -25,6 +25,7 @@ from daemon import (
     supmetrics,
     watch,
 )
+from daemon.dashboard_feed import DaemonFeed
 from daemon.events import EventLog
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
@@ -60,8 +61,14 @@ class Daemon:
         self.events = EventLog()
         self._record_events()
         self.roller = Roller(self.supervisor, self._ready, self.events.emit)
+        if self.router is not None:
+            self.router.dashboard = DaemonFeed(self)
 
     # ------------------------------------------------------------ intent
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def request_shutdown(self, reason: str) -> None:
         if not self._stop.is_set():

@@ -106,3 +106,21 @@ def test_scrubber_removes_headers_tokens_emails_and_names() -> None:
         assert secret not in clean, secret
     kept = json.loads(json.loads(clean)["log"]["entries"][0]["request"]["postData"]["text"])
     assert kept == {"access_token": "[redacted]", "q": "hi"} and "alt=json" in clean
+
+
+def test_verified_date_is_printed_and_warned_about_after_30_days() -> None:
+    import datetime
+
+    import msgspec
+
+    from ctl.local import site_path, verified_line
+    from instance_runner.sites.loader import load_site
+
+    site = msgspec.structs.replace(load_site("demo"), verified="2026-11-01", verified_against="x")
+    path = site_path("demo")
+    fresh = verified_line(site, path, datetime.date(2026, 12, 1))
+    assert fresh == "site file demo verified 2026-11-01 against x"
+    stale = verified_line(site, path, datetime.date(2026, 12, 2))
+    assert stale.startswith("warning:") and "31 days ago" in stale
+    unknown = msgspec.structs.replace(site, verified="")
+    assert "no `verified` date" in verified_line(unknown, path)
