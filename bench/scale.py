@@ -219,7 +219,12 @@ def main() -> None:
             print(f"skipping N={n}: {available_mb():,.0f} MB available", file=sys.stderr)
             continue
         print(f"N={n}...", file=sys.stderr, flush=True)
-        rows.append(run(n, args.idle, args.requests))
+        try:
+            rows.append(run(n, args.idle, args.requests))
+        except RuntimeError as exc:  # one size failing keeps the others' figures
+            print(f"N={n} failed: {exc}", file=sys.stderr)
+            continue
+        print("  " + "  ".join(rows[-1]), file=sys.stderr, flush=True)
     load = os.getloadavg()[0]
     print(
         f"\nmictld + demo site + N demo instances (headless Chromium each), "
