@@ -6,10 +6,12 @@ of --sizes, in one run:
 - PSS of everything (daemon + demo site + instances) and per instance (the
   runner's whole tree: driver and Chromium included);
 - the daemon's own CPU while idle with N programs (utime + stime from
-  /proc/PID/stat over --idle seconds; health probes included), in % of a core;
+  /proc/PID/stat over --idle seconds, 15 by default: one period of its memory
+  sampling; health probes included), in % of a core;
 - `mictl status` (the whole CLI process) and one raw GET /v1/programs, median of 5;
 - the router's added p50 latency with N backends: sequential non-streamed
-  requests through the front port and straight to one instance, alternated,
+  requests through the front port and straight to one instance (the one the
+  front picks: strategy primary_first), alternated,
   as the median of the paired differences (with the direct requests' spread:
   a browser's answer varies by far more than the router adds).
 
@@ -71,7 +73,12 @@ startsecs = 1
 [router]
 host = "127.0.0.1"
 port = {front}
-strategy = "least_busy"
+# Sequential requests all go to demo-00 while it is free, so that the front
+# and the direct requests meet the same browser (a page's first answers are
+# slower: spread over N cold pages, that would be measured instead of the
+# router); picking still filters all N backends.
+strategy = "primary_first"
+priorities = {{ demo-00 = 1 }}
 """
 
 
@@ -171,7 +178,12 @@ def run(n: int, idle_s: float, requests: int) -> list[str]:
             body = json.dumps(
                 {"model": "demo-fast", "messages": [{"role": "user", "content": f"q {i}"}]}
             ).encode()
-            f, s = post(via_front, body), post(direct, body)
+            # Alternate which goes first: a page's second question in a row
+            # may differ from its first.
+            if i % 2:
+                s, f = post(direct, body), post(via_front, body)
+            else:
+                f, s = post(via_front, body), post(direct, body)
             if i >= 2:  # the first two warm connections and pages up
                 fronted.append(f)
                 straight.append(s)
@@ -210,7 +222,9 @@ def available_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10,20,40", help="instance counts, comma-separated")
-    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU sampling")
+    # 15 s: one whole period of the daemon's memory sampling (supmetrics), which
+    # a shorter window may or may not catch.
+    parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle CPU sampling")
     parser.add_argument("--requests", type=int, default=30, help="sequential requests each way")
     args = parser.parse_args()
     rows = []
