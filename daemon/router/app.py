@@ -25,6 +25,7 @@ from daemon import config as daemon_config
 from daemon.config import Config
 from daemon.router.backend import Backend
 from daemon.router.dashboard import routes as dashboard_routes
+from daemon.router.dashboard.model import Feed
 from daemon.router.metrics import Metrics
 from daemon.router.pool import NoRoute, Pool
 from daemon.router.proxy import Forwarder, Relay, error_body, no_route_response
@@ -50,6 +51,7 @@ class Router:
         self.metrics = Metrics(self.pool)
         self.forwarder = Forwarder(self.pool, self.metrics)
         self.keys: list[bytes] = []
+        self.dashboard: Feed | None = None  # the daemon's view, when there is a daemon
         self.apply_config(cfg)
 
     def apply_config(self, cfg: Config) -> None:
@@ -227,8 +229,6 @@ def build_app(router: Router) -> ASGIApp:
     async def not_chat(request: Request) -> Response:
         return _error(405, "use POST for /v1/chat/completions", "method_not_allowed")
 
-    page, data = dashboard_routes(router.pool)
-
     def keyed(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
         """With API keys configured the dashboard wants one too (?key= in a browser)."""
 
@@ -240,12 +240,9 @@ def build_app(router: Router) -> ASGIApp:
 
         return guarded
 
-    dashboard, dashboard_json = keyed(page), keyed(data)
-
     rest = Starlette(
         routes=[
-            Route("/dashboard", dashboard),
-            Route("/dashboard.json", dashboard_json),
+            *dashboard_routes(router, keyed),
             Route("/v1/chat/completions", not_chat),
             Route("/v1/models", models),
             Route("/healthz", healthz),
