@@ -144,9 +144,11 @@ class RouterSection(Struct):
 
 
 class UpstreamSection(Struct):
-    """Any OpenAI-compatible endpoint, e.g. a paid API account as spill-over."""
+    """Any OpenAI-compatible endpoint (a paid API account as spill-over), or
+    another host's mictld front port (kind = "mictld": probed on /readyz)."""
 
-    base_url: str  # e.g. https://api.openai.com/v1
+    base_url: str  # e.g. https://api.openai.com/v1, or http://hostb:2048/v1
+    kind: Literal["openai", "mictld"] = "openai"
     api_key_env: str = ""  # the key is read from this environment variable...
     api_key_file: str = ""  # ...or from this file; never from the config itself
     models: list[str] = []  # models it serves ([] = any)
@@ -163,6 +165,11 @@ class HealthSection(Struct):
     restart_after: int = 6  # consecutive failed probes: restart it (0 = never)
 
 
+class DashboardSection(Struct):
+    admin_token: str = ""  # enables the page's actions; "" and no file: read-only
+    admin_token_file: str = ""  # or the first line of this file (0600)
+
+
 class Config(Struct):
     daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
     profiles: ProfilesSection = msgspec.field(default_factory=ProfilesSection)
@@ -170,10 +177,8 @@ class Config(Struct):
     router: RouterSection = msgspec.field(default_factory=RouterSection)
     health: HealthSection = msgspec.field(default_factory=HealthSection)
     upstreams: dict[str, UpstreamSection] = {}
+    dashboard: DashboardSection = msgspec.field(default_factory=DashboardSection)
     path: str = ""  # the file this came from (set by the loader, not the file)
-
-
-# ---------------------------------------------------------------- defaults
 
 
 # ------------------------------------------------------------------ loading
@@ -208,12 +213,7 @@ LOOPBACK = ("127.", "::1", "localhost")
 def _check_exposure(config: Config) -> None:
     r = config.router
     public = not r.host.startswith(LOOPBACK)
-    if (
-        r.enabled
-        and public
-        and not (r.api_keys or r.api_keys_file)
-        and not (r.allow_public_without_keys)
-    ):
+    if r.enabled and public and not (r.api_keys or r.api_keys_file or r.allow_public_without_keys):
         raise ConfigError(
             f"{config.path}: router.host: {r.host} is beyond loopback and no api_keys are set; "
             "set router.api_keys (or api_keys_file), or allow_public_without_keys = true"
@@ -290,6 +290,7 @@ def _resolve_paths(config: Config, here: Path) -> None:
         d.log_dir = "/var/log/mictl" if is_root() else os.path.join(d.state_dir, "log")
     config.profiles.dir = resolve(config.profiles.dir)
     config.router.api_keys_file = resolve(config.router.api_keys_file)
+    config.dashboard.admin_token_file = resolve(config.dashboard.admin_token_file)
     for upstream in config.upstreams.values():
         upstream.api_key_file = resolve(upstream.api_key_file)
     for options in config.programs.values():

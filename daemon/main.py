@@ -10,21 +10,32 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
-from starlette.routing import BaseRoute
-
 from common import serving
-from daemon import __version__, config, control, logsetup, orphans, programs, reload, supmetrics
+from daemon import (
+    __version__,
+    config,
+    control,
+    logsetup,
+    orphans,
+    programs,
+    reload,
+    supmetrics,
+    watch,
+)
+from daemon.dashboard_feed import DaemonFeed
+from daemon.events import EventLog
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
+from daemon.rolling import Roller
 from daemon.router.app import Router
 from daemon.router.app import build_app as build_front
-from daemon.routing import Routing
+from daemon.router.listener import RouterLink
 from daemon.state import StateStore
 from daemon.supervisor import Supervisor
-from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
+from daemon.types import DaemonInfo, ReloadResult, State
 
 log = logging.getLogger("mictld")
 
@@ -38,17 +49,26 @@ class Daemon:
         self.store = StateStore(cfg.daemon.state_dir)
         self.supervisor = Supervisor(self.store, cfg.daemon.state_dir)
         self.last_reload: ReloadResult | None = None
-        self.info_decorators: list[Callable[[ProgramInfo], None]] = []
-        self.extra_control_routes: list[BaseRoute] = []
         self._stop = asyncio.Event()
         self._shutdown_reason = ""
         self._reload_lock = asyncio.Lock()
         self.front: str | None = None
         self.router: Router | None = Router(cfg) if cfg.router.enabled else None
-        self.routing = Routing(self, self.router) if self.router else None
-        self.stats = supmetrics.attach(self)
+        self.link: RouterLink | None = None
+        if self.router is not None:
+            self.link = RouterLink(self.supervisor, self.router, cfg)
+        self.stats = supmetrics.attach(self.supervisor, self.store, self.router)
+        self.events = EventLog()
+        self._record_events()
+        self.roller = Roller(self.supervisor, self._ready, self.events.emit)
+        if self.router is not None:
+            self.router.dashboard = DaemonFeed(self)
 
     # ------------------------------------------------------------ intent
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def request_shutdown(self, reason: str) -> None:
         if not self._stop.is_set():
@@ -76,9 +96,11 @@ class Daemon:
             return result
         finally:
             self.stats.reloaded(result.ok)
+            self._record_reload(result)
             notify("READY=1")
 
     async def _reload(self) -> ReloadResult:
+        """Parse, validate, plan, apply (daemon/reload.py); invalid: nothing changes."""
         async with self._reload_lock:
             try:
                 new = config.load(self.config.path)
@@ -88,27 +110,52 @@ class Daemon:
                 log.error("reload refused, config unchanged: %s", exc)
                 self.last_reload = ReloadResult(ok=False, at=time.time(), error=str(exc))
                 return self.last_reload
+            old_specs = [p.spec for p in self.supervisor.programs.values()]
+            the_plan = reload.plan(self.config, new, old_specs, specs)
             self.config = new
-            if self.router is not None and self.routing is not None:
-                self.router.apply_config(new)
-                self.router.sync_instances(specs)
-                self.routing.prober.cfg = new.health
-            diff = await self.supervisor.apply(specs)
-            self.last_reload = ReloadResult(
-                ok=True,
-                at=time.time(),
-                added=diff.added,
-                removed=diff.removed,
-                restarted=diff.restarted,
-                unchanged=diff.unchanged,
-            )
-            log.info(
-                "reloaded: added %s, removed %s, restarted %s",
-                diff.added or "-",
-                diff.removed or "-",
-                diff.restarted or "-",
-            )
+
+            def sync() -> None:
+                if self.link is not None:
+                    self.link.configure(new)
+                    self.link.sync(specs)
+
+            self.last_reload = await reload.apply(the_plan, self.supervisor, sync)
             return self.last_reload
+
+    async def _ready(self, name: str, timeout: float) -> bool:
+        """Back after a restart: routable for an instance behind the router,
+        RUNNING for anything else."""
+        if self.link is not None and name in self.link.pool.backends:
+            return await self.link.wait_routable(name, timeout)
+        try:
+            state = await self.supervisor.get(name).wait_for(frozenset({State.RUNNING}), timeout)
+        except TimeoutError:
+            return False
+        return state == State.RUNNING
+
+    def _record_events(self) -> None:
+        """Every state change becomes an event (mictl events)."""
+        emit = self.events.emit
+        self.supervisor.listeners.append(
+            lambda t: emit(t.program, "state", f"{t.old.name} -> {t.new.name}", t.reason)
+        )
+        self.supervisor.restart_listeners.append(
+            lambda name, reason: emit(name, "restart", "requested", reason)
+        )
+        if self.router is not None:
+            self.router.pool.on_event = emit
+
+    def _record_reload(self, r: ReloadResult) -> None:
+        if not r.ok:
+            self.events.emit("", "reload", "refused", r.error)
+            return
+        parts = [
+            f"{k} {', '.join(v)}"
+            for k, v in (("added", r.added), ("removed", r.removed), ("restarted", r.restarted))
+            if v
+        ]
+        parts += r.changed
+        self.events.emit("", "reload", "applied", "; ".join(parts) or "nothing changed")
 
     def _check_reloadable(self, new: config.Config) -> None:
         old = self.config.daemon
@@ -146,6 +193,7 @@ class Daemon:
             front=self.front,
             queue_length=self.router.pool.queue_length if self.router else None,
             last_reload=self.last_reload,
+            roll=self.roller.status,
         )
 
     # --------------------------------------------------------------- run
@@ -163,18 +211,18 @@ class Daemon:
         servers = [asyncio.create_task(control_server.serve(sockets=[control_sock]))]
         log.info("control socket %s", d.socket)
         front_server = None
-        if self.router is not None and self.routing is not None:
+        if self.router is not None and self.link is not None:
             r = self.config.router
-            self.router.sync_instances(specs)
+            self.link.sync(specs)
             await self.router.start()
             front_sock = serving.bind_tcp(r.host, r.port)
             front_server = serving.make_server(build_front(self.router))
             servers.append(asyncio.create_task(front_server.serve(sockets=[front_sock])))
-            servers.append(background(self.routing.prober.run(self._stop), "health prober"))
+            servers.append(background(self.link.prober.run(self._stop), "health prober"))
             self.front = f"http://{r.host}:{r.port}/v1"
             log.info("front port %s (strategy %s)", self.front, r.strategy)
         watcher = background(
-            reload.watch(self.config.path, self.config.profiles.dir, self.reload, self._stop),
+            watch.watch(self.config.path, self.config.profiles.dir, self.reload, self._stop),
             "config watcher",
         )
         self.supervisor.start_all()

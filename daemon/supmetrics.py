@@ -28,7 +28,8 @@ from daemon.orphans import tree_pss_mb
 from daemon.types import State, Transition
 
 if TYPE_CHECKING:
-    from daemon.main import Daemon
+    from daemon.router.app import Router
+    from daemon.state import StateStore
     from daemon.supervisor import Supervisor
 
 EXIT_REASONS = ("expected", "unexpected", "signal", "stopped", "spawn_error")
@@ -57,6 +58,7 @@ class SupervisorStats:
         self.start_count = 0
         self.start_sum = 0.0
         self.pss_bytes: dict[str, int] = {}
+        self.recent: collections.deque[Transition] = collections.deque(maxlen=40)
         self._seen_exit: dict[str, float] = {}
         self._kick = asyncio.Event()  # a program became RUNNING: sample soon
         self.started_at = time.time()
@@ -65,6 +67,7 @@ class SupervisorStats:
 
     def on_transition(self, t: Transition) -> None:
         self.entered[t.new.name] += 1
+        self.recent.append(t)
         program = self.supervisor.programs.get(t.program)
         last = program.last_exit if program is not None else None
         if last is not None and self._seen_exit.get(t.program) != last.at:
@@ -121,13 +124,12 @@ class SupervisorStats:
             await asyncio.sleep(0.5)  # let a burst of starts settle into one sample
 
 
-def attach(daemon: Daemon) -> SupervisorStats:
+def attach(supervisor: Supervisor, store: StateStore, router: Router | None) -> SupervisorStats:
     """Count the daemon's supervisor; expose it on the router's /metrics."""
-    stats = SupervisorStats(daemon.supervisor)
-    daemon.supervisor.listeners.append(stats.on_transition)
-    router = daemon.router
+    stats = SupervisorStats(supervisor)
+    supervisor.listeners.append(stats.on_transition)
+    supervisor.restart_listeners.append(lambda name, reason: stats.restart_requested(reason))
     if router is not None:
-        store = daemon.store
         router.metrics.registry.register(
             SupervisorCollector(stats, lambda name: store.program(name).restarts)
         )

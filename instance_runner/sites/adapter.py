@@ -110,6 +110,8 @@ class SiteAdapter:
             return False
         ready = login.ready_selector(self.site)
         await self.page.wait_for_selector(ready, timeout=self.site.timeouts.ready * 1000)
+        if reason := await login.challenge_reason(self.page, self.site):
+            raise Captcha(f"the site asks for a human check: {reason}")
         return await self.logged_in()
 
     async def logged_in(self) -> bool:
@@ -160,6 +162,12 @@ class SiteAdapter:
         try:
             try:
                 chosen = self.resolve(model) if model else None
+                if model and chosen is None and not self._models:
+                    # The list could not be read when the page opened (a human
+                    # check stood in front of it): read it from a fresh page.
+                    await pick.reset(self.page, self.context, self.site)
+                    chosen = self.resolve(model) if await self.load_models() else None
+                    fresh = True
                 # (a reset checks the sign-in: fresh or not, the page was checked)
                 await pick.prepare(self.page, self.context, self.site, chosen, fresh=fresh)
                 if wanted:

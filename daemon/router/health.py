@@ -1,0 +1,186 @@
+"""Active health probes of each instance's /health and each mictld host's /readyz.
+
+What a probe finds is an event into the backend's routability machine
+(routability.py): a passing probe says ok, not ready, logged out or captcha;
+no answer counts a failure. M failures in a row ask the supervisor for a
+restart (of an instance; another host's mictld is its own supervisor's).
+What /health says of models and per-model rate limits goes into the pool as
+data; a host's models come from its /v1/models, its per-model cooldowns from
+its 429s (proxy.py), as for any upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import msgspec
+
+from daemon.config import HealthSection
+from daemon.router.backend import Backend
+from daemon.router.pool import Pool
+from daemon.router.routability import Phase, ProbeFailed, ProbePassed, Verdict
+
+log = logging.getLogger("mictld.health")
+
+
+class HealthReport(msgspec.Struct):
+    """The fields of an instance's /health the daemon uses."""
+
+    ok: bool
+    logged_in: bool = True
+    captcha: bool = False
+    browser_connected: bool = True
+    models: list[str] = []
+    rate_limited_until: dict[str, float] = {}
+
+
+class Readiness(msgspec.Struct):
+    """A mictld's /readyz: ready when any of its backends takes work."""
+
+    ready: bool
+
+
+class Model(msgspec.Struct):
+    id: str
+
+
+class ModelList(msgspec.Struct):
+    data: list[Model]
+
+
+class BadAnswer(Exception):
+    """A host answered, but not as a mictld does (e.g. 401: a wrong key)."""
+
+
+def verdict(report: HealthReport) -> Verdict:
+    if report.ok:
+        return "ok"
+    if report.captcha:
+        return "captcha"
+    if not report.logged_in:
+        return "logged_out"
+    return "not_ready"
+
+
+class Prober:
+    def __init__(
+        self,
+        pool: Pool,
+        cfg: HealthSection,
+        restart: Callable[[str, str], Awaitable[object]],
+        after_round: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.pool = pool
+        self.cfg = cfg
+        self.restart = restart  # async callable(name, reason)
+        self.after_round = after_round  # e.g. recycling checks
+        self.session: aiohttp.ClientSession | None = None
+        self.failures: dict[str, int] = {}  # failed probes in a row, by backend
+        self._fast: dict[str, asyncio.Task[None]] = {}
+        pool.on_probe_now = self.probe_soon
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.cfg.timeout))
+        try:
+            while not stop.is_set():
+                backends = [b for b in self.pool.backends.values() if b.probed and b.process_up]
+                await asyncio.gather(*(self.probe(b) for b in backends))
+                self.after_round()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.cfg.interval)
+        finally:
+            for task in self._fast.values():
+                task.cancel()
+            await self.session.close()
+
+    def probe_soon(self, backend: Backend) -> None:
+        """Probe now, and quickly until one passes (after a start, an undrain,
+        or a 5xx): a fresh instance takes requests within moments."""
+        if self.session is None or backend.name in self._fast:
+            return
+
+        async def fast() -> None:
+            try:
+                deadline = time.monotonic() + 120
+                while backend.process_up and time.monotonic() < deadline:
+                    if await self.probe(backend, count_failures=False) == "ok":
+                        break
+                    await asyncio.sleep(0.2)
+            finally:
+                self._fast.pop(backend.name, None)
+
+        self._fast[backend.name] = asyncio.get_running_loop().create_task(fast())
+
+    async def probe(self, b: Backend, *, count_failures: bool = True) -> Verdict | None:
+        """One probe of one backend; what it said, or None without an answer."""
+        assert self.session is not None
+        if b.kind == "mictld":
+            return await self._probe_host(b, count_failures)
+        try:
+            root = b.base_url.removesuffix("/v1")
+            async with self.session.get(f"{root}/health") as resp:
+                report = msgspec.json.decode(await resp.read(), type=HealthReport)
+        except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError, OSError) as exc:
+            if count_failures:
+                self._failed(b, exc.__class__.__name__)
+            return None
+        if b.name not in self.pool.backends or not b.process_up:
+            return None  # gone or stopped while the probe was out
+        self.failures[b.name] = 0
+        now_wall, now = time.time(), self.pool.clock()
+        b.models = set(report.models) if report.models else b.models
+        for model, until in report.rate_limited_until.items():
+            b.cooldowns[model] = max(b.cooldowns.get(model, 0.0), now + (until - now_wall))
+        said = verdict(report)
+        self.pool.feed(b, ProbePassed(said))
+        return said
+
+    async def _probe_host(self, b: Backend, count_failures: bool) -> Verdict | None:
+        """Another host's mictld: its /readyz, then (ready) its /v1/models."""
+        assert self.session is not None
+        headers = {"Authorization": f"Bearer {b.api_key}"} if b.api_key else {}
+        models: set[str] = set()
+        try:
+            root = b.base_url.removesuffix("/v1")
+            async with self.session.get(f"{root}/readyz", headers=headers) as resp:
+                ready = msgspec.json.decode(await resp.read(), type=Readiness).ready
+            if ready:
+                async with self.session.get(f"{b.base_url}/models", headers=headers) as resp:
+                    if resp.status != 200:
+                        raise BadAnswer(f"/v1/models answered {resp.status}")
+                    listed = msgspec.json.decode(await resp.read(), type=ModelList)
+                models = {m.id for m in listed.data}
+        except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError, OSError) as exc:
+            if count_failures:
+                self._failed(b, exc.__class__.__name__)
+            return None
+        except BadAnswer as exc:
+            if count_failures:
+                self._failed(b, str(exc))
+            return None
+        if self.pool.backends.get(b.name) is not b:
+            return None  # removed or replaced by a reload while the probe was out
+        self.failures[b.name] = 0
+        if models:  # a ready host lists what its routable accounts serve
+            b.models = models
+        said: Verdict = "ok" if ready and b.models is not None else "not_ready"
+        self.pool.feed(b, ProbePassed(said))
+        return said
+
+    def _failed(self, b: Backend, why: str) -> None:
+        if b.phase == Phase.STARTING:
+            # Not up yet since its process started: a slow start is not a
+            # failure (the supervisor's startsecs and the runner judge that).
+            self.failures[b.name] = 0
+            return
+        failures = self.failures[b.name] = self.failures.get(b.name, 0) + 1
+        self.pool.feed(b, ProbeFailed(failures, why))
+        if b.kind == "instance" and self.cfg.restart_after and failures >= self.cfg.restart_after:
+            self.failures[b.name] = 0
+            reason = f"health: {failures} failed probes ({why})"
+            asyncio.get_running_loop().create_task(self.restart(b.name, reason))
