@@ -65,6 +65,9 @@ class SiteAdapter:
         self._models: list[SiteModel] = []
         self._models_seen = asyncio.Event()
         self._ahead: asyncio.Task[bool] | None = None  # the next chat, opened after an answer
+        # Open the next fresh chat as soon as an answer ends (an instance
+        # does; a recording wants the finished page left as it is).
+        self.reset_ahead = False
         page.on("load", lambda _: self.on_event("navigated", None))
         page.on("crash", lambda _: self.on_event("crashed", None))
         page.on("dialog", self._on_dialog)
@@ -194,7 +197,7 @@ class SiteAdapter:
                 # cancelled scope, and the page must be stopped all the same.
                 with anyio.CancelScope(shield=True):
                     await self.stop()
-            if self.site.reset != "none":
+            if self.reset_ahead and self.site.reset != "none":
                 # Open the next fresh chat now, while no one waits for it.
                 self._ahead = asyncio.get_running_loop().create_task(self._reset_ahead())
 
