@@ -139,6 +139,7 @@ class BrowserSession:
         self.page = await self.context.new_page()
         self.page.on("crash", self._on_crash)
         self._adapter_ref[:] = [SiteAdapter(self.site, self.page, self.context)]
+        self.adapter.reset_ahead = not self.read_only  # an instance, not `site check`
         try:
             self.logged_in = await self.adapter.open()
         except Captcha as exc:
