@@ -174,7 +174,8 @@ def _read_token(section: DashboardSection) -> str:
         return section.admin_token
     try:
         with open(section.admin_token_file) as f:
-            return f.readline().strip()
+            lines = [line.strip() for line in f if line.strip()]
+        return next((line for line in lines if not line.startswith("#")), "")
     except OSError as exc:
         log.error("dashboard actions disabled: %s: %s", section.admin_token_file, exc.strerror)
         return ""

@@ -45,7 +45,9 @@ def daemon(tmp: Path, dashboard: str) -> Mictld:
     flags = tmp / "flags"
     flags.mkdir()
     body = "[profiles.program]\nstartsecs = 1\nstartretries = 0\n" + dashboard
-    return Mictld(tmp, body, router='strategy = "round_robin"\n', command=command(flags))
+    router = 'strategy = "round_robin"\n'
+    # The listener is no OpenAI server: its probes fail; no health restarts here.
+    return Mictld(tmp, body, router=router, health="restart_after = 0\n", command=command(flags))
 
 
 def state_of(page: Page, name: str) -> str:
@@ -172,7 +174,7 @@ def test_live_dashboard_with_actions(tmp_path: Path, browser: Browser) -> None:
 
 def test_actions_need_the_token_over_plain_http(tmp_path: Path) -> None:
     body = f'[dashboard]\nadmin_token = "{TOKEN}"\n'
-    with running(tmp_path, body, router="") as d:
+    with running(tmp_path, body, router="", health="restart_after = 0\n") as d:
         d.add_profile("a")
         d.start()
         d.wait_state("a", "RUNNING")

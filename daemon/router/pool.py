@@ -86,6 +86,7 @@ class Pool:
         self.policy = routability.Policy()
         # Called when the machine wants a backend probed now (the prober sets it).
         self.on_probe_now: Callable[[Backend], None] = lambda backend: None
+        self.entered: collections.Counter[Phase] = collections.Counter()  # for /metrics
 
     # ------------------------------------------------------ routability
 
@@ -95,6 +96,7 @@ class Pool:
         for action in actions:
             if isinstance(action, Enter):
                 log.info("%s: %s (%s)", backend.name, action.phase.value, action.reason)
+                self.entered[action.phase] += 1
                 if action.phase == Phase.STARTING:
                     backend.breaker.reset()  # a new process: old faults are not its
                 self.wake()
