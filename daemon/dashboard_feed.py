@@ -11,6 +11,7 @@ import time
 from typing import Protocol
 
 from daemon.config import Config, DashboardSection
+from daemon.rolling import RollBusy, Roller
 from daemon.router.app import Router
 from daemon.router.dashboard import build_snapshot
 from daemon.router.dashboard.model import (
@@ -39,6 +40,7 @@ class Daemon(Protocol):
     router: Router | None
     link: RouterLink | None
     stats: SupervisorStats
+    roller: Roller
 
     @property
     def stopping(self) -> bool: ...
@@ -48,7 +50,6 @@ class DaemonFeed:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
         self._changed = asyncio.Event()
-        self._rolling: asyncio.Task[None] | None = None
         self._token_for: Config | None = None
         self._token = ""
         daemon.supervisor.listeners.append(lambda t: self._changed.set())
@@ -142,31 +143,18 @@ class DaemonFeed:
         return state.name
 
     async def rolling_restart(self) -> str:
-        """Every running instance, one at a time, each routable again (or
-        given up on after the drain timeout) before the next."""
-        if self._rolling is not None and not self._rolling.done():
-            raise ActionRefused(409, "a rolling restart is already under way")
+        """Every running instance, one batch at a time (daemon/rolling.py,
+        the same roll as `mictl restart --all --rolling`)."""
         names = [
             n
             for n, p in sorted(self.daemon.supervisor.programs.items())
             if p.spec.kind == "instance" and p.state == State.RUNNING
         ]
-        self._rolling = asyncio.get_running_loop().create_task(self._roll(names))
+        try:
+            self.daemon.roller.start(names)
+        except RollBusy as exc:
+            raise ActionRefused(409, str(exc)) from None
         return f"started for {len(names)} instances: {', '.join(names) or '-'}"
-
-    async def _roll(self, names: list[str]) -> None:
-        d = self.daemon
-        for name in names:
-            if name not in d.supervisor.programs:
-                continue
-            await d.supervisor.request_restart(name, "rolling restart (dashboard)")
-            deadline = time.monotonic() + d.config.router.drain_timeout
-            while d.link is not None and time.monotonic() < deadline:
-                backend = d.link.pool.backends.get(name)
-                if backend is None or backend.up(d.link.pool.clock()):
-                    break
-                await asyncio.sleep(0.2)  # routable again: no event for it to wait on
-        log.info("dashboard: rolling restart done (%d instances)", len(names))
 
 
 def _read_token(section: DashboardSection) -> str:

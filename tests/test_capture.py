@@ -176,3 +176,11 @@ def test_capture_refuses_a_name_the_config_gives_a_program(tmp_path: Path) -> No
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2 and "[programs.demo-site]" in result.stderr
+
+
+def test_closing_the_window_saves_nothing(site: tuple[Path, int], tmp_path: Path) -> None:
+    _, site_port = site
+    out = tmp_path / "profiles"
+    result = capture(out, site_port, "closed", login=str(REPO / "tests" / "logins" / "close.py"))
+    assert result.returncode == 1 and "window was closed; nothing saved" in result.stderr
+    assert not out.exists() or not list(out.iterdir())

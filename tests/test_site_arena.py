@@ -16,7 +16,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.helpers import BIN
+from tests.helpers import BIN, wait_until
 from tests.replicas.arena import catalog, harness
 from tests.replicas.tls import Replica
 
@@ -118,11 +118,18 @@ def test_cloudflare_is_told_apart_from_a_logout(tmp: Path, replica: Replica) -> 
         assert "wants a person" in proc.output() and "account carol" in proc.output()
     finally:
         proc.stop()
-    # The same account started behind the challenge: captcha from the start.
+    # The same account started behind the challenge: captcha from the start,
+    # and back by itself once the challenge is gone (the next probe passes).
     proc, port = harness.instance(tmp, replica, "carol2", harness.profile("carol"))
     try:
         report = harness.health(port)
         assert report["state"] == "captcha" and not report["logged_out"]
+        harness.set_account(replica, "carol", cloudflare="")
+        wait_until(lambda: harness.health(port)["state"] == "ok", 30, "the hold to end")
+        reply = ask(port, "gpt-5.1", "are you there?").choices[0].message.content
+        assert reply == catalog.answer(catalog.BY_NAME["gpt-5.1"], "are you there?")
+        assert harness.account(replica, "carol")["requests"][-1]["model"] == "gpt-5.1"
+        assert "human check has passed" in proc.output()
     finally:
         proc.stop()
     # A profile without the session cookie: the sign-in page, a logout.

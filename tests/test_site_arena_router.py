@@ -113,6 +113,8 @@ def test_a_captcha_holds_one_account_and_costs_clients_nothing(
     report = harness.health(ben_port)
     assert report["captcha"] and report["logged_in"] and not report["logged_out"]
     wait_until(lambda: "ben" not in routable(fleet), 10, "the router stops sending ben work")
+    assert backends(fleet)["ben"]["health"] == "captcha", backends(fleet)["ben"]
+    assert "captcha" in fleet.ctl("status", "ben").stdout
     log = (fleet.root / "log").glob("ben*.log")
     text = "".join(p.read_text() for p in log) + fleet.ctl("logs", "ben", "-n", "200").stdout
     assert "account ben" in text and "wants a person" in text
