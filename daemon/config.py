@@ -17,6 +17,7 @@ import msgspec
 from supervisor import datatypes
 
 from common.names import NAME_RE
+from daemon.config_fleet import FleetSection, ScalingSection
 from daemon.paths import default_socket_path, default_state_dir, is_root
 from daemon.types import AutoRestart, ProgramSpec
 
@@ -91,20 +92,17 @@ class ProfilesSection(Struct):
     host: str = "127.0.0.1"
     site: str = "demo"
     write_back: bool = False
-    # Template for each instance's command. "" runs mictl-instance; tests may
-    # put any program that listens on {port} here.
+    # Each instance's command: "" runs mictl-instance; tests put any program on {port} here.
     command: str = ""
     browser: BrowserSection = msgspec.field(default_factory=BrowserSection)
     program: ProgramOptions = msgspec.field(default_factory=_instance_defaults)
-    # Recycling: restart (drained first, one at a time) an instance after this
-    # many requests, this many seconds, or above this much memory (PSS of its
-    # whole process tree, Chromium included). 0 = never.
+    # Recycling: restart (drained first, one at a time) an instance after this many
+    # requests, seconds, or MB of PSS (its whole tree, Chromium included). 0 = never.
     recycle_after_requests: int = 0
     recycle_after_seconds: float = 0.0
     recycle_above_mb: int = 0
-    # Warn (a log line when profiles are loaded) when a profile's session
-    # cookies expire within this many seconds (0 = never); `session_cookies`
-    # names them, empty = every cookie that has an expiry date.
+    # Warn (a log line) when a profile's session cookies expire within this many seconds
+    # (0 = never); `session_cookies` names them, empty = every cookie with an expiry.
     expiry_warning: float = 3 * 86400.0
     session_cookies: list[str] = []
 
@@ -178,6 +176,8 @@ class Config(Struct):
     health: HealthSection = msgspec.field(default_factory=HealthSection)
     upstreams: dict[str, UpstreamSection] = {}
     dashboard: DashboardSection = msgspec.field(default_factory=DashboardSection)
+    fleet: FleetSection = msgspec.field(default_factory=FleetSection)
+    scaling: ScalingSection = msgspec.field(default_factory=ScalingSection)
     path: str = ""  # the file this came from (set by the loader, not the file)
 
 

@@ -103,7 +103,12 @@ class Memory(msgspec.Struct, frozen=True, kw_only=True):
     fatal_retries: int = 0  # retries after FATAL so far
 
 
-EX_CONFIG = 78  # sysexits.h: a program that exits so while starting is not retried
+EX_CONFIG = 78  # sysexits.h: an instance that exits so while starting is not retried
+# mictld: an automatic restart comes at the earliest this long after the start
+# before it, so a startsecs=0 program that exits at once restarts about once a
+# second (supervisord's 1 s loop holds it there by accident), not 180 times;
+# a program that ran longer than this restarts at once.
+RESPAWN_FLOOR = 1.0
 
 
 class IllegalTransition(Exception):
@@ -219,9 +224,10 @@ def _on_exited(spec: ProgramSpec, mem: Memory, event: Event, now: float):
         mem = _enter(mem, actions, State.STOPPED, event.describe())
         return msgspec.structs.replace(mem, killing=False, exitstatus=event.status), actions
     if mem.state == State.STARTING and now - mem.laststart < spec.startsecs:
-        if event.code == EX_CONFIG:
-            # mictld: the program says retrying cannot help (no browser, bad
+        if event.code == EX_CONFIG and spec.kind == "instance":
+            # mictld: the runner says retrying cannot help (no browser, bad
             # site file): FATAL at once, through BACKOFF as supervisord would.
+            # Other programs are retried as under supervisord.
             reason = "exit status 78 (EX_CONFIG): a configuration error, not retried"
             mem = _enter(mem, actions, State.BACKOFF, reason)
             mem = _enter(mem, actions, State.FATAL, reason)
@@ -253,6 +259,10 @@ def _on_exited(spec: ProgramSpec, mem: Memory, event: Event, now: float):
             )
             actions.append(SetTimer(delay))
             return msgspec.structs.replace(mem, holding=True, spawnerr=held), actions
+        floor = RESPAWN_FLOOR - (now - mem.laststart)
+        if floor > 0:  # held back the same way, to the floor
+            actions.append(SetTimer(floor))
+            return msgspec.structs.replace(mem, holding=True), actions
         mem = _spawn(spec, mem, now, actions)
     return mem, actions
 

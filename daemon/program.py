@@ -42,11 +42,13 @@ class Program:
         *,
         state_dir: str,
         on_transition: Callable[[Program, Transition], None],
+        on_note: Callable[[Program, str, str], None] = lambda program, kind, text: None,
     ) -> None:
         self.spec = spec
         self.mem = Memory()
         self.state_dir = state_dir
         self.on_transition = on_transition
+        self.on_note = on_note  # what is worth an event but is no transition
         self.pid: int | None = None
         self.started_at: float | None = None  # wall clock, for uptime
         self.since: float = time.time()  # when the current state was entered
@@ -78,10 +80,15 @@ class Program:
     # ---------------------------------------------------------- events
 
     def feed(self, event: Event) -> None:
+        before = self.mem
         self.mem, actions = machine.decide(self.spec, self.mem, event, time.monotonic())
         follow: list[Event] = []
         for action in actions:
             self._perform(action, follow)
+        if self.mem.holding and not before.holding:
+            # Not a transition (it stays EXITED), but an operator wants to know.
+            log.warning("%s: %s", self.name, self.mem.spawnerr)
+            self.on_note(self, "flap", self.mem.spawnerr)
         for event in follow:
             self.feed(event)
 

@@ -114,6 +114,7 @@ class ProgramState(msgspec.Struct, kw_only=True):
     last_exit: ExitRecord | None = None
     profile_digest: str | None = None  # of the pool file last seen
     profile_generation: int = 0  # how many times the private copy came from the pool
+    desired_by: Literal["", "operator", "scaler"] = ""  # who last started or stopped it
 
 
 class DaemonState(msgspec.Struct, kw_only=True):

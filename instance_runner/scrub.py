@@ -35,7 +35,12 @@ SECRET_NAMES = re.compile(
     r"^code$|^at$|xsrf|csrf|credential|^email$|cookie)",
     re.IGNORECASE,
 )
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040|&#64;)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# An address ends in a letters-only top-level label that is not a file type
+# ("icon@2x.png", "lit@2.8.0" in a script are no addresses).
+EMAIL = re.compile(
+    r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040|&#64;)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+    r"\.(?!(?:png|jpe?g|gif|svg|webp|ico|js|mjs|css|map|json|html?|woff2?|ttf)\b)[A-Za-z]{2,}\b"
+)
 # "Jane Doe (jane@x.com)", "Jane Doe <jane@x.com>", "Google Account: Jane Doe &#10;(jane@...)"
 NAME_BY_EMAIL = re.compile(
     r"([A-Z][\w'\u2019.-]*(?:[ \t][A-Z][\w'\u2019.-]*){0,3})\s*(?:&#10;|\\n)?\s*[(<]\s*"

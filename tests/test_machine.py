@@ -12,7 +12,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon import machine
-from daemon.machine import Enter, Exited, Kill, Memory, SetTimer, Spawn, Start, Stop, Timeout
+from daemon.machine import (
+    CancelTimer,
+    Enter,
+    Exited,
+    Kill,
+    Memory,
+    SetTimer,
+    Spawn,
+    Start,
+    Stop,
+    Timeout,
+)
 from daemon.types import TRANSITIONS, ProgramSpec, State
 
 SPEC = ProgramSpec(name="p", argv=("true",), startsecs=2, startretries=2)
@@ -169,11 +180,42 @@ def test_any_event_sequence_only_takes_legal_edges(
             continue
 
 
-def test_exit_78_while_starting_is_fatal_without_retries() -> None:
-    mem, states, actions = run([(0, Start()), (0.1, Exited(78))])
+def test_exit_78_while_starting_is_fatal_without_retries_for_instances_only() -> None:
+    instance = ProgramSpec(name="i", kind="instance", argv=("x",), startsecs=2, startretries=2)
+    mem, states, actions = run([(0, Start()), (0.1, Exited(78))], instance)
     assert [s.name for s in states] == ["STARTING", "BACKOFF", "FATAL"]
     assert "EX_CONFIG" in mem.spawnerr
     assert not [a for a in actions if isinstance(a, SetTimer) and a.delay == 1.0]
+    # Any other program exiting 78 is retried, as under supervisord.
+    mem, states, _ = run([(0, Start()), (0.1, Exited(78))])
+    assert [s.name for s in states] == ["STARTING", "BACKOFF"] and mem.backoff == 1
+
+
+QUICK = ProgramSpec(name="q", argv=("x",), startsecs=0, autorestart="true")
+
+
+def test_instant_exit_restarts_after_the_respawn_floor() -> None:
+    mem, states, actions = run([(0, Start()), (0, Timeout()), (0.01, Exited(1))], QUICK)
+    assert [s.name for s in states] == ["STARTING", "RUNNING", "EXITED"]
+    assert mem.holding and actions[-1] == SetTimer(machine.RESPAWN_FLOOR - 0.01)
+    assert sum(isinstance(a, Spawn) for a in actions) == 1
+    mem, acts = machine.decide(QUICK, mem, Timeout(), 1.0)
+    assert mem.state == State.STARTING and Spawn() in acts and not mem.holding
+
+
+def test_a_crash_after_the_floor_restarts_at_once() -> None:
+    _, states, actions = run([(0, Start()), (0, Timeout()), (1.5, Exited(1))], QUICK)
+    assert states[-2:] == [State.EXITED, State.STARTING]
+    assert sum(isinstance(a, Spawn) for a in actions) == 2
+
+
+def test_stop_calls_off_a_pending_respawn_and_start_takes_over() -> None:
+    mem, _, _ = run([(0, Start()), (0, Timeout()), (0.01, Exited(1))], QUICK)
+    stopped, acts = machine.decide(QUICK, mem, Stop(), 0.5)
+    assert acts == [CancelTimer()] and stopped.state == State.EXITED and not stopped.holding
+    assert machine.decide(QUICK, stopped, Timeout(), 1.0)[1] == []  # nothing fires
+    started, acts = machine.decide(QUICK, mem, Start(), 0.5)
+    assert started.state == State.STARTING and Spawn() in acts and not started.holding
 
 
 # ------------------------------------------------ mictld's own: flapping, FATAL retry
