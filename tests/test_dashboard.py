@@ -178,6 +178,12 @@ def test_actions_need_the_token_over_plain_http(tmp_path: Path) -> None:
         d.add_profile("a")
         d.start()
         d.wait_state("a", "RUNNING")
+        roll = f"http://127.0.0.1:{d.front_port}/dashboard/api/rolling-restart"
+        assert post(roll) == 401
+        assert post(roll, TOKEN) == 202
+        # a restarts, but its stand-in never passes a probe: the roll waits on it.
+        assert post(roll, TOKEN) == 409
+        d.wait_state("a", "RUNNING")
         url = f"http://127.0.0.1:{d.front_port}/dashboard/api/programs/a/stop"
         assert post(url) == 401 and post(url, TOKEN[:-1]) == 401
         assert d.program("a").state == "RUNNING"

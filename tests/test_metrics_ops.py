@@ -107,6 +107,10 @@ def test_supervisor_metrics_follow_a_kill_and_a_reload(tmp_path: Path) -> None:
         assert value(text, "mictl_backend_phase", backend="a", phase="routable") == 0
         assert value(text, "mictl_backend_phase_entries_total", phase="draining") == 1
         assert value(text, "mictl_backend_cooling_models", backend="a") == 0
+        assert value(text, "mictl_events_total", kind="state") >= 8
+        assert value(text, "mictl_events_total", kind="reload") == 1
+        assert value(text, "mictl_events_total", kind="routing") >= 1  # the drain among them
+        assert value(text, "mictl_events_total", kind="scale") == 0
         assert value(text, "mictl_program_exits_total", program="a", reason="signal") == 1
         assert value(text, "mictl_program_exits_total", program="a", reason="expected") == 0
         assert value(text, "mictl_program_restarts_total", program="a") == 1
