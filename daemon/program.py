@@ -139,6 +139,9 @@ class Program:
         env[TAG] = self.state_dir
         self._spawn_token = f"{spec.name}:{uuid.uuid4().hex}"
         env[SPAWN_TAG] = self._spawn_token
+        if spec.directory and not os.path.isdir(spec.directory):
+            # Not "command not found": supervisord's words for this case.
+            return machine.SpawnFailed(f"couldn't chdir to {spec.directory}: ENOENT")
         stdout = subprocess.PIPE if spec.stdout_logfile else subprocess.DEVNULL
         if spec.redirect_stderr:
             stderr = subprocess.STDOUT
@@ -173,9 +176,11 @@ class Program:
         pipe.close()
         sink = self._logs.get(stream)
         if sink is None and path:
-            sink = RotatingFile(
-                path, self.spec.stdout_logfile_maxbytes, self.spec.stdout_logfile_backups
-            )
+            s = self.spec
+            if stream == "stderr":
+                sink = RotatingFile(path, s.stderr_logfile_maxbytes, s.stderr_logfile_backups)
+            else:
+                sink = RotatingFile(path, s.stdout_logfile_maxbytes, s.stdout_logfile_backups)
             self._logs[stream] = sink
         pump(fd, sink, self._fan_out)
 

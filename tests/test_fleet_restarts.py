@@ -75,3 +75,31 @@ def test_fatal_retry_after_brings_a_fatal_program_back(tmp_path: Path) -> None:
         assert "retrying in" in d.program("broken").reason
         marker.touch()  # whatever was wrong is fixed: the next retry stays up
         d.wait_state("broken", "RUNNING", 30)
+
+
+def test_max_starting_ramps_instances_up_a_few_at_a_time(tmp_path: Path) -> None:
+    from tests.test_router import COMMAND, routable
+
+    body = "[fleet]\nmax_starting = 1\n[profiles.program]\nstartsecs = 0\n"
+    env = {"FAKE_START_DELAY": "0.5"}  # each takes a while to answer its first probe
+    with running(tmp_path, body, router="", command=COMMAND) as d:
+        for name in ("a", "b", "c"):
+            d.add_profile(name)
+        d.start(env=env)
+        wait_until(lambda: routable(d) == {"a", "b", "c"}, 60, "all three routable")
+        log = events(d, "state") + events(d, "routing")
+        log.sort(key=lambda e: e["seq"])
+        # Each instance starts only once the one before it takes work.
+        order = [
+            (e["program"], "start" if e["kind"] == "state" else "up")
+            for e in log
+            if e["detail"] == "STOPPED -> STARTING" or e["detail"] == "routable"
+        ]
+        assert order == [
+            ("a", "start"),
+            ("a", "up"),
+            ("b", "start"),
+            ("b", "up"),
+            ("c", "start"),
+            ("c", "up"),
+        ]

@@ -97,6 +97,15 @@ async def reset(page: Page, context: BrowserContext, site: SiteFile) -> None:
                 await click(page, s.new_chat_confirm, "confirm button")
             except PlaywrightError:
                 pass  # no dialog this time
+        # Fresh once the button is disabled again (or gone while a new page loads).
+        with contextlib.suppress(PlaywrightError):
+            await page.wait_for_function(
+                """sels => !sels.some(s => [...document.querySelectorAll(s)]
+                    .some(b => b.getClientRects().length && !b.disabled))""",
+                arg=sel.options(s.new_chat),
+                timeout=min(t.ready, 5) * 1000,
+            )
+        await page.wait_for_load_state()
     else:
         return
     if reason := await login.signed_out_reason(page, context, site):
