@@ -191,3 +191,13 @@ def test_closing_the_window_saves_nothing(site: tuple[Path, int], tmp_path: Path
     result = capture(out, site_port, "closed", login=str(REPO / "tests" / "logins" / "close.py"))
     assert result.returncode == 1 and "window was closed; nothing saved" in result.stderr
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_display_that_is_not_there_fails_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "DISPLAY": ":97"}  # no X server answers there
+    argv = [str(BIN / "mictl"), "profile", "capture", "x", "--site", "demo", "--out",
+            str(tmp_path), "--timeout", "5"]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "could not open a browser window on display :97" in result.stderr
+    assert not list(tmp_path.iterdir())
