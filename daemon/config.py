@@ -18,7 +18,7 @@ import msgspec
 from supervisor import datatypes
 
 from common.names import NAME_RE
-from daemon import expansions
+from daemon import compat, expansions
 from daemon.config_fleet import FleetSection, ScalingSection
 from daemon.paths import default_socket_path, default_state_dir, is_root
 from daemon.types import AutoRestart, ProgramSpec
@@ -67,6 +67,8 @@ class ProgramOptions(Struct):
     stderr_logfile: str = "AUTO"  # AUTO = <log_dir>/<name>.err.log
     stderr_logfile_maxbytes: str | int = "50MB"
     stderr_logfile_backups: int = 10
+    user: str = ""  # run as this user (the daemon must be root), like supervisord
+    umask: str | int = ""  # e.g. "022"; "" = the daemon's
 
 
 class BrowserSection(Struct):
@@ -255,6 +257,7 @@ def _decode(raw: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Conf
                 options = expansions.expand_program(options, found, f"programs.{name}")
             except ValueError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
+            options = compat.drop_ignored(options, f"programs.{name}")
         try:
             config.programs[name] = msgspec.convert(options, ProgramOptions, strict=False)
         except msgspec.ValidationError as exc:
@@ -381,6 +384,8 @@ def resolve_program(
         ),
         stderr_logfile_maxbytes=parse("stderr_logfile_maxbytes", _byte_size),
         stderr_logfile_backups=options.stderr_logfile_backups,
+        identity=parse("user", compat.identity),
+        umask=parse("umask", compat.umask),
         **extra,
     )
 

@@ -18,9 +18,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Any
 
-from daemon import machine
+from daemon import compat, machine
 from daemon.leftovers import Leftovers
 from daemon.logfile import RotatingFile, pump
 from daemon.machine import Event, Memory, NotAllowed
@@ -139,6 +139,9 @@ class Program:
         env[TAG] = self.state_dir
         self._spawn_token = f"{spec.name}:{uuid.uuid4().hex}"
         env[SPAWN_TAG] = self._spawn_token
+        refused = compat.cannot_drop(spec.identity)
+        if refused:
+            return machine.SpawnFailed(refused)
         if spec.directory and not os.path.isdir(spec.directory):
             # Not "command not found": supervisord's words for this case.
             return machine.SpawnFailed(f"couldn't chdir to {spec.directory}: ENOENT")
@@ -156,6 +159,8 @@ class Program:
                 cwd=spec.directory,
                 env=env,
                 start_new_session=True,  # own session and process group
+                umask=spec.umask,
+                **_as_user(spec),
             )
         except OSError as exc:
             reason = f"can't spawn {spec.argv[0]!r}: {exc.strerror or exc}"
@@ -280,3 +285,11 @@ class Program:
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _as_user(spec: ProgramSpec) -> dict[str, Any]:
+    """Popen's arguments that drop to `user` (groups, then gid, then uid)."""
+    ident = spec.identity
+    if ident is None or ident.uid == os.geteuid():
+        return {}
+    return {"user": ident.uid, "group": ident.gid, "extra_groups": list(ident.groups)}
