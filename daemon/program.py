@@ -220,7 +220,7 @@ class Program:
         log.info(
             "%s: sending %s to %s %d",
             self.name,
-            signal.Signals(sig).name,
+            machine.signame(sig),
             "group" if group else "pid",
             self.pid,
         )
