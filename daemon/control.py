@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from common import http_errors
 from common.errors import ErrorBody, ErrorDetail
 from daemon.machine import NotAllowed
 from daemon.supervisor import Program, UnknownProgram
@@ -104,7 +105,11 @@ def build_app(daemon: Daemon) -> Starlette:
         handler = {"start": sup.start, "stop": sup.stop, "restart": sup.restart}.get(action)
         if handler is None:
             raise ControlError(404, f"unknown operation {action!r}", "unknown_operation")
-        await handler(name, wait=waits(request))
+        state = await handler(name, wait=waits(request))
+        if daemon.store.error:  # done, but a daemon restart would forget it
+            raise ControlError(
+                500, f"{name}: {state.name}, but {daemon.store.error}", "state_not_saved"
+            )
         return json_response(program_info(daemon, sup.get(name)))
 
     async def send_signal(request: Request) -> Response:
@@ -151,6 +156,7 @@ def build_app(daemon: Daemon) -> Starlette:
     ]
     routes += daemon.extra_control_routes
     handlers = {
+        **http_errors.handlers(),  # 404, 405 and 500 as JSON too
         UnknownProgram: _unknown,
         NotAllowed: lambda r, e: error_response(409, str(e), "not_allowed"),
         ControlError: lambda r, e: error_response(e.status, e.message, e.code, e.known),

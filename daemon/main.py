@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import logging.handlers
 import os
+import resource
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -16,14 +19,18 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from daemon import __version__, config, control, orphans, programs, reload, serving
+from common import serving
+from common.files import private_dir
+from common.guard import Limits
+from daemon import __version__, config, control, orphans, ports, programs, recovery, reload
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
 from daemon.router.app import Router
 from daemon.router.app import build_app as build_front
 from daemon.routing import Routing
-from daemon.state import StateStore
+from daemon.state import StateStore, check_writable
 from daemon.supervisor import Supervisor
+from daemon.tasks import resilient
 from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
 
 log = logging.getLogger("mictld")
@@ -36,7 +43,9 @@ class Daemon:
         self.config = cfg
         self.started_at = time.time()
         self.store = StateStore(cfg.daemon.state_dir)
+        self.store.on_forget.append(lambda name: programs.discard(self.config, name))
         self.supervisor = Supervisor(self.store, cfg.daemon.state_dir)
+        self.supervisor.listeners.append(recovery.retry_descriptor_fatals(self.supervisor))
         self.last_reload: ReloadResult | None = None
         self.info_decorators: list[Callable[[ProgramInfo], None]] = []
         self.extra_control_routes: list[BaseRoute] = []
@@ -66,7 +75,8 @@ class Daemon:
     async def reload(self) -> ReloadResult:
         async with self._reload_lock:
             try:
-                new = config.load(self.config.path)
+                # Off the loop: the loopback check may resolve a host name.
+                new = await asyncio.to_thread(config.load, self.config.path)
                 self._check_reloadable(new)
                 specs = programs.build(new, self.store)
             except config.ConfigError as exc:
@@ -131,9 +141,23 @@ class Daemon:
             front=self.front,
             queue_length=self.router.pool.queue_length if self.router else None,
             last_reload=self.last_reload,
+            state_error=self.store.error,
         )
 
     # --------------------------------------------------------------- run
+
+    def _bind_front(self) -> socket.socket | None:
+        r = self.config.router
+        if self.router is None:
+            return None
+        try:
+            return serving.bind_tcp(r.host, r.port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise serving.SocketInUse(
+                ports.describe_conflict("the front port (router.port)", r.host, r.port)
+            ) from None
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -143,6 +167,7 @@ class Daemon:
         specs = programs.build(self.config, self.store)
         for spec in specs:
             self.supervisor.add(spec)
+        front_sock = self._bind_front()  # first: a taken port leaves no control socket behind
         control_sock = serving.bind_unix(d.socket, config.socket_mode(self.config), d.socket_group)
         control_server = serving.make_server(control.build_app(self))
         servers = [asyncio.create_task(control_server.serve(sockets=[control_sock]))]
@@ -152,14 +177,20 @@ class Daemon:
             r = self.config.router
             self.router.sync_instances(specs)
             await self.router.start()
-            front_sock = serving.bind_tcp(r.host, r.port)
-            front_server = serving.make_server(build_front(self.router))
+            assert front_sock is not None
+            front_server = serving.make_server(build_front(self.router), limits=front_limits(r))
             servers.append(asyncio.create_task(front_server.serve(sockets=[front_sock])))
             servers.append(background(self.routing.prober.run(self._stop), "health prober"))
             self.front = f"http://{r.host}:{r.port}/v1"
             log.info("front port %s (strategy %s)", self.front, r.strategy)
         watcher = background(
-            reload.watch(self.config.path, self.config.profiles.dir, self.reload, self._stop),
+            resilient(
+                lambda: reload.watch(
+                    self.config.path, self.config.profiles.dir, self.reload, self._stop
+                ),
+                "config watcher",
+                self._stop,
+            ),
             "config watcher",
         )
         self.supervisor.start_all()
@@ -185,6 +216,22 @@ class Daemon:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(d.socket)
         log.info("mictld stopped")
+
+
+def front_limits(r: config.RouterSection) -> Limits:
+    return Limits(
+        header_timeout=r.header_timeout,
+        keepalive_timeout=r.keepalive_timeout,
+        max_connections=r.max_connections,
+    )
+
+
+def raise_fd_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard one: room for connections and spawns."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def background(work: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
@@ -218,10 +265,10 @@ def setup_logging(cfg: config.Config) -> None:
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setFormatter(fmt)
     root.addHandler(stderr)
-    os.makedirs(cfg.daemon.log_dir, exist_ok=True)
-    logfile = logging.handlers.RotatingFileHandler(
-        os.path.join(cfg.daemon.log_dir, "mictld.log"), maxBytes=10 * 2**20, backupCount=5
-    )
+    private_dir(cfg.daemon.log_dir)  # logs name accounts and failing pages: 0700
+    path = os.path.join(cfg.daemon.log_dir, "mictld.log")
+    logfile = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 2**20, backupCount=5)
+    os.chmod(path, 0o600)  # also when an older mictld made it 0644
     logfile.setFormatter(fmt)
     root.addHandler(logfile)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
@@ -235,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"mictld {__version__}")
     args = parser.parse_args(argv)
+    # Everything mictld and its programs write (state, logs, private profile
+    # copies, error screenshots) may hold a cookie, a prompt or an answer.
+    os.umask(0o077)
     if args.check_config:
         try:
             config.load(args.check_config)
@@ -248,7 +298,16 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"mictld: {exc}", file=sys.stderr)
         return 2
+    try:
+        check_writable(cfg.daemon.state_dir)
+    except OSError as exc:
+        print(
+            f"mictld: cannot write the state dir {cfg.daemon.state_dir}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
     setup_logging(cfg)
+    raise_fd_limit()
     try:
         lock_fd = acquire(cfg.daemon.state_dir)
     except LockError as exc:

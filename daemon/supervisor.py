@@ -22,7 +22,7 @@ from typing import IO
 
 import msgspec
 
-from daemon import machine
+from daemon import machine, ports
 from daemon.logfile import RotatingFile, pump
 from daemon.machine import Event, Memory, NotAllowed
 from daemon.orphans import SPAWN_TAG, TAG, kill_spawn
@@ -138,6 +138,10 @@ class Program:
         env[TAG] = self.state_dir
         self._spawn_token = f"{spec.name}:{uuid.uuid4().hex}"
         env[SPAWN_TAG] = self._spawn_token
+        if spec.port and ports.in_use("127.0.0.1", spec.port):
+            return machine.SpawnFailed(
+                ports.describe_conflict(f"{spec.name}'s port", "127.0.0.1", spec.port)
+            )
         stdout = subprocess.PIPE if spec.stdout_logfile else subprocess.DEVNULL
         if spec.redirect_stderr:
             stderr = subprocess.STDOUT
@@ -156,14 +160,19 @@ class Program:
         except OSError as exc:
             reason = f"can't spawn {spec.argv[0]!r}: {exc.strerror or exc}"
             return machine.SpawnFailed(reason)
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+            if proc.stdout is not None:
+                self._pump(proc.stdout, "stdout", spec.stdout_logfile)
+            if proc.stderr is not None:
+                self._pump(proc.stderr, "stderr", spec.stderr_logfile)
+        except OSError as exc:  # out of descriptors: do not leave it unwatched
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return machine.SpawnFailed(f"can't watch {spec.argv[0]!r}: {exc.strerror or exc}")
         self._proc = proc
         self.pid = proc.pid
         self.started_at = time.time()
-        if proc.stdout is not None:
-            self._pump(proc.stdout, "stdout", spec.stdout_logfile)
-        if proc.stderr is not None:
-            self._pump(proc.stderr, "stderr", spec.stderr_logfile)
-        pidfd = os.pidfd_open(proc.pid)
         asyncio.get_running_loop().add_reader(pidfd, self._reap, pidfd, proc)
         return machine.Spawned(proc.pid)
 
@@ -172,10 +181,14 @@ class Program:
         pipe.close()
         sink = self._logs.get(stream)
         if sink is None and path:
-            sink = RotatingFile(
-                path, self.spec.stdout_logfile_maxbytes, self.spec.stdout_logfile_backups
-            )
-            self._logs[stream] = sink
+            try:
+                sink = RotatingFile(
+                    path, self.spec.stdout_logfile_maxbytes, self.spec.stdout_logfile_backups
+                )
+            except OSError as exc:  # a FIFO, a full disk, no descriptors: discard
+                log.error("%s: cannot open %s log %s: %s", self.name, stream, path, exc.strerror)
+            else:
+                self._logs[stream] = sink
         pump(fd, sink, self._fan_out)
 
     def _fan_out(self, data: bytes) -> None:
@@ -352,7 +365,7 @@ class Supervisor:
     def _want(self, name: str, desired: Desired) -> None:
         """An operator's wish, remembered across daemon restarts."""
         self.store.program(name).desired = desired
-        self.store.save_soon()
+        self.store.save()  # now: a failure fails the operator's command (control.py)
 
     async def _drain(self, program: Program) -> None:
         if self.drain is not None and program.state in RUNNING_STATES:

@@ -1,7 +1,7 @@
 """The front port: OpenAI's API over every routable backend.
 
-Decodes only what routing needs (`model`, `stream`, `user`, and that
-`messages` is there) and forwards the body bytes unchanged.
+Checks each chat body once (validate.py: a client's bad request is answered
+400 here and never reaches a backend) and forwards the bytes unchanged.
 """
 
 from __future__ import annotations
@@ -21,26 +21,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common import http_errors
+from common.errors import error_json
 from common.serving import ClientGone, cancel_on_disconnect
 from daemon import config as daemon_config
 from daemon.config import Config
 from daemon.dashboard import routes as dashboard_routes
 from daemon.metrics import Metrics
+from daemon.router import validate
 from daemon.router.backend import Backend
 from daemon.router.pool import NoRoute, Pool
 from daemon.router.proxy import Forwarder, Relay, error_body, no_route_response
 from daemon.types import ProgramSpec
 
 log = logging.getLogger("mictld.router")
-
-
-class RouteInfo(msgspec.Struct):
-    """The only fields the router reads; the rest of the body is not parsed."""
-
-    model: str
-    messages: msgspec.Raw
-    stream: bool = False
-    user: str | None = None
 
 
 class Router:
@@ -145,7 +139,11 @@ def build_app(router: Router) -> ASGIApp:
     middleware stack); the rest is an ordinary Starlette app."""
 
     async def chat(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await _chat(Headers(raw=scope["headers"]), receive)
+        try:
+            response = await _chat(Headers(raw=scope["headers"]), receive)
+        except Exception as exc:  # never a plain-text 500 (nothing was sent yet)
+            log.error("chat request failed", exc_info=exc)
+            response = _error(500, f"internal error ({type(exc).__name__})", "internal_error")
         await response(scope, receive, send)
 
     async def _chat(headers: Headers, receive: Receive) -> Response | Relay:
@@ -161,14 +159,13 @@ def build_app(router: Router) -> ASGIApp:
         if body is None:
             return _error(413, f"request body over {limit} bytes", "body_too_large")
         try:
-            info = msgspec.json.decode(body, type=RouteInfo)
-        except msgspec.ValidationError as exc:
-            return _error(400, f"invalid request: {exc}", "invalid_request")
-        except msgspec.DecodeError as exc:
-            return _error(400, f"malformed JSON: {exc}", "invalid_json")
-        messages = bytes(info.messages)
-        if not messages.startswith(b"[") or messages.replace(b" ", b"") == b"[]":
-            return _error(400, "messages must be a non-empty array", "invalid_request")
+            info = await validate.check_off_loop(body)
+        except validate.BadRequest as exc:
+            return Response(
+                error_json(exc.message, "invalid_request_error", exc.code, exc.param),
+                400,
+                media_type="application/json",
+            )
         sticky = None
         if router.cfg.router.sticky == "user":
             sticky = info.user
@@ -203,6 +200,9 @@ def build_app(router: Router) -> ASGIApp:
         return Response(body, 200 if up else 503, media_type="application/json")
 
     async def metrics(request: Request) -> Response:
+        wanted = router.cfg.router.metrics_auth
+        if wanted and not router.authorized(request.headers.get("authorization", "")):
+            return _error(401, "Incorrect or missing API key (metrics_auth)", "invalid_api_key")
         return Response(router.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def not_chat(request: Request) -> Response:
@@ -224,6 +224,7 @@ def build_app(router: Router) -> ASGIApp:
     dashboard, dashboard_json = keyed(page), keyed(data)
 
     rest = Starlette(
+        exception_handlers=http_errors.handlers(),
         routes=[
             Route("/dashboard", dashboard),
             Route("/dashboard.json", dashboard_json),
@@ -232,7 +233,7 @@ def build_app(router: Router) -> ASGIApp:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-        ]
+        ],
     )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
