@@ -17,7 +17,9 @@ install: $(BIN)/.installed
 chromium: install
 	@PYTHON=$(BIN)/python bash scripts/ensure-chromium.sh
 
+# The dry run's summary first (what starts, ports, memory); informational.
 demo: install chromium
+	-@$(BIN)/mictld --dry-run -c etc/demo.toml
 	$(BIN)/mictld -c etc/demo.toml
 
 lint: install

@@ -17,11 +17,12 @@ import click
 import msgspec
 
 from ctl.client import ApiError, Client, DaemonUnreachable
+from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
+from ctl.profile_cmd import profile
+from ctl.service import service
 from daemon import __version__
 from daemon.paths import default_socket_path
 from daemon.types import BackendInfo, DaemonInfo, ProgramInfo, ReloadResult
-
-EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 
 STATE_COLOURS = {
     "RUNNING": "green",
@@ -31,18 +32,6 @@ STATE_COLOURS = {
     "FATAL": "red",
     "EXITED": "magenta",
 }
-
-
-class Failed(click.ClickException):
-    exit_code = EXIT_FAILED
-
-
-class Usage(click.ClickException):
-    exit_code = EXIT_USAGE
-
-
-class Unreachable(click.ClickException):
-    exit_code = EXIT_UNREACHABLE
 
 
 def _socket_from(config_path: str | None) -> str:
@@ -105,7 +94,7 @@ pass_ctl = click.make_pass_decorator(Ctl)
 @click.pass_context
 def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) -> None:
     """Control mictld, the browser-session supervisor."""
-    if ctx.invoked_subcommand in ("config", "site"):
+    if ctx.invoked_subcommand in ("config", "site", "service", "profile"):
         return  # these work without a daemon
     ctx.obj = Ctl(socket_path or _socket_from(config_path))
 
@@ -337,12 +326,14 @@ def config() -> None:
 
 
 @config.command("check")
-@click.argument("file", required=False, envvar="MICTL_CONFIG")
-def config_check(file: str | None) -> None:
-    """Validate FILE (default: $MICTL_CONFIG or /etc/mictl/mictl.toml)."""
+@click.argument("file", required=False)
+@click.pass_context
+def config_check(ctx: click.Context, file: str | None) -> None:
+    """Validate FILE (default: mictl's -c FILE, $MICTL_CONFIG, or /etc/mictl/mictl.toml)."""
     from daemon import config as daemon_config
 
-    path = file or "/etc/mictl/mictl.toml"
+    # -c (or $MICTL_CONFIG, which -c reads) names the file when FILE does not.
+    path = file or ctx.find_root().params.get("config_path") or "/etc/mictl/mictl.toml"
     try:
         daemon_config.load(path)
     except daemon_config.ConfigError as exc:
@@ -352,6 +343,10 @@ def config_check(file: str | None) -> None:
 
 def main() -> None:
     cli(prog_name="mictl")
+
+
+cli.add_command(profile)
+cli.add_command(service)
 
 
 @cli.group()

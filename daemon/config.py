@@ -20,9 +20,9 @@ import msgspec
 from supervisor import datatypes
 
 from common.files import read_regular
+from common.names import NAME_RE
 from daemon import config_checks
 from daemon.config_schema import (
-    NAME_RE,
     BreakerSection,
     BrowserSection,
     Config,

@@ -7,7 +7,6 @@ value the daemon cannot run with is refused naming its key.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 import msgspec
@@ -16,8 +15,6 @@ import msgspec
 class ConfigError(Exception):
     """A config that cannot be used; the message names the file and key path."""
 
-
-NAME_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]*$")  # never a leading "-" (an option)
 
 # Ranges the daemon can run with; msgspec names the key of a value outside one.
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
@@ -82,6 +79,7 @@ def _instance_defaults() -> ProgramOptions:
         killasgroup=True,
         stopwaitsecs=15,
         priority=500,
+        redirect_stderr=True,  # runners log to stderr: `mictl logs NAME` shows it
     )
 
 
@@ -105,6 +103,11 @@ class ProfilesSection(Struct):
     # A removed profile's private copy and error pages are deleted once its
     # instance stopped; true keeps them.
     keep_removed: bool = False
+    # Warn (a log line when profiles are loaded) when a profile's session
+    # cookies expire within this many seconds (0 = never); `session_cookies`
+    # names them, empty = every cookie that has an expiry date.
+    expiry_warning: SecondsOrZero = 3 * 86400.0
+    session_cookies: list[str] = []
 
 
 class BreakerSection(Struct):

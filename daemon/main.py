@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import errno
 import logging
-import logging.handlers
 import os
 import resource
 import signal
@@ -19,10 +18,9 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from common import serving
-from common.files import private_dir
+from common import ports, serving
 from common.guard import Limits
-from daemon import __version__, config, control, orphans, ports, programs, recovery, reload
+from daemon import __version__, config, control, logsetup, orphans, programs, recovery, reload
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
 from daemon.router.app import Router
@@ -73,6 +71,17 @@ class Daemon:
     # ------------------------------------------------------------ reload
 
     async def reload(self) -> ReloadResult:
+        """Reload the config; systemd hears RELOADING=1 (with the monotonic
+        time it began, as systemd 253+ wants) and READY=1 when it is over,
+        whatever the outcome."""
+        began = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        notify(f"RELOADING=1\nMONOTONIC_USEC={began}")
+        try:
+            return await self._reload()
+        finally:
+            notify("READY=1")
+
+    async def _reload(self) -> ReloadResult:
         async with self._reload_lock:
             try:
                 # Off the loop: the loopback check may resolve a host name.
@@ -156,7 +165,8 @@ class Daemon:
             if exc.errno != errno.EADDRINUSE:
                 raise
             raise serving.SocketInUse(
-                ports.describe_conflict("the front port (router.port)", r.host, r.port)
+                f"the front port (router.port) {r.port} on {r.host} is "
+                f"{ports.describe_taken(r.port)}"
             ) from None
 
     async def run(self) -> None:
@@ -257,28 +267,27 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-def setup_logging(cfg: config.Config) -> None:
-    level = getattr(logging, cfg.daemon.log_level.upper())
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root = logging.getLogger()
-    root.setLevel(level)
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(fmt)
-    root.addHandler(stderr)
-    private_dir(cfg.daemon.log_dir)  # logs name accounts and failing pages: 0700
-    path = os.path.join(cfg.daemon.log_dir, "mictld.log")
-    logfile = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 2**20, backupCount=5)
-    os.chmod(path, 0o600)  # also when an older mictld made it 0644
-    logfile.setFormatter(fmt)
-    root.addHandler(logfile)
-    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mictld", description=__doc__)
     parser.add_argument("-c", "--config", default=os.environ.get("MICTL_CONFIG", DEFAULT_CONFIG))
     parser.add_argument(
         "--check-config", metavar="FILE", help="validate FILE, print the verdict, exit 0 or 2"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would start (ports, profiles, memory) and exit 0, or 2 with reasons",
+    )
+    parser.add_argument(
+        "--instance-mb", type=int, help="with --dry-run: memory per instance, instead of measured"
+    )
+    parser.add_argument("--json", action="store_true", help="with --dry-run: as JSON")
+    parser.add_argument(
+        "--log-format",
+        choices=["human", "json"],
+        default=os.environ.get("MICTL_LOG_FORMAT", "human"),
+        help="json: one object a line (stderr and mictld.log); human lines omit the "
+        "timestamp under journald",
     )
     parser.add_argument("--version", action="version", version=f"mictld {__version__}")
     args = parser.parse_args(argv)
@@ -298,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"mictld: {exc}", file=sys.stderr)
         return 2
+    if args.dry_run:
+        from daemon import dryrun
+
+        return dryrun.run(cfg, instance_mb=args.instance_mb, as_json=args.json)
     try:
         check_writable(cfg.daemon.state_dir)
     except OSError as exc:
@@ -306,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    setup_logging(cfg)
+    logsetup.configure(cfg.daemon.log_level, cfg.daemon.log_dir, args.log_format)
     raise_fd_limit()
     try:
         lock_fd = acquire(cfg.daemon.state_dir)

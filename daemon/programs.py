@@ -16,12 +16,15 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
 
+from common import cookies
 from common.files import atomic_write, private_dir, read_regular
-from daemon.config import NAME_RE, Config, ConfigError, program_specs, resolve_program
+from common.names import instance_name_error
+from daemon.config import Config, ConfigError, program_specs, resolve_program
 from daemon.state import StateStore
 from daemon.types import ProgramSpec
 
@@ -64,6 +67,8 @@ def validate_profile(data: bytes) -> StorageState:
         raise ValueError(f"not a Playwright storage_state: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ValueError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def profile_names(profiles_dir: str) -> dict[str, Path]:
@@ -75,11 +80,27 @@ def profile_names(profiles_dir: str) -> dict[str, Path]:
         return found
     for path in sorted(directory.glob("*.json")):
         name = path.stem
-        if name.startswith(".") or not NAME_RE.match(name):
-            log.error("profile %s skipped: instance names must match %s", path, NAME_RE.pattern)
+        refused = instance_name_error(name)
+        if refused:
+            log.error("profile %s skipped: %s", path, refused)
             continue
         found[name] = path
+    _warn_readable(found.values())
     return found
+
+
+def _warn_readable(paths: Iterable[Path]) -> None:
+    """Profiles hold login cookies: say so (one line) when others may read them."""
+    loose = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o077:
+                loose.append(str(path))
+    if loose:
+        log.warning(
+            "profiles readable by group or others (they hold login cookies; chmod 600): %s",
+            ", ".join(loose),
+        )
 
 
 def assign_ports(names: list[str], store: StateStore, base_port: int) -> dict[str, int]:
@@ -171,6 +192,10 @@ def _instance_spec(
     except ValueError as exc:
         fatal_reason = f"profile {pool}: {exc}"
         log.error("%s: %s", name, fatal_reason)
+    p = config.profiles
+    soon = cookies.profile_warning(copy, p.expiry_warning, p.session_cookies, label=str(pool))
+    if soon:
+        log.warning("%s: %s", name, soon)
     try:
         return resolve_program(
             name,

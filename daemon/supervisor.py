@@ -22,7 +22,8 @@ from typing import IO
 
 import msgspec
 
-from daemon import machine, ports
+from common import ports
+from daemon import machine
 from daemon.logfile import RotatingFile, pump
 from daemon.machine import Event, Memory, NotAllowed
 from daemon.orphans import SPAWN_TAG, TAG, kill_spawn
@@ -138,10 +139,8 @@ class Program:
         env[TAG] = self.state_dir
         self._spawn_token = f"{spec.name}:{uuid.uuid4().hex}"
         env[SPAWN_TAG] = self._spawn_token
-        if spec.port and ports.in_use("127.0.0.1", spec.port):
-            return machine.SpawnFailed(
-                ports.describe_conflict(f"{spec.name}'s port", "127.0.0.1", spec.port)
-            )
+        if spec.port and _port_taken(spec.port):
+            return machine.SpawnFailed(f"port {spec.port} is {ports.describe_taken(spec.port)}")
         stdout = subprocess.PIPE if spec.stdout_logfile else subprocess.DEVNULL
         if spec.redirect_stderr:
             stderr = subprocess.STDOUT
@@ -278,6 +277,13 @@ class Program:
         if self.state not in (State.RUNNING, State.STARTING, State.STOPPING) or not self.started_at:
             return None
         return (now or time.time()) - self.started_at
+
+
+def _port_taken(port: int) -> bool:
+    try:
+        return not ports.is_free(port)
+    except OSError:  # cannot tell (out of descriptors): the spawn will say
+        return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -21,6 +21,8 @@ from playwright.async_api import Error as PlaywrightError
 
 from common.files import atomic_write
 from instance_runner import chromium
+from instance_runner.display import Xvfb
+from instance_runner.sites import moved
 from instance_runner.sites.adapter import SiteAdapter, prepare_context
 from instance_runner.sites.types import SiteFile
 
@@ -38,6 +40,7 @@ class BrowserSession:
         pool: str | None = None,
         executable: str = "",
         headless: bool = True,
+        mode: str = "",
         extra_args: list[str] | None = None,
         artifacts_dir: str | None = None,
         on_fatal: Callable[[str], None] = lambda reason: None,
@@ -47,12 +50,15 @@ class BrowserSession:
         self.profile = profile
         self.pool = pool
         self.executable = executable
-        self.headless = headless
+        # The operator's --headed wins; else --browser-mode; else the site file's.
+        self.mode = "headed" if not headless else (mode or site.browser)
+        self._display: Xvfb | None = None
         self.extra_args = extra_args or []
         self.artifacts_dir = artifacts_dir
         self.on_fatal = on_fatal
         self.read_only = read_only  # never write the profile (mictl site check)
         self.logged_in = False
+        self.login_hint = ""  # why a signed-out profile cannot work as is
         self.page_ready = False
         self.closing = False
         self._pw: Playwright | None = None
@@ -61,6 +67,7 @@ class BrowserSession:
         self.page: Page | None = None
         self._adapter_ref: list[SiteAdapter] = []
         self._saver: asyncio.Task[None] | None = None
+        self._carried = 0
 
     @property
     def adapter(self) -> SiteAdapter:
@@ -77,11 +84,18 @@ class BrowserSession:
 
     async def start(self, save_interval: float = 60.0) -> None:
         self._pw = await async_playwright().start()
-        executable = chromium.find(self.executable, chromium.playwright_default())
+        full = self.mode != "headless-shell"
+        executable = chromium.find(self.executable, chromium.playwright_default(), full=full)
+        env = None
+        if self.mode == "headed" and not os.environ.get("DISPLAY"):
+            self._display = await asyncio.to_thread(Xvfb.start)
+            env = {**os.environ, "DISPLAY": self._display.display}
+            log.info("headed browser on Xvfb display %s", self._display.display)
         started = time.monotonic()
         self.browser = await self._pw.chromium.launch(
             executable_path=executable,
-            headless=self.headless,
+            headless=self.mode != "headed",
+            env=env,
             args=chromium.flags(self.extra_args),
             handle_sigint=False,
             handle_sigterm=False,
@@ -89,12 +103,17 @@ class BrowserSession:
         )
         self.browser.on("disconnected", self._on_disconnected)
         log.info(
-            "browser %s up in %.2fs (%s)",
+            "browser %s up in %.2fs (%s, %s)",
             self.browser.version,
             time.monotonic() - started,
             executable or "Playwright's own",
+            self.mode,
         )
-        self.context = await self.browser.new_context(storage_state=self.profile)
+        state, carried = moved.load_profile(self.profile, self.site.url, self.site.moved_from)
+        if carried:
+            log.info("carried %d cookies over from %s", carried, ", ".join(self.site.moved_from))
+        self._carried = carried
+        self.context = await self.browser.new_context(storage_state=state)
         await prepare_context(self.context, self._adapter_ref)
         await self.new_page()
         if not self.read_only:
@@ -116,8 +135,11 @@ class BrowserSession:
         if self.logged_in:
             log.info("page ready and signed in at %s", self.site.url)
         else:
+            self.login_hint = moved.hint(self.site.url, self.site.moved_from, self._carried)
             log.warning(
-                "page ready but NOT signed in at %s: the profile's session expired?", self.site.url
+                "page ready but NOT signed in at %s: %s",
+                self.site.url,
+                self.login_hint or "the profile's session expired?",
             )
 
     def _on_crash(self, page: Page) -> None:
@@ -194,3 +216,5 @@ class BrowserSession:
         if self._pw:
             with contextlib.suppress(PlaywrightError):
                 await self._pw.stop()
+        if self._display is not None:
+            self._display.stop()

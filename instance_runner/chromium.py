@@ -34,10 +34,17 @@ class NoBrowser(Exception):
     pass
 
 
-def find(configured: str = "", playwright_default: str | None = None) -> str | None:
-    """The executable to pass to Playwright (None = Playwright's own)."""
+def find(
+    configured: str = "", playwright_default: str | None = None, *, full: bool = False
+) -> str | None:
+    """The executable to pass to Playwright (None = Playwright's own).
+
+    `full`: the mode needs full Chromium (new headless, or headed), which the
+    headless shell is not.
+    """
     tried = []
-    for candidate in ([configured] if configured else []) + list(CANDIDATES):
+    candidates = [c for c in CANDIDATES if not (full and c.endswith("headless-shell"))]
+    for candidate in ([configured] if configured else []) + candidates:
         path = candidate if os.path.isabs(candidate) else shutil.which(candidate)
         tried.append(candidate)
         if path and os.access(path, os.X_OK) and os.path.isfile(path):

@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from common.serving import InLoopServer
 from instance_runner import chromium
 from instance_runner.browser import BrowserSession
+from instance_runner.request_log import RequestLog
 from instance_runner.server import Instance, build_app
 from instance_runner.sites.loader import SiteFileError, load_site
 
@@ -44,6 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--browser-executable", default="")
     p.add_argument("--browser-arg", action="append", default=[])
     p.add_argument("--headed", action="store_true")
+    p.add_argument(
+        "--browser-mode",
+        choices=["headless-shell", "headless", "headed"],
+        default="",
+        help="override the site file's browser mode",
+    )
     p.add_argument("--max-queue", type=int, default=8)
     p.add_argument("--grace", type=float, default=20.0, help="SIGTERM: seconds to finish")
     p.add_argument("--save-interval", type=float, default=60.0)
@@ -66,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mictl-instance: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:  # before anything starts: a missing browser is a config error
-        chromium.find(args.browser_executable, chromium.playwright_default())
+        mode = "headed" if args.headed else (args.browser_mode or site.browser)
+        chromium.find(
+            args.browser_executable, chromium.playwright_default(), full=mode != "headless-shell"
+        )
     except chromium.NoBrowser as exc:
         print(f"mictl-instance: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -86,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         pool=args.pool,
         executable=args.browser_executable,
         headless=not args.headed,
+        mode=args.browser_mode,
         extra_args=args.browser_arg,
         artifacts_dir=artifacts,
         on_fatal=fatal,
@@ -106,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     app = build_app(instance)
     app.router.lifespan_context = lifespan
     config = uvicorn.Config(
-        app,
+        RequestLog(app),
         host=args.host,
         port=args.port,
         log_config=None,

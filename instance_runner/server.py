@@ -28,6 +28,7 @@ from common.errors import ErrorBody, ErrorDetail
 from common.serving import ClientGone, cancel_on_disconnect
 from instance_runner import limits, prompt
 from instance_runner.browser import BrowserSession
+from instance_runner.request_log import FIRST_DELTA
 from instance_runner.sites.errors import (
     LoggedOut,
     PageCrashed,
@@ -150,7 +151,8 @@ class Instance:
         if not s.logged_in:
             raise ApiError(
                 503,
-                f"instance {self.name} is logged out of {s.site.name}: refresh its profile",
+                f"instance {self.name} is logged out of {s.site.name}: "
+                + (s.login_hint or "refresh its profile"),
                 "server_error",
                 "logged_out",
             )
@@ -233,6 +235,7 @@ def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlet
             deltas = instance.session.adapter.generate(text, req.model)
             async with cancel_on_disconnect(request.receive):
                 first = await _first(deltas, limiter, instance, req.model)
+            request.scope[FIRST_DELTA] = time.monotonic()  # for the request log line
         except BaseException:
             await slot.__aexit__(None, None, None)
             raise

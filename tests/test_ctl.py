@@ -8,11 +8,12 @@ import pwd
 import signal
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, Mictld, running, wait_until
+from tests.helpers import BIN, LISTENER, Mictld, running, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -134,6 +135,16 @@ def test_logs_tail_and_follow(tmp_path: Path) -> None:
         assert d.ctl("logs", "-n", "1", "ticker").stdout.strip() == "written-after-follow-started"
 
 
+def test_logs_of_an_instance_show_what_it_writes_to_stderr(tmp_path: Path) -> None:
+    # A runner logs (one line per request included) to stderr.
+    command = f"sh -c 'echo runner-says-hi >&2; exec {sys.executable} {LISTENER} {{port}}'"
+    with running(tmp_path, command=command) as d:
+        d.add_profile("inst")
+        d.start()
+        wait_until(lambda: "runner-says-hi" in d.ctl("logs", "inst").stdout, 10, "stderr line")
+        assert "listening on" in d.ctl("logs", "inst").stdout  # and its stdout, merged
+
+
 def test_signal_reload_version_and_config_check(tmp_path: Path) -> None:
     with running(tmp_path, BODY) as d:
         d.start()
@@ -152,6 +163,31 @@ def test_signal_reload_version_and_config_check(tmp_path: Path) -> None:
         bad.write_text("[daemon]\nsocket_mode = 5\n")
         checked = d.ctl("config", "check", str(bad))
         assert checked.returncode == 2 and "daemon.socket_mode" in checked.stderr
+
+
+def test_config_check_reads_dash_c(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('[router]\nstrategy = "least_busy"\n')
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[router]\nstrategy = "fastest"\n')
+
+    def check(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if k != "MICTL_CONFIG"}
+        return subprocess.run(
+            [str(BIN / "mictl"), *args],
+            capture_output=True,
+            text=True,
+            env={**environ, **env},
+            timeout=60,
+        )
+
+    ok = check("-c", str(good), "config", "check")
+    assert ok.returncode == 0 and ok.stdout.strip() == f"{good}: ok"
+    no = check("-c", str(bad), "config", "check")
+    assert no.returncode == 2 and str(bad) in no.stderr and "router.strategy" in no.stderr
+    assert check("config", "check", MICTL_CONFIG=str(good)).returncode == 0
+    # An explicit FILE wins over -c.
+    assert check("-c", str(bad), "config", "check", str(good)).returncode == 0
 
 
 def test_operator_stop_survives_a_daemon_restart(tmp_path: Path) -> None:

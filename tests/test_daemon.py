@@ -134,6 +134,19 @@ def test_private_profile_copy_is_0600_and_pool_untouched(tmp_path: Path) -> None
         assert result["restarted"] == [] and result["unchanged"] == ["a"]
 
 
+def test_profile_readable_by_others_is_warned_once(tmp_path: Path) -> None:
+    with running(tmp_path) as d:
+        d.add_profile("tight")
+        d.add_profile("loose")
+        os.chmod(d.profiles / "tight.json", 0o600)
+        os.chmod(d.profiles / "loose.json", 0o640)
+        d.start()
+        d.wait_state("loose", "RUNNING")
+        warned = [line for line in d.output().splitlines() if "readable by group or others" in line]
+        assert len(warned) == 1
+        assert "loose.json" in warned[0] and "tight.json" not in warned[0]
+
+
 def test_unsafe_profile_names_are_skipped(tmp_path: Path) -> None:
     with running(tmp_path) as d:
         d.add_profile("ok.name-1")
@@ -250,13 +263,23 @@ def test_state_file_is_valid_json_and_counts_restarts(tmp_path: Path) -> None:
         startsecs = 0
         autorestart = "unexpected"
     """
+    state_dir = tmp_path / "state"
+
+    def settled() -> dict | None:
+        # The program restarts every 0.3 s, so a write may be in progress at
+        # any moment (its temp file present): wait for a moment with none.
+        # A temp file left behind for good never gives one and fails this.
+        if any(p.name.startswith(".state") for p in state_dir.iterdir()):
+            return None
+        state = json.loads((state_dir / "state.json").read_text())  # whole, never half
+        return state if state["programs"]["flaky"]["restarts"] >= 3 else None
+
     with running(tmp_path, body) as d:
         d.start()
-        wait_until(lambda: d.program("flaky").restarts >= 3, what="3 restarts")
-        state = json.loads((tmp_path / "state" / "state.json").read_text())
-        assert state["programs"]["flaky"]["restarts"] >= 2
+        state = wait_until(settled, what="3 restarts on file and no temp file")
         assert state["programs"]["flaky"]["last_exit"]["code"] == 5
-        assert not [p for p in (tmp_path / "state").iterdir() if p.name.startswith(".state")]
+        d.stop()
+        assert not [p for p in state_dir.iterdir() if p.name.startswith(".state")]
 
 
 def test_check_config(tmp_path: Path) -> None:

@@ -187,10 +187,10 @@ class SiteAdapter:
             "rate_limit": s.rate_limit,
             "error": s.error,
             "logged_out": s.logged_out,
-            "source": stream.source,
+            "source": "fetch" if stream.source == "network" else stream.source,
             "url_contains": stream.url_contains,
-            "format": stream.format,
-            "field": stream.field,
+            "format": stream.decoder,
+            "field": stream.text_field,
         }
 
     async def _raise_for(self, kind: str, data: Any) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import msgspec
 
+from instance_runner.sites.decoders import DECODERS
 from instance_runner.sites.types import SiteFile
 
 BUNDLED = Path(__file__).parent
@@ -34,6 +35,9 @@ def load_site(name_or_path: str, url: str | None = None) -> SiteFile:
         raise SiteFileError(f"{path}: cannot read: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
         raise SiteFileError(f"{path}: {exc}") from None
+    if site.stream.source == "network" and site.stream.decoder not in DECODERS:
+        known = ", ".join(sorted(DECODERS))
+        raise SiteFileError(f"{path}: no decoder {site.stream.decoder!r} (known: {known})")
     if url:
         site.url = url
     return site

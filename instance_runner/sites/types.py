@@ -9,6 +9,8 @@ from typing import Literal
 
 import msgspec
 
+from instance_runner.sites.decoders.types import StreamOptions
+
 
 class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
@@ -48,14 +50,25 @@ class Timeouts(Struct):
     request: float = 300.0  # a whole request, queue wait excluded
 
 
-class Stream(Struct):
-    """Where deltas come from: the answer node in the DOM, or a tap on the
-    page's own fetch of the answer stream (survives UI redesigns)."""
+class Stream(StreamOptions):
+    """Where deltas come from: the answer node in the DOM, or the page's own
+    network request for the answer (survives UI redesigns), decoded by a
+    named decoder (instance_runner/sites/decoders) with the options of
+    StreamOptions (text_field, reasoning_field, ...)."""
 
-    source: Literal["dom", "fetch"] = "dom"
-    url_contains: str = ""  # fetch: the request to tap
-    format: Literal["ndjson", "sse"] = "ndjson"
-    field: str = "token"  # fetch: the key holding a delta in each JSON item
+    source: Literal["dom", "network", "fetch"] = "dom"  # "fetch": the old name of "network"
+    url_contains: str = ""  # network: the request to tap (a substring of its URL)
+    decoder: str = "ndjson"  # network: a name in decoders.DECODERS
+    format: str = ""  # the old name of `decoder`
+    field: str = ""  # the old name of `text_field`
+
+    def __post_init__(self) -> None:
+        if self.source == "fetch":
+            self.source = "network"
+        if self.format:
+            self.decoder = self.format
+        if self.field:
+            self.text_field = self.field
 
 
 class SiteFile(Struct, kw_only=True):
@@ -63,6 +76,11 @@ class SiteFile(Struct, kw_only=True):
     url: str
     selectors: Selectors
     notice: str = ""  # shown by `mictl site check` (e.g. "selectors unverified")
+    moved_from: list[str] = []  # old hosts whose cookies still sign in here (moved.py)
+    # Which browser the site needs: the light headless shell, full Chromium in
+    # new headless mode, or full Chromium headed (under Xvfb when there is no
+    # display) for sites whose bot checks distrust headless browsers.
+    browser: Literal["headless-shell", "headless", "headed"] = "headless-shell"
     model_pick: Literal["select", "click", "none"] = "select"
     models: list[str] = []  # used when the picker cannot be read
     reset: Literal["none", "reload", "new_chat"] = "none"  # before each request

@@ -12,7 +12,6 @@ ERROR = "[[error]]"
 LOGOUT = "[[logout]]"
 HANG = "[[hang]]"
 SLOW = "[[slow]]"
-CRASH = "[[crash]]"
 
 RATE_LIMIT_SECONDS = 30
 

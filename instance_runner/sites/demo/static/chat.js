@@ -21,12 +21,6 @@ function showBanner(kind, message) {
   banner.hidden = false;
 }
 
-function crashPage() {
-  // Exhaust the renderer's memory: Chromium kills the tab, as a real page crash.
-  const hog = [];
-  for (;;) hog.push(new Array(1e7).fill(hog.length));
-}
-
 async function send(event) {
   event.preventDefault();
   const prompt = $("#prompt").value;
@@ -40,7 +34,6 @@ async function send(event) {
   controller = new AbortController();
   $("#stop").hidden = false;
   $("#send").disabled = true;
-  if (prompt.includes("[[crash]]")) setTimeout(crashPage, 10);
   try {
     const response = await fetch("/api/generate", {
       method: "POST",

@@ -1,0 +1,92 @@
+"""mictld's own log: where it goes and in which shape.
+
+- `human` (the default): `2026-12-01 13:45:01,123 INFO mictld: ...` on a
+  terminal or into a file. Under journald (stderr is the stream named by
+  $JOURNAL_STREAM) the timestamp is left out, since journald stamps each
+  line itself, and each line starts with its syslog priority (`<6>`), which
+  journald turns into the entry's priority.
+- `json`: one object a line (`ts`, `level`, `logger`, `msg`, `exc` when
+  there is one), on stderr and in mictld.log, for log shippers.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+import time
+from typing import Literal, TextIO
+
+import msgspec
+
+from common.files import private_dir
+
+LogFormat = Literal["human", "json"]
+HUMAN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+JOURNAL = "%(levelname)s %(name)s: %(message)s"
+# syslog priorities (sd-daemon(3)'s SD_ERR, SD_WARNING, SD_INFO, SD_DEBUG).
+PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return msgspec.json.encode(entry).decode()
+
+
+class JournalFormatter(logging.Formatter):
+    """No timestamp (journald adds one); the priority as a `<N>` prefix."""
+
+    def __init__(self) -> None:
+        super().__init__(JOURNAL)
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{PRIORITY.get(record.levelno, 7)}>"
+        # Every line of a traceback is its own journal entry: prefix each.
+        return "\n".join(prefix + line for line in super().format(record).splitlines())
+
+
+def under_journald(stream: TextIO) -> bool:
+    """Whether `stream` is the journal stream systemd connected us to."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    dev, _, ino = value.partition(":")
+    if not (dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError):
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+
+
+def formatter_for(fmt: LogFormat, stream: TextIO) -> logging.Formatter:
+    if fmt == "json":
+        return JsonFormatter()
+    if under_journald(stream):
+        return JournalFormatter()
+    return logging.Formatter(HUMAN)
+
+
+def configure(level: str, log_dir: str, fmt: LogFormat = "human") -> None:
+    """stderr (journald-aware) and a rotated <log_dir>/mictld.log."""
+    root = logging.getLogger()
+    root.setLevel(getattr(logging, level.upper()))
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(formatter_for(fmt, sys.stderr))
+    root.addHandler(stderr)
+    private_dir(log_dir)  # logs name accounts and failing pages: 0700
+    path = os.path.join(log_dir, "mictld.log")
+    logfile = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 2**20, backupCount=5)
+    os.chmod(path, 0o600)  # also when an older mictld made it 0644
+    logfile.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(HUMAN))
+    root.addHandler(logfile)
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

@@ -1,0 +1,200 @@
+"""A replica of Google AI Studio, served under its real hostnames (tls.py).
+
+Facts carried over (code is our own), each with its source:
+- The page at https://aistudio.google.com/prompts/new_chat; signed out, the
+  visit ends on accounts.google.com (an account chooser, title "Sign in"):
+  iBUHub/AIStudioToAPI src/core/BrowserManager.js _checkPageStatusAndErrors
+  (url includes "accounts.google.com", title includes "Sign in").
+- The RPC host and paths: https://alkalimakersuite-pa.clients6.google.com/$rpc/
+  google.internal.alkali.applications.makersuite.v1.MakerSuiteService/
+  {GenerateContent, ListModels}, content-type application/json+protobuf:
+  Mag1cFall/AIStudio2API docs/reverse-engineering-internals.md ("RPC 服务端点",
+  "必需请求头"); src/config/constants.py MODELS_ENDPOINT_URL_CONTAINS.
+- ListModels answers `)]}'` + newline + nested arrays, a model per entry with
+  "models/<id>" at [0] and the display name at [3], max output tokens at [6],
+  top_p at [9]: CJackHwang/AIstudioProxyAPI browser_utils/operations.py
+  _handle_model_list_response; browser_utils/initialization/network.py
+  (ANTI_HIJACK_PREFIX).
+- GenerateContent streams one JSON array element by element; an element is
+  [[candidate], null, [usage...], null, null, null, null, "v1_..."], its
+  content [[part], "model"], a text part [null, text], a thinking part
+  [null, text, null x10, 1]: Mag1cFall/AIStudio2API
+  docs/reverse-engineering-internals.md ("流式响应块结构"); CJackHwang/
+  AIstudioProxyAPI stream/interceptors.py (len 2 = text, > 2 = thinking).
+- The request body ["models/<id>", contents, ...] with contents as
+  [[[null, text]], "user"]: Mag1cFall docs ("请求 Payload 结构").
+- Quota: RESOURCE_EXHAUSTED / "exceeded quota": CJackHwang stream/
+  interceptors.py process_request (jserror keywords).
+Assumed (no source states them): a candidate's finish reason right after its
+content (the public API's Candidate field order), the error body's JSON shape
+({"error": {code, message, status}}, Google's REST error), and where the
+generation settings sit in the request (GenerationConfig's field order).
+
+Behaviour by prompt text: "[quota]" 429, "[error]" 500, "[forbidden]" 403
+(permission), "[captcha]" 403 (unusual traffic), "[slow]" paced slowly,
+"[hang]" headers and then nothing, "[nothink]" no thinking parts.
+A profile cookie `replica_ui=old` serves the older UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Route
+
+from tests.replicas.aistudio.answers import DEFAULT_MODEL, MODELS, answer, pieces, thinking
+
+STATIC = Path(__file__).with_name("static")
+RPC = "/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService"
+ORIGIN = "https://aistudio.google.com"
+XSSI = ")]}'\n"
+PACE = float(os.environ.get("REPLICA_PACE_MS", "5")) / 1000
+SESSION_COOKIE = "SID"  # Google's session cookie; without it, the account chooser
+
+
+def signed_in(request: Request) -> bool:
+    return bool(request.cookies.get(SESSION_COOKIE))
+
+
+async def page(request: Request) -> Response:
+    if not signed_in(request):
+        target = f"{ORIGIN}{request.url.path}"
+        return RedirectResponse(
+            f"https://accounts.google.com/v3/signin/accountchooser?continue={target}", 302
+        )
+    ui = "old" if request.cookies.get("replica_ui") == "old" else "new"
+    html = (STATIC / "index.html").read_text().replace("{{UI}}", ui)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+async def root(request: Request) -> Response:
+    return RedirectResponse(f"{ORIGIN}/prompts/new_chat", 302)
+
+
+async def account_chooser(request: Request) -> Response:
+    return FileResponse(STATIC / "accountchooser.html")
+
+
+async def static(request: Request) -> Response:
+    name = request.path_params["name"]
+    path = STATIC / name
+    if "/" in name or not path.is_file():
+        return Response(status_code=404)
+    return FileResponse(path, headers={"Cache-Control": "no-store"})
+
+
+def cors(request: Request) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": request.headers.get("origin", ORIGIN),
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Allow-Headers": "content-type, x-goog-api-key, x-goog-authuser",
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Expose-Headers": "retry-after",
+    }
+
+
+async def preflight(request: Request) -> Response:
+    return Response(status_code=204, headers=cors(request))
+
+
+def rpc_error(request: Request, code: int, status: str, message: str, **headers: str) -> Response:
+    body = json.dumps({"error": {"code": code, "message": message, "status": status}})
+    return Response(body, code, {**cors(request), **headers}, media_type="application/json")
+
+
+async def list_models(request: Request) -> Response:
+    if not signed_in(request):
+        return rpc_error(request, 401, "UNAUTHENTICATED", "Request is missing credentials.")
+    entries = [
+        [f"models/{mid}", None, "001", name, f"{name}, replica", None, 65536, None, 1.0, 0.95]
+        for mid, name in MODELS.items()
+    ]
+    body = XSSI + json.dumps([entries])
+    return Response(body, headers=cors(request), media_type="application/json+protobuf")
+
+
+def element(part: list[object], finish: int | None = None, n: int = 0) -> bytes:
+    content: list[object] = [[part], "model"]
+    candidate = [content] if finish is None else [content, finish]
+    usage = [12, None, 12 + n, None, [[1, 12]], None, None, None, None, n]
+    return json.dumps(
+        [[candidate], None, usage, None, None, None, None, "v1_replica"], ensure_ascii=False
+    ).encode()
+
+
+def last_user_text(body: list[object]) -> str:
+    contents = body[1] if len(body) > 1 and isinstance(body[1], list) else []
+    for content in reversed(contents):
+        if isinstance(content, list) and len(content) > 1 and content[1] == "user":
+            return "".join(p[1] for p in content[0] if isinstance(p, list) and len(p) > 1)
+    return ""
+
+
+async def generate(request: Request) -> Response:
+    if not signed_in(request):
+        return rpc_error(request, 401, "UNAUTHENTICATED", "Request is missing credentials.")
+    body = json.loads(await request.body())
+    model = str(body[0]).removeprefix("models/") or DEFAULT_MODEL
+    prompt = last_user_text(body)
+    system = body[4][0][0][1] if len(body) > 4 and body[4] else ""
+    if "[quota]" in prompt:
+        message = "You've exceeded your quota for this model. Please try again later."
+        return rpc_error(request, 429, "RESOURCE_EXHAUSTED", message)
+    if "[error]" in prompt:
+        return rpc_error(request, 500, "INTERNAL", "An internal error has occurred.")
+    if "[forbidden]" in prompt:
+        return rpc_error(request, 403, "PERMISSION_DENIED", "The caller does not have permission")
+    if "[captcha]" in prompt:
+        message = "Our systems have detected unusual traffic from your computer network."
+        return rpc_error(request, 403, "PERMISSION_DENIED", message)
+    pace = 0.15 if "[slow]" in prompt else PACE
+    rng = random.Random(prompt)
+    think = [] if "[nothink]" in prompt else pieces(thinking(model, prompt), 11)
+    text = pieces(answer(model, prompt, system))
+
+    async def stream() -> AsyncIterator[bytes]:
+        if "[hang]" in prompt:
+            yield b"["
+            await asyncio.Event().wait()  # never: the page gives up or stops it
+        first = True
+        items = [[None, t, *[None] * 10, 1] for t in think] + [[None, t] for t in text]
+        for i, part in enumerate(items):
+            data = (b"[" if first else b",\r\n") + element(
+                part, 1 if i == len(items) - 1 else None, i
+            )
+            first = False
+            cut = rng.randrange(1, len(data))  # network chunks split anywhere
+            yield data[:cut]
+            yield data[cut:]
+            await asyncio.sleep(pace)
+        yield b"]"
+
+    headers = {**cors(request), "Cache-Control": "no-store"}
+    return StreamingResponse(stream(), headers=headers, media_type="application/json+protobuf")
+
+
+app = Starlette(
+    routes=[
+        Route("/", root),
+        Route("/prompts/{rest:path}", page),
+        Route("/static/{name}", static),
+        Route("/v3/signin/accountchooser", account_chooser),
+        Route(f"{RPC}/ListModels", list_models, methods=["POST"]),
+        Route(f"{RPC}/GenerateContent", generate, methods=["POST"]),
+        Route(f"{RPC}/{{method}}", preflight, methods=["OPTIONS"]),
+    ]
+)

@@ -1,0 +1,1 @@
+"""A local replica of arena.ai (LMArena) for tests: see app.py."""

@@ -1,0 +1,38 @@
+"""The benchmarks run and print what they promise (figures are not checked)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.supervisord]
+
+
+def test_restart_latency_reports_api_and_outside_for_both_daemons() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "restart_latency.py"), "--kills", "2"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {
+        tuple(line.split()[:2]): line
+        for line in result.stdout.splitlines()
+        if line.startswith(("mictld ", "supervisord "))
+    }
+    assert set(rows) == {
+        ("mictld", "its"),
+        ("mictld", "/proc"),
+        ("supervisord", "its"),
+        ("supervisord", "/proc"),
+    }
+    # Outside: the new pid and the port were seen without either API, and
+    # supervisord's RUNNING came from its event listener.
+    assert rows[("supervisord", "/proc")].count(" / ") == 3
+    assert rows[("mictld", "/proc")].split()[-1] != "-"
