@@ -80,7 +80,18 @@ class GuardedProtocol(HttpToolsProtocol):
             log.warning("front port: refusing new connections (%s)", why)
         message = f"too many connections ({why}); retry shortly"
         self.transport.write(_raw(503, "Service Unavailable", message, "too_many_connections"))
-        self.transport.close()
+        # Half-close and drop what the client still sends for a moment: a
+        # close with unread input would reset the connection before the
+        # client read the 503.
+        self._refused = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(0.5, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if getattr(self, "_refused", False):
+            return
+        super().data_received(data)
 
     def _arm(self) -> None:
         self._disarm()

@@ -172,6 +172,9 @@ class HealthSection(Struct):
     timeout: Seconds = 3.0
     unhealthy_after: AtLeastOne = 2  # consecutive failed probes: no more requests
     restart_after: Count = 6  # consecutive failed probes: restart it (0 = never)
+    # An instance that has not passed a probe this long after (re)starting
+    # is restarted; each such restart counts, FATAL after startretries.
+    start_timeout: Seconds = 60.0
 
 
 class Config(Struct):

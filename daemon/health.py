@@ -40,13 +40,17 @@ class Prober:
         cfg: HealthSection,
         restart: Callable[[str], Awaitable[object]],
         after_round: Callable[[], None] = lambda: None,
+        on_pass: Callable[[str], None] = lambda name: None,
     ) -> None:
         self.pool = pool
         self.cfg = cfg
         self.restart = restart  # async callable(name)
         self.after_round = after_round  # e.g. recycling checks
+        self.on_pass = on_pass  # a probe passed (clears the health-restart count)
         self.session: aiohttp.ClientSession | None = None
         self._fast: dict[str, asyncio.Task[None]] = {}
+        self._started: dict[str, float] = {}  # when each instance last (re)started
+        self._passed: set[str] = set()  # has passed a probe since
 
     async def run(self, stop: asyncio.Event) -> None:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.cfg.timeout))
@@ -67,6 +71,8 @@ class Prober:
     def probe_soon(self, backend: Backend) -> None:
         """Right after a (re)start: probe quickly until it passes, so a fresh
         instance takes requests within moments, not a whole interval."""
+        self._started[backend.name] = time.monotonic()  # a slow starter's grace begins
+        self._passed.discard(backend.name)
         if self.session is None or backend.name in self._fast:
             return
 
@@ -93,6 +99,9 @@ class Prober:
                 self._failed(b, f"{exc.__class__.__name__}")
             return
         b.probe_failures = 0
+        if report.ok:
+            self._passed.add(b.name)
+            self.on_pass(b.name)
         now_wall, now = time.time(), self.pool.clock()
         b.models = set(report.models) if report.models else b.models
         for model, until in report.rate_limited_until.items():
@@ -111,6 +120,12 @@ class Prober:
         if b.probe_failures >= self.cfg.unhealthy_after and b.healthy:
             b.healthy, b.health = False, "unreachable"
             log.warning("%s: %d failed probes (%s): unhealthy", b.name, b.probe_failures, why)
+        # A starter that never passed is restarted only after start_timeout:
+        # a browser may take a while, and each restart now counts.
+        starting = b.name not in self._passed
+        young = time.monotonic() - self._started.get(b.name, 0.0) < self.cfg.start_timeout
+        if starting and young:
+            return
         if self.cfg.restart_after and b.probe_failures >= self.cfg.restart_after:
             log.warning("%s: %d failed probes: restarting it", b.name, b.probe_failures)
             b.probe_failures = 0

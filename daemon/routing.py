@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from daemon.control import ControlError, json_response
 from daemon.health import Prober
+from daemon.health_restarts import HealthRestarts
 from daemon.orphans import tree_pss_mb
 from daemon.router.app import Router
 from daemon.router.backend import describe
@@ -33,11 +34,13 @@ class Routing:
         self.daemon = daemon
         self.router = router
         self.pool = router.pool
+        self.health_restarts = HealthRestarts(daemon.supervisor)
         self.prober = Prober(
             router.pool,
             daemon.config.health,
-            daemon.supervisor.restart,
+            self.health_restarts.restart,
             after_round=self.maybe_recycle,
+            on_pass=self.health_restarts.passed,
         )
         sup = daemon.supervisor
         sup.listeners.append(self.on_transition)

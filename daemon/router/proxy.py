@@ -23,6 +23,7 @@ from daemon.config import RouterSection
 from daemon.metrics import Metrics
 from daemon.router.backend import Backend
 from daemon.router.pool import FAIL, HARD_FAIL, NEUTRAL, OK, NoRoute, Outcome, Pool
+from daemon.router.scrub import scrub
 from daemon.router.upstream import Client, UpstreamError
 from daemon.router.upstream import Response as UpstreamResponse
 
@@ -190,6 +191,8 @@ class Forwarder:
             self.pool.release(backend, Outcome(HARD_FAIL))
             return Upstream(502, error_body(f"{backend.name} broke off", "upstream_reset", 502), {})
         resp.release()
+        if status >= 400:  # an error body goes to our client: never with a key in it
+            payload = scrub(payload, (backend.api_key,))
         self.metrics.count(backend.name, str(status))
         retry_after = resp.header(b"retry-after")
         headers = {"Retry-After": retry_after} if retry_after else {}
