@@ -20,6 +20,7 @@ from ctl.client import ApiError, Client, DaemonUnreachable
 from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
 from ctl.profile_cmd import profile
 from ctl.service import service
+from ctl.site_cmd import record_cmd, replay_cmd
 from daemon import __version__
 from daemon.paths import default_socket_path
 from daemon.types import BackendInfo, DaemonInfo, ProgramInfo, ReloadResult
@@ -246,7 +247,10 @@ _verb("restart", {"RUNNING"}, "Stop then start programs; wait until RUNNING.")
 @click.argument("names", nargs=-1, required=True)
 @pass_ctl
 def signal_(ctl: Ctl, sig: str, names: tuple[str, ...]) -> None:
-    """Send signal SIG (HUP, USR1, 15...) to programs."""
+    """Send signal SIG (HUP, USR1, 15...) to programs; `all`: every running one."""
+    if names == ("all",):  # supervisorctl's `signal SIG all`: those with a process
+        programs = ctl.call("GET", "/v1/programs", list[ProgramInfo])
+        names = tuple(p.name for p in programs if p.pid)
     for name in names:
         info = ctl.call("POST", f"/v1/programs/{name}/signal/{sig}", ProgramInfo)
         click.echo(f"{info.name}: signalled {sig.upper()}")
@@ -370,17 +374,30 @@ def site() -> None:
 )
 @click.option("--url", default=None, help="Override the site file's URL.")
 @click.option("--screenshot", default="site-check.png", show_default=True)
+@click.option(
+    "--browser-arg",
+    "browser_args",
+    multiple=True,
+    help="An extra Chromium flag (repeatable), as [profiles.browser] args gives instances.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def site_check(
-    profile: str, site_name: str, url: str | None, screenshot: str, as_json: bool
+    profile: str,
+    site_name: str,
+    url: str | None,
+    screenshot: str,
+    browser_args: tuple[str, ...],
+    as_json: bool,
 ) -> None:
-    """Open the site with PROFILE and check every selector of its site file."""
+    """Open the site with PROFILE and check every selector of its site file
+    (and which of its fallbacks matched)."""
+    from ctl.local import site_path, verified_line
     from instance_runner.check import check
     from instance_runner.chromium import NoBrowser
-    from instance_runner.sites.loader import SiteFileError
+    from instance_runner.sites.loader import SiteFileError, load_site
 
     try:
-        report = check(profile, site_name, screenshot, url=url)
+        report = check(profile, site_name, screenshot, url=url, browser_args=list(browser_args))
     except (SiteFileError, NoBrowser) as exc:
         raise Usage(str(exc)) from None
     except Exception as exc:  # the page could not be opened at all
@@ -388,14 +405,20 @@ def site_check(
     if as_json:
         _emit_json(report)
     else:
+        click.echo(verified_line(load_site(site_name), site_path(site_name)))
         if report.notice:
             click.echo(f"note: {report.notice}")
-        click.echo(
-            f"{report.site} at {report.url}: {'signed in' if report.logged_in else 'NOT signed in'}"
-        )
+        signed = "signed in" if report.logged_in else "NOT signed in"
+        if report.signed_out_reason:
+            signed += f" ({report.signed_out_reason})"
+        click.echo(f"{report.site} at {report.url}: {signed}")
         for r in report.results:
             mark = "found" if r.found else ("MISSING" if r.required else "absent (ok)")
-            click.echo(f"  {r.name:<13} {mark:<22} {r.selector}")
+            if r.found and r.fallbacks > 1:
+                mark += f" ({r.fallback + 1}/{r.fallbacks})"
+            elif not r.found and r.fallbacks > 1:
+                mark += f" (none of {r.fallbacks})"
+            click.echo(f"  {r.name:<16} {mark:<22} {r.selector}")
         if report.models:
             click.echo(f"  models: {', '.join(report.models)}")
         click.echo(f"screenshot: {report.screenshot}")
@@ -486,3 +509,7 @@ def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
         for b in backends
     ]
     click.echo(_columns(header, rows))
+
+
+site.add_command(record_cmd)
+site.add_command(replay_cmd)

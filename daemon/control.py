@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from supervisor import datatypes
 
 from common import http_errors
 from common.errors import ErrorBody, ErrorDetail
@@ -115,9 +116,9 @@ def build_app(daemon: Daemon) -> Starlette:
     async def send_signal(request: Request) -> Response:
         program = sup.get(request.path_params["name"])
         raw = request.path_params["signal"].upper()
-        try:
-            sig = signal.Signals[raw if raw.startswith("SIG") else "SIG" + raw]
-        except KeyError:
+        try:  # a name (TERM, SIGTERM) or a number (15), as supervisorctl takes
+            sig = signal.Signals(datatypes.signal_number(raw))
+        except ValueError:
             raise ControlError(400, f"unknown signal {raw!r}", "bad_signal") from None
         program.signal(sig)
         return json_response(program_info(daemon, program))

@@ -43,7 +43,8 @@ class RotatingFile:
 
     def write(self, data: bytes) -> None:
         while data:
-            room = self.maxbytes - self._size if self.maxbytes else len(data)
+            # maxbytes <= 0: never rotate, like supervisord (-1 must not spin here).
+            room = self.maxbytes - self._size if self.maxbytes > 0 else len(data)
             if room <= 0:
                 self.rotate()
                 continue

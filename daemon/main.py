@@ -20,7 +20,17 @@ from starlette.routing import BaseRoute
 
 from common import ports, serving
 from common.guard import Limits
-from daemon import __version__, config, control, logsetup, orphans, programs, recovery, reload
+from daemon import (
+    __version__,
+    config,
+    control,
+    logsetup,
+    orphans,
+    programs,
+    recovery,
+    reload,
+    supmetrics,
+)
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
 from daemon.router.app import Router
@@ -53,6 +63,7 @@ class Daemon:
         self.front: str | None = None
         self.router: Router | None = Router(cfg) if cfg.router.enabled else None
         self.routing = Routing(self, self.router) if self.router else None
+        self.stats = supmetrics.attach(self)
 
     # ------------------------------------------------------------ intent
 
@@ -76,9 +87,12 @@ class Daemon:
         whatever the outcome."""
         began = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         notify(f"RELOADING=1\nMONOTONIC_USEC={began}")
+        result = ReloadResult(ok=False, at=time.time(), error="interrupted")
         try:
-            return await self._reload()
+            result = await self._reload()
+            return result
         finally:
+            self.stats.reloaded(result.ok)
             notify("READY=1")
 
     async def _reload(self) -> ReloadResult:
@@ -206,6 +220,7 @@ class Daemon:
         self.supervisor.start_all()
         notify("READY=1")
         watchdog = background(self._watchdog(), "watchdog")
+        sampler = background(self.stats.sample_forever(self._stop), "memory sampler")
         log.info("mictld %s ready (pid %d)", __version__, os.getpid())
 
         await self._stop.wait()
@@ -220,6 +235,7 @@ class Daemon:
             front_server.should_exit = True
         control_server.should_exit = True
         watchdog.cancel()
+        sampler.cancel()
         await asyncio.gather(*servers, watcher, return_exceptions=True)
         if self.router is not None:
             await self.router.close()

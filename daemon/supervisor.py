@@ -24,6 +24,7 @@ import msgspec
 
 from common import ports
 from daemon import machine
+from daemon.leftovers import Leftovers
 from daemon.logfile import RotatingFile, pump
 from daemon.machine import Event, Memory, NotAllowed
 from daemon.orphans import SPAWN_TAG, TAG, kill_spawn
@@ -69,6 +70,7 @@ class Program:
         self._timer: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._logs: dict[str, RotatingFile] = {}
+        self.leftovers = Leftovers(spec.name)
 
     @property
     def name(self) -> str:
@@ -131,10 +133,11 @@ class Program:
     def _spawn(self) -> Event:
         spec = self.spec
         env = dict(os.environ)
-        env.update(spec.environment)
         # Like a venv's activate: the commands installed beside mictld
-        # (mictl-instance, mictl-demo-site) resolve without a full path.
+        # (mictl-instance, mictl-demo-site) resolve without a full path. An
+        # explicit PATH in the program's environment wins, as in supervisord.
         env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
+        env.update(spec.environment)
         env["MICTL_PROGRAM"] = spec.name
         env[TAG] = self.state_dir
         self._spawn_token = f"{spec.name}:{uuid.uuid4().hex}"
@@ -149,7 +152,7 @@ class Program:
         try:
             proc = subprocess.Popen(
                 spec.argv,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # open, never written: supervisord's stdin
                 stdout=stdout,
                 stderr=stderr,
                 cwd=spec.directory,
@@ -198,11 +201,12 @@ class Program:
         asyncio.get_running_loop().remove_reader(pidfd)
         os.close(pidfd)
         code = proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
         if self.spec.killasgroup:
             # mictld: what is left of the program (a browser and its helpers,
-            # in the group or not) dies with its leader, however it went.
-            _signal_group(proc.pid, signal.SIGKILL)
-            kill_spawn(self._spawn_token)
+            # in the group or not) ends with its leader: SIGTERM, then SIGKILL.
+            self.leftovers.end(proc.pid, self._spawn_token, self.spec.stopwaitsecs)
         self.pid = None
         self._proc = None
         event = machine.Exited(None, -code) if code < 0 else machine.Exited(code)
@@ -399,6 +403,7 @@ class Supervisor:
         async with program.lock:
             await self._drain(program)
             await program.stop(wait=True)
+            program.leftovers.kill_now()
             program.close_logs()
 
     # ------------------------------------------------------------ reload

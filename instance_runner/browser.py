@@ -127,18 +127,20 @@ class BrowserSession:
         self.page_ready = False
         self.page = await self.context.new_page()
         self.page.on("crash", self._on_crash)
-        self._adapter_ref[:] = [SiteAdapter(self.site, self.page)]
+        self._adapter_ref[:] = [SiteAdapter(self.site, self.page, self.context)]
         self.logged_in = await self.adapter.open()
         if self.logged_in:
-            await self.adapter.models()
+            await self.adapter.load_models()
         self.page_ready = True
         if self.logged_in:
             log.info("page ready and signed in at %s", self.site.url)
         else:
+            reason = await self.adapter.signed_out_reason() or "no sign of a session"
             self.login_hint = moved.hint(self.site.url, self.site.moved_from, self._carried)
             log.warning(
-                "page ready but NOT signed in at %s: %s",
+                "page ready but NOT signed in at %s (%s): %s",
                 self.site.url,
+                reason,
                 self.login_hint or "the profile's session expired?",
             )
 

@@ -1,7 +1,8 @@
 """`mictl site check`: open a site with a profile and test its site file.
 
-Checks every selector and marker it can without sending a prompt, reports
-what is found and missing, and saves a screenshot. Never writes the profile.
+Checks every selector role it can without sending a prompt (and which of
+its fallbacks matched), reads the model list, reports what is found and
+missing, and saves a screenshot. Never writes the profile.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import msgspec
 
 from instance_runner.browser import BrowserSession
-from instance_runner.sites.adapter import CheckResult
+from instance_runner.sites.checks import CheckResult, check_page
 from instance_runner.sites.loader import load_site
 
 
@@ -24,6 +25,9 @@ class CheckReport(msgspec.Struct):
     results: list[CheckResult]
     screenshot: str
     ok: bool
+    verified: str = ""
+    verified_against: str = ""
+    signed_out_reason: str = ""
 
 
 async def run_check(
@@ -33,23 +37,42 @@ async def run_check(
     *,
     url: str | None = None,
     executable: str = "",
+    browser_args: list[str] | None = None,
 ) -> CheckReport:
     site = load_site(site_name, url)
-    session = BrowserSession(site, profile=profile, executable=executable, read_only=True)
+    session = BrowserSession(
+        site,
+        profile=profile,
+        executable=executable,
+        read_only=True,
+        extra_args=list(browser_args or []),
+    )
+    reason = ""
     try:
         await session.start()
         adapter = session.adapter
-        results = await adapter.check()
+        results = await check_page(adapter.page, site, session.logged_in)
         models = await adapter.models() if session.logged_in else []
+        reason = "" if session.logged_in else (await adapter.signed_out_reason() or "")
         assert session.page is not None
         await session.page.screenshot(path=screenshot, full_page=True)
     finally:
         await session.close()
     ok = session.logged_in and all(r.found for r in results if r.required)
     return CheckReport(
-        site.name, site.url, site.notice, session.logged_in, models, results, screenshot, ok
+        site.name,
+        site.url,
+        site.notice,
+        session.logged_in,
+        models,
+        results,
+        screenshot,
+        ok,
+        site.verified,
+        site.verified_against,
+        reason,
     )
 
 
-def check(profile: str, site: str, screenshot: str, **kw: str | None) -> CheckReport:
+def check(profile: str, site: str, screenshot: str, **kw: object) -> CheckReport:
     return asyncio.run(run_check(profile, site, screenshot, **kw))  # type: ignore[arg-type]

@@ -1,8 +1,8 @@
 """Is this browser signed in to the site? The site file's login rule, evaluated.
 
-The rule comes from the site file: the `logged_in` / `logged_out` (and
-`captcha`) selectors, the logged-out and captcha markers, and, where the site
-file has them, URL, title and cookie conditions. Used by `mictl profile
+The rule comes from the site file: the `logged_in` / `logged_out` / `captcha`
+selectors, the logged-out and captcha markers, and the [login] table (sign-in
+URL patterns, sign-in page titles, the session cookies). Used by `mictl profile
 capture` (wait until a person has signed in) and `mictl profile check`.
 """
 
@@ -24,19 +24,17 @@ class LoginRule(msgspec.Struct, kw_only=True):
     """Every condition given must hold for `logged_in`."""
 
     selectors: list[str] = []  # one of them present
-    url: str = ""  # regex the page URL matches
-    title: str = ""  # regex the page title matches
     cookies: list[str] = []  # cookies that must all be present (names)
-    out_selectors: list[str] = []
-    out_url: str = ""  # e.g. accounts.google.com
-    out_title: str = ""
-    out_markers: list[str] = []
+    out_selectors: list[str] = []  # any present: signed out
+    out_urls: list[str] = []  # regexes: the page went to a sign-in URL
+    out_titles: list[str] = []  # title substrings of a sign-in page
+    out_markers: list[str] = []  # page texts that ask to sign in
     captcha_selectors: list[str] = []
     captcha_markers: list[str] = []
 
     @property
     def positive(self) -> bool:
-        return bool(self.selectors or self.url or self.title or self.cookies)
+        return bool(self.selectors or self.cookies)
 
 
 def as_list(value: Any) -> list[str]:
@@ -45,32 +43,22 @@ def as_list(value: Any) -> list[str]:
         return []
     if isinstance(value, str):
         return [value]
-    return [str(v) for v in value]
-
-
-def _get(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value:
-            return value
-    return None
+    return [str(v) for v in value if v]
 
 
 def rule_for(site: SiteFile) -> LoginRule:
-    """The login rule a site file gives, whichever of its fields exist."""
+    """The login rule a site file gives (its [login] table, selectors, markers)."""
     s, m = site.selectors, site.markers
-    login = getattr(site, "login", None)  # the engine's [login] table, when there is one
+    login = getattr(site, "login", None)
     return LoginRule(
-        selectors=as_list(s.logged_in),
-        url=_get(login, "url", "logged_in_url") or "",
-        title=_get(login, "title", "logged_in_title") or "",
-        cookies=as_list(_get(login, "cookies", "cookie", "logged_in_cookies")),
+        selectors=as_list(s.logged_in) or as_list(s.prompt),
+        cookies=as_list(getattr(login, "cookies", None)),
         out_selectors=as_list(s.logged_out),
-        out_url=_get(login, "logged_out_url", "out_url") or "",
-        out_title=_get(login, "logged_out_title", "out_title") or "",
+        out_urls=as_list(getattr(login, "url_patterns", None)),
+        out_titles=as_list(getattr(login, "title_markers", None)),
         out_markers=list(m.logged_out),
-        captcha_selectors=as_list(_get(s, "captcha")),
-        captcha_markers=as_list(_get(m, "captcha")),
+        captcha_selectors=as_list(getattr(s, "captcha", None)),
+        captcha_markers=as_list(getattr(m, "captcha", None)),
     )
 
 
@@ -105,17 +93,14 @@ async def evaluate(rule: LoginRule, page: Page, context: BrowserContext) -> Logi
         text = await _text(page)
         if any(x.lower() in text for x in rule.captcha_markers):
             return "captcha"
+    title_l = title.lower()
     if (
-        (rule.out_url and re.search(rule.out_url, url))
-        or (rule.out_title and re.search(rule.out_title, title, re.IGNORECASE))
+        any(re.search(p, url) for p in rule.out_urls)
+        or any(t.lower() in title_l for t in rule.out_titles)
         or (rule.out_selectors and await _any(page, rule.out_selectors))
     ):
         return "logged_out"
     if not rule.positive:
-        return "unknown"
-    if rule.url and not re.search(rule.url, url):
-        return "unknown"
-    if rule.title and not re.search(rule.title, title, re.IGNORECASE):
         return "unknown"
     if rule.cookies:
         names = {c["name"] for c in await context.cookies()}

@@ -22,8 +22,9 @@ from starlette.applications import Starlette
 from common.serving import InLoopServer
 from instance_runner import chromium
 from instance_runner.browser import BrowserSession
+from instance_runner.instance import Instance
 from instance_runner.request_log import RequestLog
-from instance_runner.server import Instance, build_app
+from instance_runner.server import build_app
 from instance_runner.sites.loader import SiteFileError, load_site
 
 log = logging.getLogger("mictl.instance")
@@ -45,6 +46,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--browser-executable", default="")
     p.add_argument("--browser-arg", action="append", default=[])
     p.add_argument("--headed", action="store_true")
+    p.add_argument(
+        "--timeout",
+        action="append",
+        default=[],
+        metavar="NAME=SECONDS",
+        help="override one of the site file's [timeouts] (first_delta=20, stall=10, ...)",
+    )
     p.add_argument(
         "--browser-mode",
         choices=["headless-shell", "headless", "headed"],
@@ -69,7 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {name}: %(message)s")
     try:
         site = load_site(args.site, args.site_url or os.environ.get("MICTL_SITE_URL"))
-    except SiteFileError as exc:
+        for item in args.timeout:
+            key, _, value = item.partition("=")
+            if key not in site.timeouts.__struct_fields__:
+                raise SiteFileError(f"--timeout {item}: no such timeout")
+            setattr(site.timeouts, key, float(value))
+    except (SiteFileError, ValueError) as exc:
         print(f"mictl-instance: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:  # before anything starts: a missing browser is a config error

@@ -32,9 +32,10 @@ class Usage(msgspec.Struct):
     estimated: bool = True  # counted as characters / 4, not by the model's tokenizer
 
 
-class ResponseMessage(msgspec.Struct):
+class ResponseMessage(msgspec.Struct, omit_defaults=True):
     role: str
     content: str
+    reasoning_content: str | None = None  # the model's thinking (DeepSeek's field)
 
 
 class Choice(msgspec.Struct):
@@ -57,6 +58,7 @@ class ChatCompletion(msgspec.Struct):
 class Delta(msgspec.Struct, omit_defaults=True):
     role: str | None = None
     content: str | None = None
+    reasoning_content: str | None = None  # thinking deltas, as DeepSeek and LiteLLM send them
 
 
 class ChunkChoice(msgspec.Struct):
@@ -78,6 +80,7 @@ class ChatChunk(msgspec.Struct):
 
 class Model(msgspec.Struct):
     id: str
+    name: str = ""  # the site's display name
     created: int = 0
     owned_by: str = "mictl"
     object: str = "model"
@@ -102,3 +105,11 @@ class Health(msgspec.Struct, kw_only=True):
     served: int = 0
     failed: int = 0
     last_error: str = ""
+    # What the site said, for the router: "ok", "starting", "browser_lost",
+    # "logged_out" or "captcha"; cooling: model -> unix time it may be used again.
+    state: str = "ok"
+    logged_out: bool = False
+    captcha: bool = False
+    captcha_until: float = 0.0
+    cooling: dict[str, float] = {}
+    signed_out_reason: str = ""

@@ -153,6 +153,16 @@ def test_signal_reload_version_and_config_check(tmp_path: Path) -> None:
         assert sig.returncode == 0
         wait_until(lambda: d.program("web").restarts == 1, 10, "web restarted after TERM")
         assert d.ctl("signal", "BOGUS", "web").returncode == 2
+        assert d.ctl("signal", "99", "web").returncode == 2
+        wait_until(lambda: d.program("web").state == "RUNNING", 10, "web running again")
+        # supervisorctl's `signal SIG all`: every program that has a process.
+        everyone = d.ctl("signal", "15", "all")
+        assert everyone.returncode == 0, everyone.stderr
+        assert sorted(everyone.stdout.splitlines()) == [
+            "talker: signalled 15",
+            "web: signalled 15",
+        ]
+        wait_until(lambda: d.program("web").restarts == 2, 10, "web restarted after 15")
         version = json.loads(d.ctl("version", "--json").stdout)
         assert version["daemon"]["pid"] == d.proc.pid  # type: ignore[union-attr]
         d.add_profile("late")

@@ -323,6 +323,34 @@ def test_children_die_with_their_program_group(tmp_path: Path) -> None:
         wait_until(lambda: not alive(child), what="child to die with its group")  # ...not its child
 
 
+def test_leftover_that_ignores_sigterm_gets_sigkill_after_stopwaitsecs(tmp_path: Path) -> None:
+    script = tmp_path / "work" / "stubborn.sh"
+    script.parent.mkdir()
+    script.write_text(
+        "( trap 'echo term >> got.txt' TERM\n"
+        "  i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done ) &\n"
+        "echo $! > child.pid\n"
+        "exit 0\n"
+    )
+    body = f"""
+        [programs.wrapper]
+        command = "sh {script}"
+        directory = "{script.parent}"
+        startsecs = 0
+        autorestart = false
+        killasgroup = true
+        stopwaitsecs = 1
+    """
+    with running(tmp_path, body) as d:
+        d.start()
+        d.wait_state("wrapper", "EXITED")
+        child = int(wait_until(lambda: (script.parent / "child.pid").read_text().strip()))
+        # SIGTERM first (recorded), then SIGKILL once stopwaitsecs has passed.
+        wait_until(lambda: not alive(child), 30, "the leftover to be killed")
+        assert "term" in (script.parent / "got.txt").read_text()
+        assert "outlived SIGTERM: SIGKILL" in d.output()
+
+
 def test_instance_exiting_78_is_fatal_at_once(tmp_path: Path) -> None:
     with running(
         tmp_path,

@@ -7,6 +7,8 @@ an event listener, mictld's from its transition history.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -131,3 +133,120 @@ def test_same_state_sequences_as_supervisord(tmp_path: Path) -> None:
             wait_until(lambda c=child: not alive(c), what="child of family to die")
         # And the reasons read alike.
         assert mi.program("crashes").reason == sv.info("crashes")["spawnerr"]
+
+
+# Issue 13's rows that are supervisord behaviour, one program each, run by
+# both daemons at once: (options, expected states, files they write alike).
+PARITY: dict[str, dict[str, str]] = {
+    # stdout_logfile_maxbytes = -1: never rotate (and never spin).
+    "negmax": {
+        "command": "sh -c 'echo hi; exec sleep 600'",
+        "stdout_logfile_maxbytes": "-1",
+        "stdout_logfile": "negmax.log",
+    },
+    # stdin is an open pipe: `cat` waits on it instead of exiting.
+    "reader": {"command": "cat"},
+    # An explicit PATH in environment is the program's PATH.
+    "pathed": {
+        "command": "sh -c 'echo $PATH > path.txt; exec sleep 600'",
+        "environment": 'PATH="/usr/bin:/bin"',
+    },
+    # `signal 15 NAME`: a number, like a name.
+    "signalled": {"command": "sleep 600", "autorestart": "unexpected"},
+}
+PARITY_EXPECTED = {
+    "negmax": ["STARTING", "RUNNING"],
+    "reader": ["STARTING", "RUNNING"],
+    "pathed": ["STARTING", "RUNNING"],
+    "signalled": ["STARTING", "RUNNING", "EXITED", "STARTING", "RUNNING"],
+}
+
+
+def _parity_programs(work: Path) -> dict[str, dict[str, str]]:
+    work.mkdir(parents=True, exist_ok=True)
+    programs = {}
+    for name, options in PARITY.items():
+        options = {**options, "startsecs": "2", "directory": str(work)}
+        if "stdout_logfile" in options:
+            options["stdout_logfile"] = str(work / options["stdout_logfile"])
+        programs[name] = options
+    return programs
+
+
+def test_issue13_rows_behave_as_under_supervisord(tmp_path: Path) -> None:
+    sv_dir, mi_dir = tmp_path / "supervisord", tmp_path / "mictld"
+    with (
+        supervisord(sv_dir, _parity_programs(sv_dir / "work")) as sv,
+        running(mi_dir, _toml(_parity_programs(mi_dir / "work"))) as mi,
+    ):
+        mi.start()
+
+        def mictld_states(name: str) -> list[str]:
+            return [t.new.name for t in mi.program(name).history or []]
+
+        wait_until(lambda: "RUNNING" in sv.states("signalled"), what="supervisord signalled")
+        mi.wait_state("signalled", "RUNNING")
+        sv.call("signalProcess", "signalled", "15")
+        assert mi.ctl("signal", "15", "signalled").returncode == 0
+
+        for name, expected in PARITY_EXPECTED.items():
+            wait_until(lambda n=name, e=expected: sv.states(n) == e, 60, f"supervisord {name}")
+            wait_until(lambda n=name, e=expected: mictld_states(n) == e, 60, f"mictld {name}")
+        for work in (sv_dir / "work", mi_dir / "work"):
+            assert (work / "path.txt").read_text() == "/usr/bin:/bin\n"
+            assert not (work / "negmax.log.1").exists()
+        # A deliberate difference: supervisord 4.3 opens a -1 log in text mode
+        # and drops every byte; mictl keeps the output (never rotating).
+        log = mi_dir / "work" / "negmax.log"
+        wait_until(lambda: log.exists() and log.read_text() == "hi\n", 30, "mictld's negmax log")
+        assert (sv_dir / "work" / "negmax.log").read_text() == ""
+
+
+# A wrapper (`sh script`, no exec) that exits by itself, leaving its server:
+# the server records a SIGTERM (then exits cleanly), or the SIGKILL kills it.
+LEFTOVER_SH = """
+( trap 'echo clean > done.txt; exit 0' TERM
+  i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done ) &
+echo $! > child.pid
+sleep 2.5
+exit 0
+"""
+
+
+def test_leftovers_after_an_exit_get_sigterm_not_sigkill(tmp_path: Path) -> None:
+    """Issue 13 item 2. Same states; supervisord leaves the server running
+    (it signals a group only on stop), mictld ends it with SIGTERM, then
+    SIGKILL after stopwaitsecs: the server's clean shutdown runs."""
+    works = {}
+    for side in ("supervisord", "mictld"):
+        works[side] = tmp_path / side / "work"
+        works[side].mkdir(parents=True)
+        (works[side] / "leftover.sh").write_text(LEFTOVER_SH)
+    options = {
+        "command": "sh leftover.sh",
+        "startsecs": "2",
+        "autorestart": "false",
+        "stopasgroup": "true",
+        "killasgroup": "true",
+    }
+    sv_programs = {"wrapper": {**options, "directory": str(works["supervisord"])}}
+    mi_programs = {"wrapper": {**options, "directory": str(works["mictld"])}}
+    with (
+        supervisord(tmp_path / "supervisord", sv_programs) as sv,
+        running(tmp_path / "mictld", _toml(mi_programs)) as mi,
+    ):
+        mi.start()
+        expected = ["STARTING", "RUNNING", "EXITED"]
+        wait_until(lambda: sv.states("wrapper") == expected, 60, "supervisord wrapper exited")
+        wait_until(
+            lambda: [t.new.name for t in mi.program("wrapper").history or []] == expected,
+            60,
+            "mictld wrapper exited",
+        )
+        children = {s: int((w / "child.pid").read_text()) for s, w in works.items()}
+        done = works["mictld"] / "done.txt"
+        wait_until(lambda: done.exists() and done.read_text() == "clean\n", 30, "a clean end")
+        wait_until(lambda: not alive(children["mictld"]), 30, "mictld's leftover gone")
+        assert alive(children["supervisord"])  # supervisord left it alone
+        assert not (works["supervisord"] / "done.txt").exists()
+        os.kill(children["supervisord"], signal.SIGKILL)

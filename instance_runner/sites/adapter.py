@@ -1,44 +1,46 @@
-"""The generic site adapter: drives any site described by a site file.
+"""The generic site engine: drives any site described by a site file.
 
-Interface: open (and check login), models, select_model, generate (an async
-iterator of answer deltas), stop, check. Deltas arrive from the page itself
-(page.js) through one exposed binding, never by polling.
+Interface: open (and check login), models, generate (an async iterator of
+answer events: text and reasoning deltas), stop. Deltas come from the page's
+own answer request (tap.py, decoded by a named decoder) or from the DOM
+(page.js, through one exposed binding); never by polling. Every Playwright
+error while generating becomes a SiteError (an HTTP status at the edge).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-import msgspec
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
+from instance_runner.sites import login, models, pick, sel, settings, status
+from instance_runner.sites.decoders import Event, make
 from instance_runner.sites.errors import (
+    Captcha,
     LoggedOut,
     PageCrashed,
     RateLimited,
     SiteError,
+    SiteProblem,
     Stalled,
-    UnknownModel,
 )
+from instance_runner.sites.models import SiteModel
+from instance_runner.sites.settings import GenSettings
+from instance_runner.sites.tap import NetworkTap
 from instance_runner.sites.types import SiteFile
 
 log = logging.getLogger("mictl.instance")
 PAGE_JS = (Path(__file__).with_name("page.js")).read_text()
-
-
-class CheckResult(msgspec.Struct):
-    name: str
-    selector: str
-    found: bool
-    required: bool
+MAX_ERROR_BODY = 64 * 1024
+BANNERS = ("rate_limit", "captcha", "error", "logged_out")
+BANNER_GRACE = 2.0  # seconds a banner waits for the tapped response's status
 
 
 async def prepare_context(context: BrowserContext, adapter_ref: list[SiteAdapter]) -> None:
@@ -53,28 +55,42 @@ async def prepare_context(context: BrowserContext, adapter_ref: list[SiteAdapter
 
 
 class SiteAdapter:
-    def __init__(self, site: SiteFile, page: Page) -> None:
+    def __init__(self, site: SiteFile, page: Page, context: BrowserContext) -> None:
         self.site = site
         self.page = page
+        self.context = context
+        self.tap: NetworkTap | None = None
         self._events: asyncio.Queue[tuple[str, Any]] | None = None
-        self._models: list[str] = []
+        self._captured: list[SiteModel] = []  # from the network
+        self._models: list[SiteModel] = []
+        self._models_seen = asyncio.Event()
         page.on("load", lambda _: self.on_event("navigated", None))
         page.on("crash", lambda _: self.on_event("crashed", None))
+        page.on("dialog", self._on_dialog)
 
     def on_event(self, kind: str, data: Any) -> None:
         if self._events is not None:
             self._events.put_nowait((kind, data))
 
+    def _on_dialog(self, dialog: Any) -> None:
+        # A "leave this page?" prompt when resetting: accept it.
+        asyncio.get_running_loop().create_task(dialog.accept())
+
     # ------------------------------------------------------------ session
 
     async def open(self) -> bool:
         """Load the site; True when signed in."""
+        site, m = self.site, self.site.model_config
+        if site.stream.source == "network" or m.source == "network":
+            self.tap = await NetworkTap.attach(self.context, self.page, self.on_event)
+            if m.source == "network":
+                self.tap.watch(m.url_contains, self._on_model_list)
         # The site may come up after us (the demo site is a sibling program):
         # retry a refused connection until the navigation timeout.
-        deadline = time.monotonic() + self.site.timeouts.navigation
+        deadline = time.monotonic() + site.timeouts.navigation
         while True:
             try:
-                await self.page.goto(self.site.url, timeout=self.site.timeouts.navigation * 1000)
+                await self.page.goto(site.url, timeout=site.timeouts.navigation * 1000)
                 break
             except PlaywrightError as exc:
                 if "ERR_CONNECTION_REFUSED" not in str(exc) or time.monotonic() > deadline:
@@ -82,115 +98,161 @@ class SiteAdapter:
                 await asyncio.sleep(0.25)
         return await self.wait_ready()
 
+    def _on_model_list(self, url: str, headers: dict[str, str], body: bytes) -> None:
+        found = models.parse_list(body, self.site.model_config)
+        if found:
+            self._captured = found
+            self._models_seen.set()
+
     async def wait_ready(self) -> bool:
-        s = self.site.selectors
-        either = ", ".join(x for x in (s.logged_in, s.logged_out) if x) or s.prompt
-        await self.page.wait_for_selector(either, timeout=self.site.timeouts.ready * 1000)
+        if await login.signed_out_reason(self.page, self.context, self.site):
+            return False
+        ready = login.ready_selector(self.site)
+        await self.page.wait_for_selector(ready, timeout=self.site.timeouts.ready * 1000)
         return await self.logged_in()
 
     async def logged_in(self) -> bool:
-        s, m = self.site.selectors, self.site.markers
-        if s.logged_out and await self.page.query_selector(s.logged_out):
-            return False
-        if m.logged_out and not s.logged_in:
-            body = (await self.page.inner_text("body")).lower()
-            if any(marker.lower() in body for marker in m.logged_out):
-                return False
-        return bool(await self.page.query_selector(s.logged_in or s.prompt))
+        return await login.signed_in(self.page, self.context, self.site)
+
+    async def signed_out_reason(self) -> str | None:
+        return await login.signed_out_reason(self.page, self.context, self.site)
 
     @property
     def known_models(self) -> list[str]:
+        return [m.id for m in self._models]
+
+    @property
+    def model_list(self) -> list[SiteModel]:
         return list(self._models)
 
     async def models(self) -> list[str]:
+        return [m.id for m in await self.load_models()]
+
+    async def load_models(self) -> list[SiteModel]:
         if self._models:
             return self._models
-        s = self.site.selectors
-        if self.site.model_pick == "select" and s.model_picker:
-            found = await self.page.eval_on_selector_all(
-                f"{s.model_picker} option", "opts => opts.map(o => o.value)"
-            )
-        elif self.site.model_pick == "click" and s.model_picker and s.model_option:
-            await self.page.click(s.model_picker)
-            found = [t.strip() for t in await self.page.locator(s.model_option).all_inner_texts()]
-            await self.page.keyboard.press("Escape")
-        else:
-            found = []
-        self._models = found or list(self.site.models)
+        if self.site.model_config.source == "network":
+            try:  # the page asks for its model list as it loads
+                await asyncio.wait_for(self._models_seen.wait(), self.site.timeouts.ready)
+            except TimeoutError:
+                log.warning("the page did not load its model list; using the site file's")
+        self._models = await models.read(self.page, self.site, self._captured)
         return self._models
 
-    async def select_model(self, model: str) -> None:
-        known = await self.models()
-        if model not in known:
-            raise UnknownModel(model, known)
-        s = self.site.selectors
-        if self.site.model_pick == "select":
-            await self.page.select_option(s.model_picker, value=model)
-        elif self.site.model_pick == "click":
-            await self.page.click(s.model_picker)
-            await self.page.locator(s.model_option, has_text=model).first.click()
-
-    async def reset(self) -> None:
-        if self.site.reset == "reload":
-            await self.page.reload(timeout=self.site.timeouts.navigation * 1000)
-            await self.wait_ready()
-        elif self.site.reset == "new_chat" and self.site.selectors.new_chat:
-            await self.page.click(self.site.selectors.new_chat)
+    def resolve(self, requested: str) -> SiteModel | None:
+        return models.resolve(requested, self._models)
 
     # --------------------------------------------------------- generation
 
-    async def generate(self, prompt: str, model: str | None) -> AsyncIterator[str]:
-        """Send `prompt` and yield the answer as it streams in.
+    async def generate(
+        self, prompt: str, model: str | None, wanted: GenSettings | None = None
+    ) -> AsyncIterator[Event]:
+        """Send `prompt` and yield the answer (text and reasoning events).
 
         Closing the iterator early (client gone, stop sequence reached) stops
         the generation on the page.
         """
-        s, t = self.site.selectors, self.site.timeouts
-        await self.reset()
-        if model:
-            await self.select_model(model)
-        self._events = asyncio.Queue()
+        s = self.site.selectors
         finished = False
         try:
-            await self.page.evaluate("cfg => window.__mictlArm(cfg)", self._arm_config())
-            await self.page.fill(s.prompt, prompt)
-            await self.page.click(s.send)
-            timeout = t.first_delta
-            while True:
-                try:
-                    kind, data = await asyncio.wait_for(self._events.get(), timeout)
-                except TimeoutError:
-                    raise Stalled(f"no answer from the page for {timeout:g}s") from None
-                if kind == "delta":
-                    timeout = t.stall
-                    yield data
-                elif kind == "done":
-                    finished = True
-                    return
-                else:
-                    finished = kind != "navigated"
-                    await self._raise_for(kind, data)
+            try:
+                chosen = self.resolve(model) if model else None
+                await pick.prepare(self.page, self.context, self.site, chosen)
+                if reason := await self.signed_out_reason():
+                    raise LoggedOut(f"{status.LOGGED_OUT} ({reason})")
+                if wanted:
+                    await settings.apply(self.page, self.site, wanted)
+                self._events = asyncio.Queue()
+                await self.page.evaluate("cfg => window.__mictlArm(cfg)", self._arm_config())
+                if self.tap and self.site.stream.source == "network":
+                    self.tap.arm(self.site.stream.url_contains)
+                await self.page.fill(sel.any_of(s.prompt), prompt)
+                await pick.click(self.page, s.send, "send button", wait_enabled=2)
+            except PlaywrightError as exc:
+                if "crash" in str(exc).lower():
+                    raise PageCrashed("the page crashed") from None
+                raise SiteError(f"could not send the prompt: {_first_line(exc)}") from None
+            async for event in self._answer():
+                yield event
+            finished = True
         finally:
             self._events = None
+            if self.tap:
+                self.tap.disarm()
             if not finished:
                 # Shielded: when the client goes away this runs inside a
                 # cancelled scope, and the page must be stopped all the same.
                 with anyio.CancelScope(shield=True):
                     await self.stop()
 
+    async def _answer(self) -> AsyncIterator[Event]:
+        assert self._events is not None
+        t = self.site.timeouts
+        network = self.tap is not None and self.site.stream.source == "network"
+        decoder = make(self.site.stream.decoder, self.site.stream) if network else None
+        failed: tuple[int, dict[str, str]] | None = None
+        body = bytearray()
+        timeout = t.first_delta
+        banner: tuple[str, Any] | None = None  # network: a banner waiting for the response's word
+        while True:
+            try:
+                kind, data = await asyncio.wait_for(self._events.get(), timeout)
+            except TimeoutError:
+                if banner:
+                    await self._raise_for(*banner)
+                raise Stalled(f"no answer from the page for {timeout:g}s") from None
+            if network and kind in BANNERS:
+                # The page shows what its request's status already says; the
+                # status (and body) is the better witness: give it a moment.
+                if not failed:
+                    banner, timeout = (kind, data), min(timeout, BANNER_GRACE)
+                continue
+            if kind == "net_response":
+                if data[0] >= 400:
+                    failed = data
+            elif kind == "net_data" and failed:
+                body += data[: MAX_ERROR_BODY - len(body)]
+            elif kind == "net_end" and failed:
+                text = body.decode("utf-8", "replace")
+                raise status.classify(self.site, failed[0], text, failed[1])
+            elif kind in ("net_data", "net_end") and decoder is not None:
+                events = decoder.feed(data) if kind == "net_data" else decoder.close()
+                for event in events:
+                    if event.kind in ("text", "reasoning"):
+                        timeout = t.stall
+                        yield event
+                    elif event.kind == "heartbeat":
+                        continue
+                    elif event.kind == "error":
+                        code = (event.data or {}).get("status")
+                        raise status.classify(self.site, code, event.text)
+                    elif event.kind == "finish":
+                        return
+                if kind == "net_end":
+                    return
+            elif kind == "net_failed":
+                raise SiteError(f"the page's answer request failed: {data}")
+            elif kind == "delta":
+                timeout = t.stall
+                yield Event("text", data)
+            elif kind == "done":
+                return
+            elif kind == "navigated" and network:
+                continue  # a site may change its URL as a chat is saved
+            else:
+                await self._raise_for(kind, data)
+
     def _arm_config(self) -> dict[str, Any]:
         s, stream = self.site.selectors, self.site.stream
         return {
-            "answer": s.answer,
-            "answer_done": s.answer_done,
-            "idle": s.idle,
-            "rate_limit": s.rate_limit,
-            "error": s.error,
-            "logged_out": s.logged_out,
-            "source": "fetch" if stream.source == "network" else stream.source,
-            "url_contains": stream.url_contains,
-            "format": stream.decoder,
-            "field": stream.text_field,
+            "answer": sel.any_of(s.answer),
+            "answer_done": sel.any_of(s.answer_done),
+            "idle": sel.any_of(s.idle),
+            "rate_limit": sel.any_of(s.rate_limit),
+            "captcha": sel.any_of(s.captcha),
+            "error": sel.any_of(s.error),
+            "logged_out": sel.any_of(s.logged_out),
+            "source": stream.source,
         }
 
     async def _raise_for(self, kind: str, data: Any) -> None:
@@ -199,7 +261,9 @@ class SiteAdapter:
         if kind == "rate_limit" or (
             kind == "error" and any(x.lower() in text.lower() for x in m.rate_limit)
         ):
-            raise RateLimited(text or "rate limited", self.retry_after(text))
+            raise RateLimited(text or "rate limited", status.retry_after(self.site, text, {}))
+        if kind == "captcha":
+            raise Captcha(f"the site asks for a human check: {text[:200]}")
         if kind == "error":
             raise SiteError(text or "the site showed an error")
         if kind == "crashed":
@@ -211,57 +275,27 @@ class SiteAdapter:
             except PlaywrightError:
                 signed_in = False
             if not signed_in:
-                raise LoggedOut(
-                    "the site's session has expired: sign in again and refresh the profile"
-                )
+                raise LoggedOut(status.LOGGED_OUT)
             raise SiteError("the page navigated away during the generation")
         raise SiteError(f"unexpected page event {kind}")
-
-    def retry_after(self, text: str) -> float:
-        found = re.search(self.site.markers.retry_after, text, re.IGNORECASE)
-        return float(found.group(1)) if found else self.site.markers.retry_after_default
 
     async def stop(self) -> None:
         """Press the site's stop button if a generation is running; best effort."""
         try:
             await self.page.evaluate("() => window.__mictlDisarm && window.__mictlDisarm()")
             stop = self.site.selectors.stop
-            if stop:
-                button = await self.page.query_selector(stop)
-                if button and await button.is_visible():
-                    await button.click(timeout=2000)
-                    # Free the page only once the site agrees it is idle.
-                    await self.page.wait_for_selector(stop, state="hidden", timeout=5000)
-                    log.info("stopped the generation on the page")
+            hit = await sel.first(self.page, stop, visible=True) if stop else None
+            if hit and not await hit[1].is_disabled():
+                await hit[1].click(timeout=2000)
+                # Free the page only once the site agrees it is idle.
+                await self.page.wait_for_selector(hit[0], state="hidden", timeout=5000)
+                log.info("stopped the generation on the page")
         except PlaywrightError as exc:
-            log.warning("could not stop the generation: %s", exc)
+            log.warning("could not stop the generation: %s", _first_line(exc))
 
-    # -------------------------------------------------------------- check
 
-    async def check(self) -> list[CheckResult]:
-        """Every selector that can be checked without sending a prompt."""
-        s = self.site.selectors
-        signed_in = await self.logged_in()
-        wanted = [
-            ("logged_in", s.logged_in, signed_in),
-            ("logged_out", s.logged_out, not signed_in),
-            ("prompt", s.prompt, signed_in),
-            ("send", s.send, signed_in),
-            ("model_picker", s.model_picker, signed_in and self.site.model_pick != "none"),
-            ("new_chat", s.new_chat, signed_in and self.site.reset == "new_chat"),
-            ("idle", s.idle, False),
-            ("answer", s.answer, False),
-            ("stop", s.stop, False),
-            ("rate_limit", s.rate_limit, False),
-            ("error", s.error, False),
-        ]
-        results = []
-        for name, selector, required in wanted:
-            if not selector:
-                continue
-            try:
-                found = await self.page.query_selector(selector) is not None
-            except PlaywrightError:
-                found = False  # an invalid selector
-            results.append(CheckResult(name, selector, found, required))
-        return results
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+__all__ = ["SiteAdapter", "SiteProblem", "prepare_context"]

@@ -34,3 +34,11 @@ class UnknownModel(Exception):
         super().__init__(f"model {model!r} is not served here (known: {', '.join(known)})")
         self.model = model
         self.known = known
+
+
+class Captcha(SiteProblem):
+    """The site wants a person (a captcha, a human check): not a crash, not a logout."""
+
+
+class UpstreamError(SiteProblem):
+    """The site's own backend failed (a 5xx): another account may well answer."""

@@ -1,7 +1,8 @@
 // Installed in every page of an instance (context.add_init_script). It pushes
 // what happens on the page to Python through the exposed binding
 // window.__mictlEvent(kind, data): answer deltas, completion, banners. No
-// polling: a MutationObserver for the DOM, and a tap on the page's own fetch.
+// polling: a MutationObserver for the DOM. (The network source is tapped
+// from Python through the DevTools protocol: sites/tap.py.)
 (() => {
   if (window.__mictlArm) return;
   const report = (kind, data) => {
@@ -47,7 +48,8 @@
 
   window.__mictlArm = (cfg) => {
     if (state) state.observer.disconnect();
-    const banners = [["rate_limit", cfg.rate_limit], ["error", cfg.error], ["logged_out", cfg.logged_out]]
+    const banners = [["rate_limit", cfg.rate_limit], ["captcha", cfg.captcha], ["error", cfg.error],
+      ["logged_out", cfg.logged_out]]
       .filter((b) => b[1]);
     const stale = new Set(); // banners already up before this request
     for (const [, sel] of banners) for (const n of document.querySelectorAll(sel)) if (visible(n)) stale.add(n);
@@ -66,49 +68,4 @@
     state = null;
   };
 
-  // The fetch tap: the page's own answer stream, read from a tee of its body.
-  const originalFetch = window.fetch;
-  window.fetch = async function (...args) {
-    const response = await originalFetch.apply(this, args);
-    const s = state;
-    const url = String((args[0] && args[0].url) || args[0]);
-    if (!s || s.finished || s.cfg.source !== "fetch" || !url.includes(s.cfg.url_contains)
-        || !response.ok || !response.body) return response;
-    const [mine, theirs] = response.body.tee();
-    readTap(mine.getReader(), s);
-    return new Response(theirs, {
-      status: response.status, statusText: response.statusText, headers: response.headers,
-    });
-  };
-
-  async function readTap(reader, s) {
-    const decoder = new TextDecoder();
-    let buffer = "";
-    const handle = (line) => {
-      if (s.cfg.format === "sse") {
-        if (!line.startsWith("data:")) return;
-        line = line.slice(5).trim();
-        if (line === "[DONE]") return;
-      }
-      if (!line.trim()) return;
-      try {
-        const piece = JSON.parse(line)[s.cfg.field];
-        if (typeof piece === "string" && piece) { s.gotDelta = true; report("delta", piece); }
-      } catch (e) { /* not a JSON line */ }
-    };
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let newline;
-        while ((newline = buffer.indexOf("\n")) >= 0) {
-          handle(buffer.slice(0, newline));
-          buffer = buffer.slice(newline + 1);
-        }
-      }
-      if (buffer) handle(buffer);
-    } catch (e) { /* aborted: the stop button */ }
-    if (!s.finished) { s.finished = true; s.observer.disconnect(); report("done"); }
-  }
 })();

@@ -1,6 +1,8 @@
-"""The site file format: everything the generic adapter needs to drive a site.
+"""The site file format: everything the generic engine needs to drive a site.
 
 A site's UI change is a data edit here, checked with `mictl site check`.
+Every selector may be one CSS selector or an ordered list of fallbacks (the
+first that matches wins; `site check` says which one did).
 """
 
 from __future__ import annotations
@@ -11,25 +13,30 @@ import msgspec
 
 from instance_runner.sites.decoders.types import StreamOptions
 
+Sel = str | list[str]  # one selector, or fallbacks in order
+
 
 class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
 class Selectors(Struct):
-    prompt: str  # the input the prompt is typed into
-    send: str  # the button that sends it
-    answer: str  # every assistant answer's text node; the newest is the last match
-    stop: str = ""  # the button that stops a generation
-    model_picker: str = ""  # a <select> (pick = "select") or the button opening a menu
-    model_option: str = ""  # the menu entries (pick = "click"); their text is the model
-    answer_done: str = ""  # matches the newest answer (or an ancestor) once it is complete
-    idle: str = ""  # present when no generation runs (done = idle after a delta)
-    logged_in: str = ""  # present only when signed in
-    logged_out: str = ""  # present only on the sign-in page
-    rate_limit: str = ""  # a visible rate-limit / quota banner
-    error: str = ""  # a visible error banner
-    new_chat: str = ""  # starts a fresh conversation (reset = "new_chat")
+    prompt: Sel  # the input the prompt is typed into
+    send: Sel  # the button that sends it (never clicked while disabled)
+    answer: Sel = ""  # dom source: every answer's text node; the newest is the last
+    stop: Sel = ""  # the button that stops a generation
+    model_picker: Sel = ""  # a <select> (pick select), or what opens the picker
+    model_option: Sel = ""  # menu entries (pick click / type); their text names the model
+    model_search: Sel = ""  # pick type: the input the model's name is typed into
+    answer_done: Sel = ""  # matches the newest answer (or an ancestor) once complete
+    idle: Sel = ""  # present when no generation runs (done = idle after a delta)
+    logged_in: Sel = ""  # present only when signed in
+    logged_out: Sel = ""  # present only on the sign-in page
+    rate_limit: Sel = ""  # a visible rate-limit / quota banner
+    error: Sel = ""  # a visible error banner
+    captcha: Sel = ""  # a captcha / human check on the page
+    new_chat: Sel = ""  # starts a fresh conversation (reset = "new_chat")
+    new_chat_confirm: Sel = ""  # the dialog button that confirms it ("Discard and continue")
 
 
 class Markers(Struct):
@@ -37,9 +44,30 @@ class Markers(Struct):
 
     rate_limit: list[str] = []
     logged_out: list[str] = []
+    captcha: list[str] = []
     error: list[str] = []
     retry_after: str = r"(\d+)\s*(?:s\b|sec|second)"  # regex on the rate-limit text
     retry_after_default: float = 60.0
+
+
+class Login(Struct):
+    """Signed out when any of these holds (besides selectors.logged_out)."""
+
+    url_patterns: list[str] = []  # regexes searched in the page's URL
+    title_markers: list[str] = []  # substrings of the page title
+    cookies: list[str] = []  # cookie names the signed-in context must hold
+
+
+class StatusRule(Struct):
+    """How the tapped response's status and error text map to a state.
+
+    Rules are tried in order; the first whose status (any, when empty) and
+    markers (any, when empty; searched in the body or error text) match wins.
+    """
+
+    state: Literal["rate_limited", "logged_out", "captcha", "upstream_error", "error"]
+    status: list[int] = []
+    markers: list[str] = []
 
 
 class Timeouts(Struct):
@@ -71,19 +99,80 @@ class Stream(StreamOptions):
             self.text_field = self.field
 
 
+class Models(Struct):
+    """Where the model list comes from, and how a model is chosen.
+
+    source: "network" (a response the page fetches on load), "page" (a JS
+    expression evaluated in the page, e.g. data the page embeds), "picker"
+    (the picker's entries) or "static" (`static` below). Paths are dotted
+    (decoders.base.at_path): `list_path` finds the entries, `id_path` and
+    `name_path` their id and display name.
+    """
+
+    source: Literal["network", "page", "picker", "static"] = "picker"
+    url_contains: str = ""  # network: the response to read
+    expression: str = ""  # page: JS evaluated in the page, returning the JSON
+    strip_prefix: str = ""  # a guard before the JSON (")]}'")
+    list_path: str = ""
+    id_path: str = "id"
+    name_path: str = "name"
+    id_strip: str = ""  # removed from the front of ids ("models/")
+    static: list[str] = []  # ids used when nothing else can be read
+    # pick: "select" (a <select>), "click" (open the picker, click the entry),
+    # "type" (open the picker, type the name, take the matching option),
+    # "localstorage" (write key, reload), "none"
+    pick: Literal["select", "click", "type", "localstorage", "none"] = "select"
+    storage_key: str = ""  # localstorage: the key (its value is a JSON object)
+    storage_value: str = ""  # localstorage: JSON merged into it; {id} is the model id
+    reload: bool = True  # localstorage: reload the page after writing
+    check: Sel = ""  # after picking: its text must show the model's name or id
+
+
+class Settings(Struct):
+    """Generation settings the site exposes in its page (inputs)."""
+
+    temperature: Sel = ""
+    top_p: Sel = ""
+    max_tokens: Sel = ""
+    stop: Sel = ""  # typed, one sequence at a time, each followed by Enter
+    stop_clear: Sel = ""  # buttons that remove the stop sequences already set
+    system: Sel = ""  # the system instruction field
+    system_open: Sel = ""  # what reveals it, when hidden
+
+
 class SiteFile(Struct, kw_only=True):
     name: str
     url: str
     selectors: Selectors
     notice: str = ""  # shown by `mictl site check` (e.g. "selectors unverified")
+    verified: str = ""  # YYYY-MM-DD: when the file last passed against the site
+    verified_against: str = ""  # what it was verified against (the live site, a replica)
+    model_pick: Literal["select", "click", "none", ""] = ""  # old name of models.pick
+    models: Models | list[str] = msgspec.field(default_factory=Models)
+    # before each request: nothing, reload, click new chat, or open `reset_url` (default url)
+    reset: Literal["none", "reload", "new_chat", "goto"] = "none"
+    reset_url: str = ""
     moved_from: list[str] = []  # old hosts whose cookies still sign in here (moved.py)
     # Which browser the site needs: the light headless shell, full Chromium in
     # new headless mode, or full Chromium headed (under Xvfb when there is no
     # display) for sites whose bot checks distrust headless browsers.
     browser: Literal["headless-shell", "headless", "headed"] = "headless-shell"
-    model_pick: Literal["select", "click", "none"] = "select"
-    models: list[str] = []  # used when the picker cannot be read
-    reset: Literal["none", "reload", "new_chat"] = "none"  # before each request
     markers: Markers = msgspec.field(default_factory=Markers)
+    login: Login = msgspec.field(default_factory=Login)
+    status: list[StatusRule] = []
+    settings: Settings = msgspec.field(default_factory=Settings)
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     stream: Stream = msgspec.field(default_factory=Stream)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.models, list):  # the old form: a static list
+            self.models = Models(source="static", static=self.models, pick="none")
+        if self.model_pick:
+            self.models.pick = self.model_pick
+            if self.model_pick in ("select", "click") and self.models.source == "static":
+                self.models.source = "picker"
+
+    @property
+    def model_config(self) -> Models:
+        assert isinstance(self.models, Models)
+        return self.models

@@ -64,6 +64,7 @@ ORIGIN = "https://aistudio.google.com"
 XSSI = ")]}'\n"
 PACE = float(os.environ.get("REPLICA_PACE_MS", "5")) / 1000
 SESSION_COOKIE = "SID"  # Google's session cookie; without it, the account chooser
+SEEN: dict[str, object] = {"requests": 0}  # the last GenerateContent, for tests (/replica/last)
 
 
 def signed_in(request: Request) -> bool:
@@ -151,6 +152,14 @@ async def generate(request: Request) -> Response:
     model = str(body[0]).removeprefix("models/") or DEFAULT_MODEL
     prompt = last_user_text(body)
     system = body[4][0][0][1] if len(body) > 4 and body[4] else ""
+    SEEN.update(
+        requests=int(SEEN["requests"]) + 1,  # type: ignore[call-overload]
+        model=model,
+        prompt=prompt,
+        turns=len(body[1]),
+        config=body[3] if len(body) > 3 else None,
+        system=system,
+    )
     if "[quota]" in prompt:
         message = "You've exceeded your quota for this model. Please try again later."
         return rpc_error(request, 429, "RESOURCE_EXHAUSTED", message)
@@ -187,8 +196,14 @@ async def generate(request: Request) -> Response:
     return StreamingResponse(stream(), headers=headers, media_type="application/json+protobuf")
 
 
+async def last(request: Request) -> Response:
+    """Not part of AI Studio: what the page last sent, for the tests."""
+    return Response(json.dumps(SEEN), media_type="application/json")
+
+
 app = Starlette(
     routes=[
+        Route("/replica/last", last),
         Route("/", root),
         Route("/prompts/{rest:path}", page),
         Route("/static/{name}", static),

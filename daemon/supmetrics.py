@@ -1,0 +1,221 @@
+"""The supervisor's side of /metrics: program states, restarts, exits by
+reason, start durations, uptime, memory of each process tree, and counters
+of what the daemon did (reloads, restart requests by reason, transitions).
+
+Label sets stay bounded: `program` takes the configured names (a removed
+program's series go with it), `state` supervisord's eight states, `reason`
+and `outcome` the small fixed sets below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from daemon.orphans import tree_pss_mb
+from daemon.types import State, Transition
+
+if TYPE_CHECKING:
+    from daemon.main import Daemon
+    from daemon.supervisor import Supervisor
+
+EXIT_REASONS = ("expected", "unexpected", "signal", "stopped", "spawn_error")
+RESTART_REASONS = ("operator", "health", "recycle", "reload", "rolling", "scale", "other")
+START_BUCKETS = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120)
+
+
+def restart_reason(reason: str) -> str:
+    """A free-text restart reason ('recycle: 500 requests') -> a fixed label."""
+    word = reason.split(":", 1)[0].split()[0].lower() if reason.strip() else ""
+    return word if word in RESTART_REASONS else "other"
+
+
+class SupervisorStats:
+    """Counts what the supervisor's transitions tell; samples memory."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        self.exits: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.entered: collections.Counter[str] = collections.Counter()
+        self.restart_requests: collections.Counter[str] = collections.Counter()
+        self.reloads: collections.Counter[str] = collections.Counter()
+        self.start_began: dict[str, float] = {}
+        self.last_start: dict[str, float] = {}
+        self.start_buckets = [0] * len(START_BUCKETS)
+        self.start_count = 0
+        self.start_sum = 0.0
+        self.pss_bytes: dict[str, int] = {}
+        self._seen_exit: dict[str, float] = {}
+        self._kick = asyncio.Event()  # a program became RUNNING: sample soon
+        self.started_at = time.time()
+
+    # ------------------------------------------------------------ events
+
+    def on_transition(self, t: Transition) -> None:
+        self.entered[t.new.name] += 1
+        program = self.supervisor.programs.get(t.program)
+        last = program.last_exit if program is not None else None
+        if last is not None and self._seen_exit.get(t.program) != last.at:
+            self._seen_exit[t.program] = last.at
+            if t.old == State.STOPPING:
+                reason = "stopped"
+            elif last.signal:
+                reason = "signal"
+            else:
+                reason = "expected" if last.expected else "unexpected"
+            self.exits[(t.program, reason)] += 1
+        elif t.old == State.STARTING and t.new in (State.BACKOFF, State.FATAL):
+            self.exits[(t.program, "spawn_error")] += 1
+        if t.new == State.STARTING:
+            self.start_began[t.program] = t.at
+        elif t.new == State.RUNNING and t.old == State.STARTING:
+            self._kick.set()
+            began = self.start_began.pop(t.program, None)
+            if began is not None:
+                self._observe_start(t.program, max(0.0, t.at - began))
+
+    def _observe_start(self, name: str, seconds: float) -> None:
+        self.last_start[name] = seconds
+        self.start_count += 1
+        self.start_sum += seconds
+        for i, bound in enumerate(START_BUCKETS):
+            if seconds <= bound:
+                self.start_buckets[i] += 1
+
+    def restart_requested(self, reason: str) -> None:
+        self.restart_requests[restart_reason(reason)] += 1
+
+    def reloaded(self, ok: bool) -> None:
+        self.reloads["ok" if ok else "failed"] += 1
+
+    # ------------------------------------------------------------ memory
+
+    def sample_memory(self) -> dict[str, int]:
+        """PSS of each running program's whole tree (reads /proc: off the loop)."""
+        tokens = [
+            (name, p.spawn_token)
+            for name, p in list(self.supervisor.programs.items())
+            if p.pid is not None
+        ]
+        return {name: int(tree_pss_mb(token) * 2**20) for name, token in tokens}
+
+    async def sample_forever(self, stop: asyncio.Event, interval: float = 15.0) -> None:
+        """Every `interval`, and shortly after a program becomes RUNNING."""
+        while not stop.is_set():
+            self._kick.clear()
+            self.pss_bytes = await asyncio.to_thread(self.sample_memory)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), interval)
+            await asyncio.sleep(0.5)  # let a burst of starts settle into one sample
+
+
+def attach(daemon: Daemon) -> SupervisorStats:
+    """Count the daemon's supervisor; expose it on the router's /metrics."""
+    stats = SupervisorStats(daemon.supervisor)
+    daemon.supervisor.listeners.append(stats.on_transition)
+    router = daemon.router
+    if router is not None:
+        store = daemon.store
+        router.metrics.registry.register(
+            SupervisorCollector(stats, lambda name: store.program(name).restarts)
+        )
+    return stats
+
+
+class SupervisorCollector(Collector):
+    def __init__(self, stats: SupervisorStats, restarts: Callable[[str], int]) -> None:
+        self.stats = stats
+        self.restarts = restarts
+
+    def collect(self) -> Iterable[Metric]:
+        s = self.stats
+        programs = dict(s.supervisor.programs)
+        names = sorted(programs)
+        now = time.time()
+        state = GaugeMetricFamily(
+            "mictl_program_state",
+            "1 for the state each program is in, 0 for the others",
+            labels=["program", "state"],
+        )
+        uptime = GaugeMetricFamily(
+            "mictl_program_uptime_seconds", "Seconds since the process started", labels=["program"]
+        )
+        restarts = CounterMetricFamily(
+            "mictl_program_restarts",
+            "Automatic restarts (after an exit or a backoff), kept across daemon restarts",
+            labels=["program"],
+        )
+        for name in names:
+            current = programs[name].state
+            for st in State:
+                state.add_metric([name, st.name], 1 if st == current else 0)
+            uptime.add_metric([name], programs[name].uptime(now) or 0)
+            restarts.add_metric([name], self.restarts(name))
+        exits = CounterMetricFamily(
+            "mictl_program_exits", "Process exits by reason", labels=["program", "reason"]
+        )
+        for name in names:
+            for reason in EXIT_REASONS:
+                exits.add_metric([name, reason], s.exits.get((name, reason), 0))
+        last_start = GaugeMetricFamily(
+            "mictl_program_last_start_seconds",
+            "Spawn to RUNNING, the last time it started",
+            labels=["program"],
+        )
+        memory = GaugeMetricFamily(
+            "mictl_program_memory_pss_bytes",
+            "PSS of the program's whole process tree (sampled every 15 s)",
+            labels=["program"],
+        )
+        for name in names:
+            if name in s.last_start:
+                last_start.add_metric([name], s.last_start[name])
+            if name in s.pss_bytes and programs[name].pid is not None:
+                memory.add_metric([name], s.pss_bytes[name])
+        starts = HistogramMetricFamily(
+            "mictl_program_start_seconds", "Spawn to RUNNING, every program"
+        )
+        cumulative = [(str(b), c) for b, c in zip(START_BUCKETS, s.start_buckets, strict=True)]
+        starts.add_metric([], [*cumulative, ("+Inf", s.start_count)], s.start_sum)
+        return [
+            state,
+            uptime,
+            restarts,
+            exits,
+            last_start,
+            starts,
+            memory,
+            *self._events(s, now),
+        ]
+
+    def _events(self, s: SupervisorStats, now: float) -> list[Metric]:
+        entered = CounterMetricFamily(
+            "mictl_transitions", "Program state changes, by the state entered", labels=["state"]
+        )
+        for st in State:
+            entered.add_metric([st.name], s.entered.get(st.name, 0))
+        requests = CounterMetricFamily(
+            "mictl_restart_requests", "Restarts asked for, by whom", labels=["reason"]
+        )
+        for reason in RESTART_REASONS:
+            requests.add_metric([reason], s.restart_requests.get(reason, 0))
+        reloads = CounterMetricFamily(
+            "mictl_reloads", "Config reloads by outcome", labels=["outcome"]
+        )
+        for outcome in ("ok", "failed"):
+            reloads.add_metric([outcome], s.reloads.get(outcome, 0))
+        daemon_up = GaugeMetricFamily("mictl_daemon_uptime_seconds", "Seconds since mictld started")
+        daemon_up.add_metric([], now - s.started_at)
+        return [entered, requests, reloads, daemon_up]

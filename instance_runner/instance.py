@@ -1,0 +1,192 @@
+"""The state behind one instance's API: the browser session, the queue, and
+what the site said (cooling models, logged out, captcha), published on
+/health as structured data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from instance_runner.browser import BrowserSession
+from instance_runner.sites.errors import (
+    Captcha,
+    LoggedOut,
+    PageCrashed,
+    RateLimited,
+    SiteError,
+    SiteProblem,
+    Stalled,
+    UpstreamError,
+)
+from instance_runner.types import Health
+
+log = logging.getLogger("mictl.instance")
+CAPTCHA_HOLD = 300.0  # seconds without work after a captcha, then one request may probe
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, message: str, type: str, code: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.type, self.code, self.headers = status, type, code, headers or {}
+
+
+def rate_limit_error(model: str, seconds: float, text: str = "") -> ApiError:
+    retry = max(1, round(seconds))
+    message = f"rate limited on {model}; retry after {retry}s" + (f" ({text})" if text else "")
+    return ApiError(429, message, "rate_limit_error", "rate_limited", {"Retry-After": str(retry)})
+
+
+class Instance:
+    def __init__(
+        self,
+        name: str,
+        session: BrowserSession,
+        *,
+        max_queue: int = 8,
+        model_default: str | None = None,
+    ) -> None:
+        self.name = name
+        self.model_default = model_default
+        self.session = session
+        self.max_queue = max_queue
+        self.waiting = 0
+        self.busy = False
+        self.served = 0
+        self.failed = 0
+        self.last_error = ""
+        self.rate_limited_until: dict[str, float] = {}
+        self.captcha_until = 0.0
+        self.signed_out_reason = ""
+        self._page = asyncio.Lock()  # FIFO: one generation at a time
+
+    @property
+    def captcha(self) -> bool:
+        return self.captcha_until > time.time()
+
+    def health(self) -> Health:
+        s = self.session
+        now = time.time()
+        cooling = {m: t for m, t in self.rate_limited_until.items() if t > now}
+        ready = s.connected and s.page_ready
+        logged_out = ready and not s.logged_in
+        if not ready:
+            state = "starting" if s.connected else "browser_lost"
+        elif logged_out:
+            state = "logged_out"
+        elif self.captcha:
+            state = "captcha"
+        else:
+            state = "ok"
+        return Health(
+            ok=state == "ok",
+            name=self.name,
+            site=s.site.name,
+            browser_connected=s.connected,
+            page_ready=s.page_ready,
+            logged_in=s.logged_in,
+            busy=self.busy,
+            queue_length=self.waiting,
+            rate_limited_until=cooling,
+            models=s.models,
+            served=self.served,
+            failed=self.failed,
+            last_error=self.last_error,
+            state=state,
+            logged_out=logged_out,
+            captcha=self.captcha,
+            captcha_until=self.captcha_until if self.captcha else 0.0,
+            cooling=cooling,
+            signed_out_reason=self.signed_out_reason if logged_out else "",
+        )
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._page.locked() and self.waiting >= self.max_queue:
+            raise ApiError(
+                503,
+                f"instance {self.name} is busy and its queue is full",
+                "server_error",
+                "queue_full",
+                {"Retry-After": "5"},
+            )
+        self.waiting += 1
+        try:
+            await self._page.acquire()
+        finally:
+            self.waiting -= 1
+        self.busy = True
+        try:
+            yield
+        finally:
+            self.busy = False
+            self._page.release()
+
+    def check_ready(self, model: str) -> None:
+        s = self.session
+        if not (s.connected and s.page_ready):
+            raise ApiError(
+                503,
+                "the browser page is not ready",
+                "server_error",
+                "not_ready",
+                {"Retry-After": "5"},
+            )
+        if not s.logged_in:
+            raise ApiError(
+                503,
+                f"instance {self.name} is logged out of {s.site.name}: "
+                + (s.login_hint or "refresh its profile"),
+                "server_error",
+                "logged_out",
+            )
+        if self.captcha:
+            retry = str(max(1, round(self.captcha_until - time.time())))
+            raise ApiError(
+                503,
+                f"instance {self.name} hit a human check on {s.site.name}: a person must solve it",
+                "server_error",
+                "captcha",
+                {"Retry-After": retry},
+            )
+        until = self.rate_limited_until.get(model, 0)
+        if until > time.time():
+            raise rate_limit_error(model, until - time.time())
+
+    def succeeded(self) -> None:
+        self.served += 1
+        self.captcha_until = 0.0
+
+    async def failed_with(self, exc: SiteProblem, model: str) -> ApiError:
+        """Record a site problem, save artifacts, and map it to an HTTP error."""
+        self.failed += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        log.warning("request failed: %s", self.last_error)
+        await self.session.save_artifacts(self.last_error)
+        if isinstance(exc, RateLimited):
+            self.rate_limited_until[model] = time.time() + exc.retry_after
+            log.warning("%s cooling down for %.0fs", model, exc.retry_after)
+            return rate_limit_error(model, exc.retry_after, str(exc))
+        if isinstance(exc, LoggedOut):
+            self.session.logged_in = False
+            self.signed_out_reason = str(exc)
+            log.warning("instance %s is now logged out", self.name)
+            return ApiError(503, str(exc), "server_error", "logged_out")
+        if isinstance(exc, Captcha):
+            self.captcha_until = time.time() + CAPTCHA_HOLD
+            log.warning("instance %s needs a person (captcha)", self.name)
+            return ApiError(
+                503, str(exc), "server_error", "captcha", {"Retry-After": str(int(CAPTCHA_HOLD))}
+            )
+        if isinstance(exc, Stalled):
+            return ApiError(504, f"generation stalled: {exc}", "server_error", "stalled")
+        if isinstance(exc, PageCrashed):
+            return ApiError(502, str(exc), "server_error", "page_crashed")
+        if isinstance(exc, UpstreamError):
+            return ApiError(502, str(exc), "server_error", "upstream_error")
+        assert isinstance(exc, SiteError)
+        return ApiError(502, f"the site showed an error: {exc}", "server_error", "site_error")

@@ -1,0 +1,232 @@
+"""`mictl site record`: one real exchange with a site, kept as evidence.
+
+A HAR with bodies, DOM snapshots at the key moments (before send, while
+streaming, after done, on error), a screenshot and the site file used. The
+browser writes its HAR into a private temporary directory (0700, in memory
+under /dev/shm where there is one); everything is scrubbed in memory
+(instance_runner/scrub.py) and checked for leaks before the recording is
+written, 0600 files in a 0700 directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, async_playwright
+
+from instance_runner.launch import launch
+from instance_runner.oneshot import adapter_for, answer
+from instance_runner.scrub import (
+    EMAIL,
+    EMAIL_OUT,
+    NAME_OUT,
+    REDACTED,
+    Scrubber,
+    Secrets,
+    har_secrets,
+    leaks,
+    names_near_emails,
+    scrub_har,
+)
+from instance_runner.sites.types import SiteFile
+
+HAR, META, SHOT, SITE = "recording.har", "meta.json", "screenshot.png", "site.toml"
+MOMENTS = ("before-send", "streaming", "done", "error")
+
+
+class RecordError(Exception):
+    pass
+
+
+class Meta(msgspec.Struct, kw_only=True):
+    site: str
+    url: str
+    prompt: str
+    model: str | None
+    answer: str = ""
+    error: str = ""
+    logged_in: bool = False
+    snapshots: list[str] = []
+    recorded_at: float = 0.0
+    browser: str = ""
+    removed: int = 0  # secrets replaced (how many, never which)
+
+
+class Recording(msgspec.Struct):
+    meta: Meta
+    har: bytes
+    snapshots: dict[str, bytes]
+    screenshot: bytes | None
+    site_text: bytes
+
+
+def _private_tmp() -> str:
+    shm = "/dev/shm"
+    where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+    return tempfile.mkdtemp(prefix="mictl-record-", dir=where)  # mode 0700
+
+
+def profile_secrets(profile: str, secrets: Secrets) -> None:
+    state = json.loads(Path(profile).read_bytes())
+    for c in state.get("cookies", []):
+        secrets.add(c.get("value"))
+    for origin in state.get("origins", []):
+        for item in origin.get("localStorage", []):
+            if any(k in item.get("name", "").lower() for k in ("token", "auth", "session")):
+                secrets.add(item.get("value"))
+
+
+REDACT_PAGE_JS = """([literals, names, email, emailOut, redacted, nameOut]) => {
+  const re = new RegExp(email, "g");
+  const fix = (s) => {
+    if (!s) return s;
+    for (const v of literals) s = s.split(v).join(redacted);
+    for (const n of names) s = s.split(n).join(nameOut);
+    return s.replace(re, emailOut);
+  };
+  const walker = document.createTreeWalker(document.body || document, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) n.nodeValue = fix(n.nodeValue);
+  for (const el of document.querySelectorAll("*")) {
+    for (const a of [...el.attributes]) el.setAttribute(a.name, fix(a.value));
+    if ("value" in el && typeof el.value === "string") el.value = fix(el.value);
+  }
+}"""
+
+
+async def _snapshot(page: Page, into: dict[str, str], moment: str) -> None:
+    with contextlib.suppress(PlaywrightError):
+        into[moment] = await page.content()
+
+
+async def record(
+    site: SiteFile,
+    site_text: bytes,
+    profile: str,
+    prompt: str,
+    *,
+    model: str | None = None,
+    executable: str = "",
+    headless: bool = True,
+    args: list[str] | None = None,
+    redact: list[str] | None = None,
+) -> Recording:
+    secrets = Secrets()
+    profile_secrets(profile, secrets)
+    secrets.add(*(redact or []))
+    secrets.names.update(r for r in (redact or []) if r)
+    meta = Meta(site=site.name, url=site.url, prompt=prompt, model=model, recorded_at=time.time())
+    snapshots: dict[str, str] = {}
+    shot = None
+    tmp = _private_tmp()
+    raw_har = os.path.join(tmp, HAR)
+    try:
+        async with async_playwright() as pw:
+            browser = await launch(pw, executable=executable, headless=headless, args=args)
+            meta.browser = browser.version
+            try:
+                context = await browser.new_context(
+                    storage_state=profile, record_har_path=raw_har, record_har_content="embed"
+                )
+                page, adapter = await adapter_for(site, context)
+                try:
+                    meta.logged_in = await adapter.open()
+                    if not meta.logged_in:
+                        raise RecordError("the profile is not signed in to the site")
+                    await _snapshot(page, snapshots, "before-send")
+                    parts: list[str] = []
+                    async for delta in answer(adapter, prompt, model):
+                        parts.append(delta)
+                        if len(parts) == 1:
+                            await _snapshot(page, snapshots, "streaming")
+                    meta.answer = "".join(parts)
+                    await _snapshot(page, snapshots, "done")
+                except Exception as exc:  # any failure is evidence too
+                    meta.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    await _snapshot(page, snapshots, "error")
+                for c in await context.cookies():
+                    secrets.add(c.get("value"))
+                secrets.names.update(names_near_emails(snapshots.values()))
+                with contextlib.suppress(PlaywrightError):
+                    await page.evaluate(REDACT_PAGE_JS, _page_args(secrets))
+                    shot = await page.screenshot(full_page=True)
+                await context.close()  # writes the HAR
+            finally:
+                await browser.close()
+        har = json.loads(Path(raw_har).read_bytes()) if os.path.exists(raw_har) else {}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _scrubbed(meta, har, snapshots, shot, site_text, secrets)
+
+
+def _page_args(secrets: Secrets) -> list[Any]:
+    literals = sorted(secrets.literals, key=len, reverse=True)
+    names = sorted(secrets.names, key=len, reverse=True)
+    return [literals, names, EMAIL.pattern, EMAIL_OUT, REDACTED, NAME_OUT]
+
+
+def _scrubbed(
+    meta: Meta,
+    har: dict[str, Any],
+    snapshots: dict[str, str],
+    shot: bytes | None,
+    site_text: bytes,
+    secrets: Secrets,
+) -> Recording:
+    har_secrets(har, secrets)
+    strings: list[str] = []
+    _collect_strings(har, strings)
+    secrets.names.update(names_near_emails(strings))
+    scrub = Scrubber(secrets)
+    clean_har = json.dumps(scrub_har(har, scrub), indent=1, ensure_ascii=False).encode()
+    clean_snaps = {k: scrub.text(v).encode() for k, v in snapshots.items()}
+    meta.answer, meta.prompt = scrub.text(meta.answer), scrub.text(meta.prompt)
+    meta.error = scrub.text(meta.error)
+    meta.snapshots = [m for m in MOMENTS if m in clean_snaps]
+    meta.removed = scrub.count
+    found = leaks([clean_har, *clean_snaps.values(), msgspec.json.encode(meta)], secrets)
+    if found:  # never write a recording that still holds one
+        raise RecordError(f"refusing to write the recording: {', '.join(found)} survived scrubbing")
+    return Recording(meta, clean_har, clean_snaps, shot, site_text)
+
+
+def _collect_strings(data: Any, into: list[str]) -> None:
+    if isinstance(data, dict):
+        for v in data.values():
+            _collect_strings(v, into)
+    elif isinstance(data, list):
+        for v in data:
+            _collect_strings(v, into)
+    elif isinstance(data, str) and ("@" in data or "%40" in data or "\\u0040" in data):
+        into.append(data)
+
+
+def write(recording: Recording, out: str) -> list[str]:
+    """The recording's files, 0600 in a 0700 directory."""
+    directory = Path(out)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    (directory / "dom").mkdir(mode=0o700, exist_ok=True)
+    files = {
+        HAR: recording.har,
+        META: msgspec.json.format(msgspec.json.encode(recording.meta)),
+        SITE: recording.site_text,
+        **{f"dom/{k}.html": v for k, v in recording.snapshots.items()},
+    }
+    if recording.screenshot:
+        files[SHOT] = recording.screenshot
+    for name, data in files.items():
+        path = directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o600)
+    return sorted(files)

@@ -1,0 +1,148 @@
+"""Page actions before a prompt is sent: start a fresh chat, choose the model.
+
+Buttons are clicked only when enabled: a disabled "New chat" means the chat
+is already fresh; a disabled send button is waited for, then reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+
+from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
+
+from instance_runner.sites import login, sel
+from instance_runner.sites.errors import LoggedOut, SiteError
+from instance_runner.sites.models import SiteModel
+from instance_runner.sites.status import LOGGED_OUT
+from instance_runner.sites.types import Sel, SiteFile
+
+log = logging.getLogger("mictl.instance")
+
+
+async def click(page: Page, selector: Sel, what: str, *, wait_enabled: float = 0) -> None:
+    """Click the first visible match, never while disabled."""
+    hit = await sel.first(page, selector, visible=True)
+    if hit is None:
+        raise SiteError(f"the {what} is not on the page ({sel.any_of(selector)})")
+    handle = hit[1]
+    if wait_enabled and await handle.is_disabled():
+        with contextlib.suppress(PlaywrightError):
+            await page.wait_for_function(
+                "el => !el.disabled && el.getAttribute('aria-disabled') !== 'true'",
+                arg=handle,
+                timeout=wait_enabled * 1000,
+            )
+    if await handle.is_disabled():
+        raise SiteError(f"the {what} is disabled")
+    await handle.click()
+
+
+async def reset(page: Page, context: BrowserContext, site: SiteFile) -> None:
+    s, t = site.selectors, site.timeouts
+    if site.reset == "goto":
+        await page.goto(site.reset_url or site.url, timeout=t.navigation * 1000)
+    elif site.reset == "reload":
+        await page.reload(timeout=t.navigation * 1000)
+    elif site.reset == "new_chat" and s.new_chat:
+        hit = await sel.first(page, s.new_chat, visible=True)
+        if hit is None or await hit[1].is_disabled():
+            return  # the chat is fresh already
+        await hit[1].click()
+        if s.new_chat_confirm:
+            try:
+                await page.wait_for_selector(sel.any_of(s.new_chat_confirm), timeout=3000)
+                await click(page, s.new_chat_confirm, "confirm button")
+            except PlaywrightError:
+                pass  # no dialog this time
+    else:
+        return
+    if reason := await login.signed_out_reason(page, context, site):
+        raise LoggedOut(f"{LOGGED_OUT} ({reason})")
+    await page.wait_for_selector(login.ready_selector(site), timeout=t.ready * 1000)
+
+
+async def shown_model(page: Page, site: SiteFile) -> str:
+    check = site.model_config.check
+    hit = await sel.first(page, check) if check else None
+    return (await hit[1].inner_text()).strip() if hit else ""
+
+
+def shows(text: str, model: SiteModel) -> bool:
+    lowered = text.lower()
+    return bool(text) and (model.name.lower() in lowered or model.id.lower() in lowered)
+
+
+async def prepare(
+    page: Page, context: BrowserContext, site: SiteFile, model: SiteModel | None
+) -> None:
+    """Reset the chat and choose `model` (None: leave the page's own)."""
+    m = site.model_config
+    wanted = model is not None and m.pick != "none"
+    if wanted and m.pick == "localstorage":
+        assert model is not None
+        current = await shown_model(page, site) if m.check else ""
+        if not shows(current, model):
+            await _write_storage(page, site, model)
+            if site.reset != "goto" and m.reload:
+                await page.reload(timeout=site.timeouts.navigation * 1000)
+    await reset(page, context, site)
+    if not wanted:
+        return
+    assert model is not None
+    if m.pick == "select":
+        await page.select_option(sel.any_of(site.selectors.model_picker), value=model.id)
+    elif m.pick in ("click", "type"):
+        await _pick_from_menu(page, site, model)
+    if m.check:
+        await _verify(page, site, model)
+
+
+async def _write_storage(page: Page, site: SiteFile, model: SiteModel) -> None:
+    m = site.model_config
+    value = json.loads(m.storage_value.replace("{id}", json.dumps(model.id)[1:-1]))
+    await page.evaluate(
+        """([key, value]) => {
+            let current = {};
+            try { current = JSON.parse(localStorage.getItem(key) || "{}") || {}; } catch (e) {}
+            localStorage.setItem(key, JSON.stringify(Object.assign(current, value)));
+        }""",
+        [m.storage_key, value],
+    )
+    log.info("model preference set to %s", model.id)
+
+
+async def _pick_from_menu(page: Page, site: SiteFile, model: SiteModel) -> None:
+    s = site.selectors
+    await click(page, s.model_picker, "model picker")
+    if site.model_config.pick == "type":
+        if s.model_search:
+            await page.fill(sel.any_of(s.model_search), model.name)
+        else:
+            await page.keyboard.type(model.name)
+    options = page.locator(sel.any_of(s.model_option or "[role=option]"))
+    exact = options.filter(has_text=model.name)
+    try:
+        await exact.first.click(timeout=site.timeouts.ready * 1000)
+    except PlaywrightError:
+        await page.keyboard.press("Escape")
+        raise SiteError(f"the model picker has no entry {model.name!r}") from None
+
+
+async def _verify(page: Page, site: SiteFile, model: SiteModel) -> None:
+    check = sel.any_of(site.model_config.check)
+    try:
+        await page.wait_for_function(
+            """([selector, names]) => {
+                const el = document.querySelector(selector);
+                const text = el ? el.textContent.toLowerCase() : "";
+                return names.some((n) => text.includes(n));
+            }""",
+            arg=[check, [model.name.lower(), model.id.lower()]],
+            timeout=site.timeouts.ready * 1000,
+        )
+    except PlaywrightError:
+        shown = await shown_model(page, site)
+        raise SiteError(f"could not switch to {model.id}: the page shows {shown!r}") from None

@@ -1,0 +1,170 @@
+"""The network tap: the raw bytes of the page's own answer request.
+
+Chrome DevTools Protocol's Network domain sees every request the page makes,
+whether it uses fetch or XMLHttpRequest (AI Studio's GenerateContent is an
+XHR; LMArena's stream a fetch), with its real status and headers, without
+touching the page's JavaScript. `Network.streamResourceContent` hands over
+the body as it arrives (buffered part first, then `dataReceived` events
+carrying data), so deltas reach Python as soon as the browser has them.
+A response that ended before streaming could start (a short error) is read
+whole with `Network.getResponseBody`.
+
+One tap per page; `arm(url_contains)` before sending, and the tap pushes
+`("net_response", (status, headers))`, `("net_data", bytes)`,
+`("net_end", None)` or `("net_failed", error)` into `push` for the first
+matching request after arming (never a CORS preflight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from playwright.async_api import BrowserContext, CDPSession, Page
+from playwright.async_api import Error as PlaywrightError
+
+log = logging.getLogger("mictl.instance")
+Push = Callable[[str, Any], None]
+
+
+class NetworkTap:
+    def __init__(self, cdp: CDPSession, push: Push) -> None:
+        self.cdp = cdp
+        self.push = push
+        self._want: str | None = None  # url substring, while armed
+        self._id: str | None = None  # the tapped request
+        self._streaming: bool | None = False  # None: refused (read the body whole)
+        self._pending: list[tuple[str, Any]] = []  # events before streaming began
+        self._finished = False
+        self._watchers: list[tuple[str, Callable[[str, dict[str, Any], bytes], None]]] = []
+        self._watched: dict[str, tuple[str, Callable[[str, dict[str, Any], bytes], None]]] = {}
+        cdp.on("Network.requestWillBeSent", self._on_request)
+        cdp.on("Network.responseReceived", self._on_response)
+        cdp.on("Network.dataReceived", self._on_data)
+        cdp.on("Network.loadingFinished", self._on_finished)
+        cdp.on("Network.loadingFailed", self._on_failed)
+
+    @classmethod
+    async def attach(cls, context: BrowserContext, page: Page, push: Push) -> NetworkTap:
+        cdp = await context.new_cdp_session(page)
+        tap = cls(cdp, push)
+        await cdp.send("Network.enable", {"maxTotalBufferSize": 64 * 1024 * 1024})
+        return tap
+
+    def arm(self, url_contains: str) -> None:
+        self._want, self._id = url_contains, None
+        self._streaming, self._pending, self._finished = False, [], False
+
+    def disarm(self) -> None:
+        self._want = self._id = None
+
+    def watch(
+        self, url_contains: str, callback: Callable[[str, dict[str, Any], bytes], None]
+    ) -> None:
+        """Call back with (url, headers, body) of every finished response to a
+        matching URL (the model list the page loads)."""
+        self._watchers.append((url_contains, callback))
+
+    # --------------------------------------------------------------- events
+
+    def _on_request(self, event: dict[str, Any]) -> None:
+        request = event["request"]
+        if request.get("method") == "OPTIONS" or event.get("type") == "Preflight":
+            return
+        url = request.get("url", "")
+        for want, callback in self._watchers:
+            if want in url:
+                self._watched[event["requestId"]] = (url, callback)
+        if self._want is not None and self._id is None and self._want in url:
+            self._id = event["requestId"]
+
+    def _on_response(self, event: dict[str, Any]) -> None:
+        rid = event["requestId"]
+        if rid != self._id:
+            return
+        response = event["response"]
+        headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
+        self.push("net_response", (int(response.get("status", 0)), headers))
+        asyncio.get_running_loop().create_task(self._stream(rid))
+
+    async def _stream(self, rid: str) -> None:
+        try:
+            reply = await self.cdp.send("Network.streamResourceContent", {"requestId": rid})
+        except PlaywrightError:
+            # Already complete (a short error body): read it whole at the end.
+            self._streaming = None
+            if self._finished:
+                await self._read_whole(rid)
+            return
+        if rid != self._id:
+            return
+        data = reply.get("bufferedData") or ""
+        if data:
+            self.push("net_data", base64.b64decode(data))
+        self._streaming = True
+        pending, self._pending = self._pending, []
+        for kind, value in pending:
+            self._deliver(rid, kind, value)
+
+    async def _read_whole(self, rid: str) -> None:
+        try:
+            reply = await self.cdp.send("Network.getResponseBody", {"requestId": rid})
+            body = reply.get("body", "")
+            raw = base64.b64decode(body) if reply.get("base64Encoded") else body.encode()
+            if raw:
+                self.push("net_data", raw)
+        except PlaywrightError as exc:
+            log.warning("could not read the tapped response: %s", exc)
+        self.push("net_end", None)
+
+    def _deliver(self, rid: str, kind: str, value: Any) -> None:
+        if kind == "data":
+            self.push("net_data", value)
+        elif kind == "end":
+            self.push("net_end", None)
+        else:
+            self.push("net_failed", value)
+
+    def _queue(self, rid: str, kind: str, value: Any) -> None:
+        if self._streaming is True:
+            self._deliver(rid, kind, value)
+        elif self._streaming is None and kind != "data":  # streaming refused
+            if kind == "end":
+                asyncio.get_running_loop().create_task(self._read_whole(rid))
+            else:
+                self._deliver(rid, kind, value)
+        else:
+            self._pending.append((kind, value))
+
+    def _on_data(self, event: dict[str, Any]) -> None:
+        if event["requestId"] == self._id and event.get("data"):
+            self._queue(event["requestId"], "data", base64.b64decode(event["data"]))
+
+    def _on_finished(self, event: dict[str, Any]) -> None:
+        rid = event["requestId"]
+        if rid in self._watched:
+            url, callback = self._watched.pop(rid)
+            asyncio.get_running_loop().create_task(self._read_watched(rid, url, callback))
+        if rid == self._id:
+            self._finished = True
+            self._queue(rid, "end", None)
+
+    def _on_failed(self, event: dict[str, Any]) -> None:
+        rid = event["requestId"]
+        self._watched.pop(rid, None)
+        if rid == self._id:
+            self._finished = True
+            self._queue(rid, "failed", event.get("errorText", "failed"))
+
+    async def _read_watched(
+        self, rid: str, url: str, callback: Callable[[str, dict[str, Any], bytes], None]
+    ) -> None:
+        with contextlib.suppress(PlaywrightError):
+            reply = await self.cdp.send("Network.getResponseBody", {"requestId": rid})
+            body = reply.get("body", "")
+            raw = base64.b64decode(body) if reply.get("base64Encoded") else body.encode()
+            callback(url, {}, raw)
