@@ -11,70 +11,25 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import click
-import msgspec
 
-from ctl.client import ApiError, Client, DaemonUnreachable
+from ctl import backends
+from ctl.base import (
+    STATE_COLOURS,
+    Ctl,
+    columns,
+    emit_json,
+    fmt_uptime,
+    pass_ctl,
+    socket_from,
+)
 from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
 from ctl.profile_cmd import profile
 from ctl.service import service
 from ctl.site_cmd import record_cmd, replay_cmd
 from daemon import __version__
-from daemon.paths import default_socket_path
-from daemon.types import BackendInfo, DaemonInfo, ProgramInfo, ReloadResult
-
-STATE_COLOURS = {
-    "RUNNING": "green",
-    "STARTING": "yellow",
-    "STOPPING": "yellow",
-    "BACKOFF": "red",
-    "FATAL": "red",
-    "EXITED": "magenta",
-}
-
-
-def _socket_from(config_path: str | None) -> str:
-    if not config_path:
-        return default_socket_path()
-    from daemon import config as daemon_config  # only now: it is slow to import
-
-    try:
-        return daemon_config.load(config_path).daemon.socket
-    except daemon_config.ConfigError as exc:
-        raise Usage(str(exc)) from None
-
-
-class Ctl:
-    """What ctx.obj holds: the socket client, with errors translated for the CLI."""
-
-    def __init__(self, socket_path: str) -> None:
-        self.client = Client(socket_path)
-
-    def call(self, method: str, path: str, type: Any, **query: Any) -> Any:
-        try:
-            return self.client.call(method, path, type, query or None)
-        except DaemonUnreachable as exc:
-            raise Unreachable(
-                f"{exc}: is mictld running? start it with `mictld -c CONFIG` "
-                "or `systemctl start mictld`"
-            ) from None
-        except ApiError as exc:
-            if exc.status == 404 or exc.status == 400:
-                raise Usage(str(exc)) from None
-            raise Failed(str(exc)) from None
-
-    def stream(self, path: str, **query: Any) -> Any:
-        try:
-            yield from self.client.stream(path, query)
-        except DaemonUnreachable as exc:
-            raise Unreachable(f"{exc}: is mictld running?") from None
-        except ApiError as exc:
-            raise (Usage if exc.status in (400, 404) else Failed)(str(exc)) from None
-
-
-pass_ctl = click.make_pass_decorator(Ctl)
+from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,41 +52,29 @@ def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) ->
     """Control mictld, the browser-session supervisor."""
     if ctx.invoked_subcommand in ("config", "site", "service", "profile"):
         return  # these work without a daemon
-    ctx.obj = Ctl(socket_path or _socket_from(config_path))
-
-
-def _emit_json(data: Any) -> None:
-    click.echo(msgspec.json.format(msgspec.json.encode(data)).decode())
-
-
-def _fmt_uptime(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s >= 86400:
-        return f"{s // 86400}d{s // 3600 % 24}h"
-    return f"{s // 3600}:{s // 60 % 60:02}:{s % 60:02}"
+    ctx.obj = Ctl(socket_path or socket_from(config_path))
 
 
 def _table(programs: Sequence[ProgramInfo], colour: bool) -> str:
-    extra = any(p.health is not None for p in programs)
+    extra = any(p.routing is not None for p in programs)
     header = ["NAME", "STATE", "PID", "UPTIME", "PORT", "RESTARTS"]
     if extra:
-        header += ["HEALTH", "INFLIGHT", "BREAKER"]
+        header += ["INFLIGHT", "BREAKER"]
     header.append("DESCRIPTION")
     rows = []
     for p in programs:
+        # Like docker's STATUS: the process state, then whether it takes work.
+        state = f"{p.state}, {p.routing}" if p.routing and p.state == "RUNNING" else p.state
         row = [
             p.name,
-            p.state,
+            state,
             str(p.pid or "-"),
-            _fmt_uptime(p.uptime),
+            fmt_uptime(p.uptime),
             str(p.port or "-"),
             str(p.restarts),
         ]
         if extra:
             row += [
-                p.health or "-",
                 str(p.in_flight if p.in_flight is not None else "-"),
                 p.breaker or "-",
             ]
@@ -142,20 +85,10 @@ def _table(programs: Sequence[ProgramInfo], colour: bool) -> str:
         rows.append(row)
     style = None
     if colour:
-        style = lambda cell, row: click.style(cell, fg=STATE_COLOURS.get(row[1]))  # noqa: E731
-    return _columns(header, rows, colour_second=style)
-
-
-def _columns(header: list[str], rows: list[list[str]], colour_second: Any = None) -> str:
-    """Aligned columns like `docker ps`; the last one is not padded."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    lines = []
-    for i, row in enumerate([header, *rows]):
-        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)] + [row[-1]]
-        if colour_second and i > 0:
-            cells[1] = colour_second(cells[1], row)
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+        style = lambda cell, row: click.style(  # noqa: E731
+            cell, fg=STATE_COLOURS.get(row[1].split(",")[0])
+        )
+    return columns(header, rows, colour_second=style)
 
 
 @cli.command()
@@ -166,7 +99,7 @@ def status(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
     """Show the state of every program (or of NAMES)."""
     programs = ctl.call("GET", "/v1/programs", list[ProgramInfo], name=list(names))
     if as_json:
-        _emit_json(programs)
+        emit_json(programs)
         return
     click.echo(_table(programs, colour=sys.stdout.isatty()))
     if not names:
@@ -210,7 +143,7 @@ def _operate(
             errors.append(f"{name}: {exc.format_message()}")
             worst = max(worst, exc.exit_code)
     if as_json:
-        _emit_json(results)
+        emit_json(results)
     for info in results:
         good = not wait or info.state in ok_states
         if not as_json:
@@ -281,11 +214,15 @@ def reload(ctl: Ctl, as_json: bool) -> None:
     """Re-read the config and profiles; restart only what changed."""
     result = ctl.call("POST", "/v1/reload", ReloadResult)
     if as_json:
-        _emit_json(result)
+        emit_json(result)
     elif result.ok:
         for key in ("added", "removed", "restarted"):
             if getattr(result, key):
                 click.echo(f"{key}: {', '.join(getattr(result, key))}")
+        for change in result.changed:
+            click.echo(f"changed: {change}")
+        if not (result.added or result.removed or result.restarted or result.changed):
+            click.echo("nothing changed")
         click.echo("reloaded")
     if not result.ok:
         raise Usage(f"reload refused, config unchanged: {result.error}")
@@ -312,12 +249,12 @@ def version(ctl: Ctl, as_json: bool) -> None:
     except Unreachable:
         info = None
     if as_json:
-        _emit_json({"mictl": __version__, "daemon": info})
+        emit_json({"mictl": __version__, "daemon": info})
         return
     click.echo(f"mictl {__version__}")
     if info:
         click.echo(
-            f"mictld {info.version} (pid {info.pid}, up {_fmt_uptime(info.uptime)}, "
+            f"mictld {info.version} (pid {info.pid}, up {fmt_uptime(info.uptime)}, "
             f"config {info.config})"
         )
     else:
@@ -349,8 +286,15 @@ def main() -> None:
     cli(prog_name="mictl")
 
 
-cli.add_command(profile)
-cli.add_command(service)
+for command in (
+    backends.health,
+    backends.drain,
+    backends.undrain,
+    backends.breaker,
+    profile,
+    service,
+):
+    cli.add_command(command)
 
 
 @cli.group()
@@ -403,7 +347,7 @@ def site_check(
     except Exception as exc:  # the page could not be opened at all
         raise Failed(f"could not open {site_name}: {exc}".splitlines()[0]) from None
     if as_json:
-        _emit_json(report)
+        emit_json(report)
     else:
         click.echo(verified_line(load_site(site_name), site_path(site_name)))
         if report.notice:
@@ -424,91 +368,6 @@ def site_check(
         click.echo(f"screenshot: {report.screenshot}")
     if not report.ok:
         sys.exit(EXIT_FAILED)
-
-
-def _backend_op(ctl: Ctl, name: str, path: str, **query: Any) -> BackendInfo:
-    return ctl.call("POST", f"/v1/backends/{name}/{path}", BackendInfo, **query)
-
-
-@cli.command()
-@click.argument("names", nargs=-1, required=True)
-@click.option("--no-wait", is_flag=True, help="Do not wait for in-flight requests to finish.")
-@pass_ctl
-def drain(ctl: Ctl, names: tuple[str, ...], no_wait: bool) -> None:
-    """Send no new requests to NAMES; wait for their in-flight ones to finish."""
-    for name in names:
-        info = _backend_op(ctl, name, "drain", wait=int(not no_wait))
-        click.echo(f"{info.name}: draining ({info.in_flight} in flight)")
-
-
-@cli.command()
-@click.argument("names", nargs=-1, required=True)
-@pass_ctl
-def undrain(ctl: Ctl, names: tuple[str, ...]) -> None:
-    """Let NAMES take requests again."""
-    for name in names:
-        info = _backend_op(ctl, name, "undrain")
-        click.echo(f"{info.name}: {'routable' if info.routable else 'not routable yet'}")
-
-
-@cli.group()
-def breaker() -> None:
-    """Circuit breakers of instances and upstreams."""
-
-
-@breaker.command("reset")
-@click.argument("names", nargs=-1, required=True)
-@pass_ctl
-def breaker_reset(ctl: Ctl, names: tuple[str, ...]) -> None:
-    """Close the breaker of NAMES."""
-    for name in names:
-        info = _backend_op(ctl, name, "breaker/reset")
-        click.echo(f"{info.name}: breaker {info.breaker}")
-
-
-@cli.command()
-@click.argument("names", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_ctl
-def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
-    """How the router sees each instance and upstream."""
-    backends = ctl.call("GET", "/v1/backends", list[BackendInfo])
-    if names:
-        unknown = set(names) - {b.name for b in backends}
-        if unknown:
-            raise Usage(f"no such instance or upstream: {', '.join(sorted(unknown))}")
-        backends = [b for b in backends if b.name in names]
-    if as_json:
-        _emit_json(backends)
-        return
-    header = [
-        "NAME",
-        "KIND",
-        "ROUTABLE",
-        "HEALTH",
-        "INFLIGHT",
-        "BREAKER",
-        "SERVED",
-        "FAILED",
-        "LATENCY",
-        "COOLING",
-    ]
-    rows = [
-        [
-            b.name,
-            b.kind,
-            "yes" if b.routable else "no",
-            b.health,
-            f"{b.in_flight}/{b.max_concurrent}",
-            b.breaker,
-            str(b.served),
-            str(b.failed),
-            f"{b.latency_ms:.0f}ms",
-            ", ".join(f"{m} {s:.0f}s" for m, s in b.cooling.items()) or "-",
-        ]
-        for b in backends
-    ]
-    click.echo(_columns(header, rows))
 
 
 site.add_command(record_cmd)

@@ -10,8 +10,8 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
 import msgspec
 from starlette.applications import Starlette
@@ -23,11 +23,25 @@ from supervisor import datatypes
 from common import http_errors
 from common.errors import ErrorBody, ErrorDetail
 from daemon.machine import NotAllowed
-from daemon.supervisor import Program, UnknownProgram
-from daemon.types import ProgramInfo
+from daemon.program import Program
+from daemon.router.listener import NotDrained, RouterLink, UnknownBackend
+from daemon.state import StateStore
+from daemon.supervisor import Supervisor, UnknownProgram
+from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
 
-if TYPE_CHECKING:
-    from daemon.main import Daemon
+
+class Daemon(Protocol):
+    """What the control plane needs of the daemon (daemon/main.py), and no more."""
+
+    supervisor: Supervisor
+    store: StateStore
+    link: RouterLink | None
+
+    async def reload(self) -> ReloadResult: ...
+
+    def request_shutdown(self, reason: str) -> None: ...
+
+    def info(self) -> DaemonInfo: ...
 
 
 class ControlError(Exception):
@@ -80,8 +94,8 @@ def program_info(daemon: Daemon, program: Program, *, history: bool = False) -> 
         priority=program.spec.priority,
         history=list(program.history) if history else None,
     )
-    for decorate in daemon.info_decorators:
-        decorate(info)
+    if daemon.link is not None:
+        daemon.link.decorate(info)
     return info
 
 
@@ -145,8 +159,30 @@ def build_app(daemon: Daemon) -> Starlette:
     async def info(request: Request) -> Response:
         return json_response(daemon.info())
 
+    def link() -> RouterLink:
+        if daemon.link is None:
+            raise ControlError(404, "the front router is disabled in this config", "no_router")
+        return daemon.link
+
+    async def backends(request: Request) -> Response:
+        return json_response(link().all())
+
+    async def drain(request: Request) -> Response:
+        name = request.path_params["name"]
+        return json_response(await link().drain(name, wait=waits(request)))
+
+    async def undrain(request: Request) -> Response:
+        return json_response(link().undrain(request.path_params["name"]))
+
+    async def breaker_reset(request: Request) -> Response:
+        return json_response(link().breaker_reset(request.path_params["name"]))
+
     routes = [
         Route("/v1/daemon", info),
+        Route("/v1/backends", backends),
+        Route("/v1/backends/{name}/drain", drain, methods=["POST"]),
+        Route("/v1/backends/{name}/undrain", undrain, methods=["POST"]),
+        Route("/v1/backends/{name}/breaker/reset", breaker_reset, methods=["POST"]),
         Route("/v1/programs", list_programs),
         Route("/v1/programs/{name}", one_program),
         Route("/v1/programs/{name}/logs", logs),
@@ -155,22 +191,23 @@ def build_app(daemon: Daemon) -> Starlette:
         Route("/v1/reload", reload, methods=["POST"]),
         Route("/v1/shutdown", shutdown, methods=["POST"]),
     ]
-    routes += daemon.extra_control_routes
-    handlers = {
-        **http_errors.handlers(),  # 404, 405 and 500 as JSON too
+    handlers: dict[Any, Callable[[Request, Any], Response]] = {
         UnknownProgram: _unknown,
+        UnknownBackend: _unknown,
+        NotDrained: lambda r, e: error_response(409, str(e), "not_drained"),
         NotAllowed: lambda r, e: error_response(409, str(e), "not_allowed"),
         ControlError: lambda r, e: error_response(e.status, e.message, e.code, e.known),
         ValueError: lambda r, e: error_response(400, str(e), "bad_request"),
     }
-    return Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    # 404, 405 and 500 as JSON too, like every other answer here
+    return Starlette(routes=routes, exception_handlers={**http_errors.handlers(), **handlers})
 
 
-def _unknown(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, UnknownProgram)
+def _unknown(request: Request, exc: UnknownProgram | UnknownBackend) -> Response:
+    what = "program" if isinstance(exc, UnknownProgram) else "instance or upstream"
     known = ", ".join(exc.known) or "none"
     return error_response(
-        404, f"no such program: {exc.name} (known: {known})", "unknown_program", exc.known
+        404, f"no such {what}: {exc.name} (known: {known})", "unknown_program", exc.known
     )
 
 

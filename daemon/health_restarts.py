@@ -7,8 +7,8 @@ restart now counts (as `mictl status` shows), and after the program's
 FATAL with the reason, like a program that keeps exiting too quickly. A
 passing probe clears the count; an operator's `mictl start` tries again.
 
-The seam for issue 8: when `Supervisor.request_restart(name, reason)` lands,
-`restart` calls it instead of `Supervisor.restart`.
+Restarts go through `Supervisor.request_restart(name, reason)`, like every
+other restart.
 """
 
 from __future__ import annotations
@@ -37,22 +37,22 @@ class HealthRestarts:
     def passed(self, name: str) -> None:
         self.count.pop(name, None)
 
-    async def restart(self, name: str) -> None:
+    async def restart(self, name: str, reason: str) -> None:
         program = self.sup.programs.get(name)
         if program is None:
             return
         done = self.count.get(name, 0)
         limit = program.spec.startretries
         if verdict(done, limit) == "give_up":
-            reason = f"restarted {done} times by health probes without passing one"
-            log.error("%s: %s; giving up (FATAL)", name, reason)
+            why = f"restarted {done} times by health probes without passing one ({reason})"
+            log.error("%s: %s; giving up (FATAL)", name, why)
             self.count.pop(name, None)
-            await self._give_up(name, reason)
+            await self._give_up(name, why)
             return
         self.count[name] = done + 1
         self.sup.store.program(name).restarts += 1
         log.warning("%s: health restart %d of at most %d", name, done + 1, limit)
-        await self.sup.restart(name)
+        await self.sup.request_restart(name, reason)
 
     async def _give_up(self, name: str, reason: str) -> None:
         program = self.sup.get(name)

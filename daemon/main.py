@@ -13,10 +13,8 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
-
-from starlette.routing import BaseRoute
 
 from common import ports, serving
 from common.guard import Limits
@@ -30,16 +28,17 @@ from daemon import (
     recovery,
     reload,
     supmetrics,
+    watch,
 )
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
 from daemon.router.app import Router
 from daemon.router.app import build_app as build_front
-from daemon.routing import Routing
+from daemon.router.listener import RouterLink
 from daemon.state import StateStore, check_writable
 from daemon.supervisor import Supervisor
 from daemon.tasks import resilient
-from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
+from daemon.types import DaemonInfo, ReloadResult
 
 log = logging.getLogger("mictld")
 
@@ -55,15 +54,15 @@ class Daemon:
         self.supervisor = Supervisor(self.store, cfg.daemon.state_dir)
         self.supervisor.listeners.append(recovery.retry_descriptor_fatals(self.supervisor))
         self.last_reload: ReloadResult | None = None
-        self.info_decorators: list[Callable[[ProgramInfo], None]] = []
-        self.extra_control_routes: list[BaseRoute] = []
         self._stop = asyncio.Event()
         self._shutdown_reason = ""
         self._reload_lock = asyncio.Lock()
         self.front: str | None = None
         self.router: Router | None = Router(cfg) if cfg.router.enabled else None
-        self.routing = Routing(self, self.router) if self.router else None
-        self.stats = supmetrics.attach(self)
+        self.link: RouterLink | None = None
+        if self.router is not None:
+            self.link = RouterLink(self.supervisor, self.router, cfg)
+        self.stats = supmetrics.attach(self.supervisor, self.store, self.router)
 
     # ------------------------------------------------------------ intent
 
@@ -96,6 +95,7 @@ class Daemon:
             notify("READY=1")
 
     async def _reload(self) -> ReloadResult:
+        """Parse, validate, plan, apply (daemon/reload.py); invalid: nothing changes."""
         async with self._reload_lock:
             try:
                 # Off the loop: the loopback check may resolve a host name.
@@ -106,26 +106,16 @@ class Daemon:
                 log.error("reload refused, config unchanged: %s", exc)
                 self.last_reload = ReloadResult(ok=False, at=time.time(), error=str(exc))
                 return self.last_reload
+            old_specs = [p.spec for p in self.supervisor.programs.values()]
+            the_plan = reload.plan(self.config, new, old_specs, specs)
             self.config = new
-            if self.router is not None and self.routing is not None:
-                self.router.apply_config(new)
-                self.router.sync_instances(specs)
-                self.routing.prober.cfg = new.health
-            diff = await self.supervisor.apply(specs)
-            self.last_reload = ReloadResult(
-                ok=True,
-                at=time.time(),
-                added=diff.added,
-                removed=diff.removed,
-                restarted=diff.restarted,
-                unchanged=diff.unchanged,
-            )
-            log.info(
-                "reloaded: added %s, removed %s, restarted %s",
-                diff.added or "-",
-                diff.removed or "-",
-                diff.restarted or "-",
-            )
+
+            def sync() -> None:
+                if self.link is not None:
+                    self.link.configure(new)
+                    self.link.sync(specs)
+
+            self.last_reload = await reload.apply(the_plan, self.supervisor, sync)
             return self.last_reload
 
     def _check_reloadable(self, new: config.Config) -> None:
@@ -197,19 +187,19 @@ class Daemon:
         servers = [asyncio.create_task(control_server.serve(sockets=[control_sock]))]
         log.info("control socket %s", d.socket)
         front_server = None
-        if self.router is not None and self.routing is not None:
+        if self.router is not None and self.link is not None:
             r = self.config.router
-            self.router.sync_instances(specs)
+            self.link.sync(specs)
             await self.router.start()
             assert front_sock is not None
             front_server = serving.make_server(build_front(self.router), limits=front_limits(r))
             servers.append(asyncio.create_task(front_server.serve(sockets=[front_sock])))
-            servers.append(background(self.routing.prober.run(self._stop), "health prober"))
+            servers.append(background(self.link.prober.run(self._stop), "health prober"))
             self.front = f"http://{r.host}:{r.port}/v1"
             log.info("front port %s (strategy %s)", self.front, r.strategy)
         watcher = background(
             resilient(
-                lambda: reload.watch(
+                lambda: watch.watch(
                     self.config.path, self.config.profiles.dir, self.reload, self._stop
                 ),
                 "config watcher",

@@ -28,7 +28,8 @@ from daemon.orphans import tree_pss_mb
 from daemon.types import State, Transition
 
 if TYPE_CHECKING:
-    from daemon.main import Daemon
+    from daemon.router.app import Router
+    from daemon.state import StateStore
     from daemon.supervisor import Supervisor
 
 EXIT_REASONS = ("expected", "unexpected", "signal", "stopped", "spawn_error")
@@ -121,13 +122,12 @@ class SupervisorStats:
             await asyncio.sleep(0.5)  # let a burst of starts settle into one sample
 
 
-def attach(daemon: Daemon) -> SupervisorStats:
+def attach(supervisor: Supervisor, store: StateStore, router: Router | None) -> SupervisorStats:
     """Count the daemon's supervisor; expose it on the router's /metrics."""
-    stats = SupervisorStats(daemon.supervisor)
-    daemon.supervisor.listeners.append(stats.on_transition)
-    router = daemon.router
+    stats = SupervisorStats(supervisor)
+    supervisor.listeners.append(stats.on_transition)
+    supervisor.restart_listeners.append(lambda name, reason: stats.restart_requested(reason))
     if router is not None:
-        store = daemon.store
         router.metrics.registry.register(
             SupervisorCollector(stats, lambda name: store.program(name).restarts)
         )

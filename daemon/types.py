@@ -45,6 +45,7 @@ STOPPED_STATES = frozenset({State.STOPPED, State.EXITED, State.FATAL, State.UNKN
 AutoRestart = Literal["true", "false", "unexpected"]
 Desired = Literal["running", "stopped"]
 Kind = Literal["program", "instance"]
+DrainReason = Literal["operator", "stop", "restart"]  # who stops new work going to a backend
 
 
 class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -134,7 +135,8 @@ class ProgramInfo(msgspec.Struct, kw_only=True):
     exit: ExitRecord | None = None
     priority: int = 999
     # Filled by the router and the health prober when they run:
-    health: str | None = None
+    health: str | None = None  # the router's phase of it: routable, draining, starting...
+    routing: str | None = None  # docker-like: "routable", "draining", "logged out"...
     routable: bool | None = None
     draining: bool | None = None
     in_flight: int | None = None
@@ -150,6 +152,7 @@ class ReloadResult(msgspec.Struct, kw_only=True):
     removed: list[str] = []
     restarted: list[str] = []
     unchanged: list[str] = []
+    changed: list[str] = []  # settings applied in place: "router.strategy: 'a' -> 'b'"
 
 
 class DaemonInfo(msgspec.Struct, kw_only=True):

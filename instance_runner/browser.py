@@ -24,6 +24,7 @@ from instance_runner import chromium
 from instance_runner.display import Xvfb
 from instance_runner.sites import moved
 from instance_runner.sites.adapter import SiteAdapter, prepare_context
+from instance_runner.sites.errors import Captcha
 from instance_runner.sites.types import SiteFile
 
 log = logging.getLogger("mictl.instance")
@@ -59,6 +60,7 @@ class BrowserSession:
         self.read_only = read_only  # never write the profile (mictl site check)
         self.logged_in = False
         self.login_hint = ""  # why a signed-out profile cannot work as is
+        self.on_captcha: Callable[[str], object] = lambda reason: None
         self.page_ready = False
         self.closing = False
         self._pw: Playwright | None = None
@@ -109,7 +111,8 @@ class BrowserSession:
             executable or "Playwright's own",
             self.mode,
         )
-        state, carried = moved.load_profile(self.profile, self.site.url, self.site.moved_from)
+        target = self.site.moved_to or self.site.url
+        state, carried = moved.load_profile(self.profile, target, self.site.moved_from)
         if carried:
             log.info("carried %d cookies over from %s", carried, ", ".join(self.site.moved_from))
         self._carried = carried
@@ -128,7 +131,14 @@ class BrowserSession:
         self.page = await self.context.new_page()
         self.page.on("crash", self._on_crash)
         self._adapter_ref[:] = [SiteAdapter(self.site, self.page, self.context)]
-        self.logged_in = await self.adapter.open()
+        try:
+            self.logged_in = await self.adapter.open()
+        except Captcha as exc:
+            # A human check in front of the site: the session may be fine.
+            # The instance holds work and probes later (instance.py).
+            self.logged_in, self.page_ready = True, True
+            self.on_captcha(str(exc))
+            return
         if self.logged_in:
             await self.adapter.load_models()
         self.page_ready = True
@@ -136,7 +146,8 @@ class BrowserSession:
             log.info("page ready and signed in at %s", self.site.url)
         else:
             reason = await self.adapter.signed_out_reason() or "no sign of a session"
-            self.login_hint = moved.hint(self.site.url, self.site.moved_from, self._carried)
+            target = self.site.moved_to or self.site.url
+            self.login_hint = moved.hint(target, self.site.moved_from, self._carried)
             log.warning(
                 "page ready but NOT signed in at %s (%s): %s",
                 self.site.url,

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 
 from instance_runner.browser import BrowserSession
+from instance_runner.challenge import Challenge
 from instance_runner.sites.errors import (
     Captcha,
     LoggedOut,
@@ -24,7 +25,6 @@ from instance_runner.sites.errors import (
 from instance_runner.types import Health
 
 log = logging.getLogger("mictl.instance")
-CAPTCHA_HOLD = 300.0  # seconds without work after a captcha, then one request may probe
 
 
 class ApiError(Exception):
@@ -49,6 +49,7 @@ class Instance:
         *,
         max_queue: int = 8,
         model_default: str | None = None,
+        captcha_probe: float | None = None,
     ) -> None:
         self.name = name
         self.model_default = model_default
@@ -60,7 +61,13 @@ class Instance:
         self.failed = 0
         self.last_error = ""
         self.rate_limited_until: dict[str, float] = {}
-        self.captcha_until = 0.0
+        self.captcha_until = 0.0  # no work before this (unix time); then one request probes
+        t = session.site.timeouts
+        first = captcha_probe or t.captcha_probe
+        self.challenge = Challenge(
+            probe_after=first, probe_max=max(t.captcha_probe_max, first), clock=time.time
+        )
+        session.on_captcha = self.captcha_seen
         self.signed_out_reason = ""
         self._page = asyncio.Lock()  # FIFO: one generation at a time
 
@@ -157,9 +164,31 @@ class Instance:
         if until > time.time():
             raise rate_limit_error(model, until - time.time())
 
+    def captcha_seen(self, reason: str) -> float:
+        """The site asked for a person: hold all work, then let one request
+        probe; each failed probe doubles the hold (challenge.py)."""
+        site = self.session.site.name
+        if self.challenge.enter(reason):
+            hold = self.challenge.wait()
+            log.warning(
+                "account %s: %s wants a person (%s); no work for %.0fs, then one request probes",
+                self.name, site, reason, hold,
+            )  # fmt: skip
+        else:
+            hold = self.challenge.probe_failed(reason)
+            log.warning(
+                "account %s: still a human check on %s (%s); next probe in %.0fs",
+                self.name, site, reason, hold,
+            )  # fmt: skip
+        self.captcha_until = self.challenge.next_probe
+        return hold
+
     def succeeded(self) -> None:
         self.served += 1
         self.captcha_until = 0.0
+        if self.challenge.active:
+            lasted = self.challenge.clear()
+            log.info("account %s: the human check has passed after %.0fs", self.name, lasted)
 
     async def failed_with(self, exc: SiteProblem, model: str) -> ApiError:
         """Record a site problem, save artifacts, and map it to an HTTP error."""
@@ -177,10 +206,9 @@ class Instance:
             log.warning("instance %s is now logged out", self.name)
             return ApiError(503, str(exc), "server_error", "logged_out")
         if isinstance(exc, Captcha):
-            self.captcha_until = time.time() + CAPTCHA_HOLD
-            log.warning("instance %s needs a person (captcha)", self.name)
+            hold = self.captcha_seen(str(exc))
             return ApiError(
-                503, str(exc), "server_error", "captcha", {"Retry-After": str(int(CAPTCHA_HOLD))}
+                503, str(exc), "server_error", "captcha", {"Retry-After": str(max(1, round(hold)))}
             )
         if isinstance(exc, Stalled):
             return ApiError(504, f"generation stalled: {exc}", "server_error", "stalled")

@@ -60,6 +60,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="override the site file's browser mode",
     )
     p.add_argument("--max-queue", type=int, default=8)
+    p.add_argument(
+        "--captcha-probe",
+        type=float,
+        default=None,
+        help="seconds without work after a captcha before one request probes "
+        "(default: the site file's timeouts.captcha_probe)",
+    )
     p.add_argument("--grace", type=float, default=20.0, help="SIGTERM: seconds to finish")
     p.add_argument("--save-interval", type=float, default=60.0)
     p.add_argument(
@@ -114,7 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         artifacts_dir=artifacts,
         on_fatal=fatal,
     )
-    instance = Instance(name, session, max_queue=args.max_queue, model_default=args.model_default)
+    instance = Instance(
+        name,
+        session,
+        max_queue=args.max_queue,
+        model_default=args.model_default,
+        captcha_probe=args.captcha_probe,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ written, 0600 files in a 0700 directory.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -24,6 +25,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 
 from instance_runner.launch import launch
+from instance_runner.login_rule import as_list
 from instance_runner.oneshot import adapter_for, answer
 from instance_runner.scrub import (
     EMAIL,
@@ -59,6 +61,9 @@ class Meta(msgspec.Struct, kw_only=True):
     recorded_at: float = 0.0
     browser: str = ""
     removed: int = 0  # secrets replaced (how many, never which)
+    # The profile's cookies without their values: a replay sets stand-ins,
+    # so that rules asking for a session cookie hold as they did.
+    cookies: list[dict[str, Any]] = []
 
 
 class Recording(msgspec.Struct):
@@ -75,7 +80,8 @@ def _private_tmp() -> str:
     return tempfile.mkdtemp(prefix="mictl-record-", dir=where)  # mode 0700
 
 
-def profile_secrets(profile: str, secrets: Secrets) -> None:
+def profile_secrets(profile: str, secrets: Secrets) -> list[dict[str, Any]]:
+    """Collect the profile's secrets; return its cookies without values."""
     state = json.loads(Path(profile).read_bytes())
     for c in state.get("cookies", []):
         secrets.add(c.get("value"))
@@ -83,6 +89,8 @@ def profile_secrets(profile: str, secrets: Secrets) -> None:
         for item in origin.get("localStorage", []):
             if any(k in item.get("name", "").lower() for k in ("token", "auth", "session")):
                 secrets.add(item.get("value"))
+    keep = ("name", "domain", "path", "secure", "httpOnly", "sameSite")
+    return [{k: c[k] for k in keep if k in c} for c in state.get("cookies", [])]
 
 
 REDACT_PAGE_JS = """([literals, names, email, emailOut, redacted, nameOut]) => {
@@ -120,10 +128,11 @@ async def record(
     redact: list[str] | None = None,
 ) -> Recording:
     secrets = Secrets()
-    profile_secrets(profile, secrets)
+    cookies = profile_secrets(profile, secrets)
     secrets.add(*(redact or []))
     secrets.names.update(r for r in (redact or []) if r)
     meta = Meta(site=site.name, url=site.url, prompt=prompt, model=model, recorded_at=time.time())
+    meta.cookies = cookies
     snapshots: dict[str, str] = {}
     shot = None
     tmp = _private_tmp()
@@ -137,6 +146,7 @@ async def record(
                     storage_state=profile, record_har_path=raw_har, record_har_content="embed"
                 )
                 page, adapter = await adapter_for(site, context)
+                tapped = _spy(adapter)
                 try:
                     meta.logged_in = await adapter.open()
                     if not meta.logged_in:
@@ -148,6 +158,7 @@ async def record(
                         if len(parts) == 1:
                             await _snapshot(page, snapshots, "streaming")
                     meta.answer = "".join(parts)
+                    await _settle(page, site)
                     await _snapshot(page, snapshots, "done")
                 except Exception as exc:  # any failure is evidence too
                     meta.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -162,9 +173,61 @@ async def record(
             finally:
                 await browser.close()
         har = json.loads(Path(raw_har).read_bytes()) if os.path.exists(raw_har) else {}
+        _fill_tapped(har, site, tapped)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _scrubbed(meta, har, snapshots, shot, site_text, secrets)
+
+
+def _spy(adapter: Any) -> list[bytearray]:
+    """The bodies of the answer requests the adapter's network tap streams.
+
+    Once the tap streams a response, the browser keeps no copy of it, and
+    the HAR would hold an empty body; these fill it in (_fill_tapped).
+    """
+    bodies: list[bytearray] = []
+    forward = adapter.on_event
+
+    def on_event(kind: str, data: Any) -> None:
+        if kind == "net_response":
+            bodies.append(bytearray())
+        elif kind == "net_data" and bodies:
+            bodies[-1] += data
+        forward(kind, data)
+
+    adapter.on_event = on_event  # before open(), which hands it to the tap
+    return bodies
+
+
+def _fill_tapped(har: dict[str, Any], site: SiteFile, bodies: list[bytearray]) -> None:
+    wanted = str(getattr(site.stream, "url_contains", "") or "")
+    if not wanted or not bodies:
+        return
+    todo = iter(bodies)
+    for entry in har.get("log", {}).get("entries", []):
+        if wanted not in entry.get("request", {}).get("url", ""):
+            continue
+        if entry["request"].get("method") == "OPTIONS":
+            continue
+        body = next(todo, None)
+        if body is None:
+            return
+        content = entry.setdefault("response", {}).setdefault("content", {})
+        if body and not content.get("text"):
+            content.update(text=base64.b64encode(bytes(body)).decode(), encoding="base64")
+            content["size"] = len(body)
+
+
+async def _settle(page: Page, site: SiteFile) -> None:
+    """After the answer: until the page shows it is idle again (briefly)."""
+    idle = as_list(site.selectors.idle)
+    if not idle:
+        return
+    shown = page.locator(idle[0])
+    for option in idle[1:]:
+        shown = shown.or_(page.locator(option))
+    with contextlib.suppress(PlaywrightError):
+        await shown.first.wait_for(timeout=min(site.timeouts.stall, 10) * 1000)
 
 
 def _page_args(secrets: Secrets) -> list[Any]:

@@ -25,6 +25,7 @@ from instance_runner.oneshot import adapter_for, answer
 from instance_runner.record import HAR, META, SITE, Meta
 from instance_runner.sites.types import SiteFile
 
+STAND_IN = "redacted"  # a cookie's value in a replay
 DROP_HEADERS = {"content-encoding", "content-length", "transfer-encoding", "set-cookie"}
 
 
@@ -199,6 +200,8 @@ async def replay(
                 report.roles += await check_snapshot(browser, html, site, moment)
             server = HarServer(har)
             context = await browser.new_context()
+            if meta.cookies:  # stand-ins for the profile's cookies, by name
+                await context.add_cookies([{**c, "value": STAND_IN} for c in meta.cookies])
             await context.route("**/*", server.handle)
             _, adapter = await adapter_for(site, context)
             try:

@@ -36,9 +36,9 @@ SECRET_NAMES = re.compile(
     re.IGNORECASE,
 )
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040|&#64;)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# "Jane Doe (jane@x.com)", "Jane Doe <jane@x.com>", "Google Account: Jane Doe\n(jane@...)"
+# "Jane Doe (jane@x.com)", "Jane Doe <jane@x.com>", "Google Account: Jane Doe &#10;(jane@...)"
 NAME_BY_EMAIL = re.compile(
-    r"([A-Z][\w'\u2019.-]*(?:[ \t][A-Z][\w'\u2019.-]*){0,3})\s*(?:\\n|\n)?\s*[(<]\s*"
+    r"([A-Z][\w'\u2019.-]*(?:[ \t][A-Z][\w'\u2019.-]*){0,3})\s*(?:&#10;|\\n)?\s*[(<]\s*"
     r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040)"
 )
 
@@ -134,7 +134,10 @@ def har_secrets(har: dict[str, Any], secrets: Secrets) -> None:
                     secrets.add(value)
                     # "Bearer X", "SAPISIDHASH 1_abc": the credential alone too
                     credential = value.split(" ", 1)[1:]
-                    secrets.add(*credential, *re.split(r"[ _:]", "".join(credential)))
+                    secrets.add(*credential)
+                    # its long parts alone too (a hash), not a timestamp beside it
+                    parts = re.split(r"[ _:]", "".join(credential))
+                    secrets.add(*(p for p in parts if len(p) >= 16))
                     if h["name"].lower() in ("cookie", "set-cookie"):
                         for c in value.split(";" if h["name"].lower() == "cookie" else "\n"):
                             secrets.add(c.split(";")[0].partition("=")[2].strip())

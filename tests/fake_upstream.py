@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 
 import uvicorn
@@ -145,6 +146,8 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--models", default="m1,m2")
     args = parser.parse_args()
+    # A slow starter (a browser loading its site): the port opens late.
+    time.sleep(float(os.environ.get("FAKE_START_DELAY", "0")))
     app = create_app(args.name, args.models.split(","))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 

@@ -70,12 +70,15 @@ def test_replay_names_the_selectors_that_moved(recording: Path, tmp_path: Path) 
     assert "MOVED (fallback 1)" in result.stdout and "moved: prompt\n" in result.stdout
 
 
+HASH = "abcdef0123456789abcdef0123456789abcdef01"
+
+
 def test_scrubber_removes_headers_tokens_emails_and_names() -> None:
     har = {"log": {"entries": [{
         "request": {
             "method": "POST",
             "url": "https://x.test/rpc?key=AIzaSecretKey123&alt=json",
-            "headers": [{"name": "Authorization", "value": "SAPISIDHASH 17_abcdef0123"},
+            "headers": [{"name": "Authorization", "value": f"SAPISIDHASH 17_{HASH}"},
                         {"name": "Cookie", "value": "SID=sid-value-123; NID=nid-value-456"}],
             "cookies": [{"name": "SID", "value": "sid-value-123"}],
             "queryString": [{"name": "key", "value": "AIzaSecretKey123"}],
@@ -89,7 +92,7 @@ def test_scrubber_removes_headers_tokens_emails_and_names() -> None:
             "content": {"mimeType": "text/html",
                         "text": '<a aria-label="Google Account: Ada Lovelace (ada@example.org)">'
                                 "</a> echo sid-value-123 nid-value-456 fresh-cookie-789"
-                                " abcdef0123"},
+                                f" {HASH}"},
         },
     }]}}  # fmt: skip
     secrets = Secrets()
@@ -97,7 +100,7 @@ def test_scrubber_removes_headers_tokens_emails_and_names() -> None:
     page = har["log"]["entries"][0]["response"]["content"]["text"]
     secrets.names.update(names_near_emails([page]))
     clean = json.dumps(scrub_har(har, Scrubber(secrets)))
-    gone = ["sid-value-123", "nid-value-456", "fresh-cookie-789", "abcdef0123"]
+    gone = ["sid-value-123", "nid-value-456", "fresh-cookie-789", HASH]
     gone += ["AIzaSecretKey123", "tok-999999", "ada@example.org", "Ada Lovelace"]
     for secret in gone:
         assert secret not in clean, secret

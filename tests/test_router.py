@@ -446,7 +446,7 @@ def test_recycling_after_n_requests_one_at_a_time(tmp_path: Path) -> None:
                 30,
                 f"{name} recycled",
             )
-        assert "recycling (3 requests served)" in d.output()
+        assert "restarting (recycle: 3 requests served)" in d.output()
         wait_until(lambda: routable(d) == {"a", "b"}, 30, "both back")
         assert ask(client) in {"a", "b"}
 
@@ -497,6 +497,16 @@ def test_failed_probes_make_it_unhealthy_then_restart_it(tmp_path: Path) -> None
         assert {ask(client) for _ in range(3)} == {"b"}
         wait_until(lambda: d.program("a").pid not in (None, pid), 20, "a restarted")
         wait_until(lambda: routable(d) == {"a", "b"}, 20, "a healthy again")
+
+
+def test_a_slow_starter_is_not_restarted_by_health_probes(tmp_path: Path) -> None:
+    """Probes that fail before a new process first answers do not count."""
+    health = "unhealthy_after = 1\nrestart_after = 2\n"  # 0.4 s of failures
+    env = {"FAKE_START_DELAY": "2"}
+    with fleet(tmp_path, ["a"], health=health, env=env) as (d, client):
+        assert ask(client) == "a"
+        assert d.program("a").restarts == 0
+        assert "restarting (health" not in d.output()
 
 
 # ------------------------------------------------------------------ chaos

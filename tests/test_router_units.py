@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from daemon.config import BreakerSection, RouterSection
 from daemon.router.backend import Backend
 from daemon.router.breaker import Breaker, BreakerState
-from daemon.router.pool import FAIL, HARD_FAIL, OK, NoRoute, Outcome, Pool
+from daemon.router.pool import FAIL, HARD_FAIL, OK, Lease, NoRoute, Outcome, Pool
+from daemon.router.routability import Drain
 from daemon.router.strategies import Cursor, rendezvous, weighted
 
 
@@ -91,14 +92,15 @@ def test_pool_queues_fifo_and_bounds() -> None:
         async def wait(tag: str) -> None:
             got = await pool.acquire("m")
             order.append(tag)
-            pool.release(got, Outcome(OK))
+            got.release(Outcome(OK))
 
         waiters = [asyncio.create_task(wait(t)) for t in ("w1", "w2")]
         await asyncio.sleep(0)
         with pytest.raises(NoRoute) as info:
             await pool.acquire("m")
         assert info.value.status == 503 and info.value.code == "queue_full"
-        pool.release(first, Outcome(OK))
+        first.release(Outcome(OK))
+        first.release(Outcome(OK))  # a second release frees nothing more
         await asyncio.gather(*waiters)
         assert only.in_flight == 0
         return order
@@ -116,7 +118,7 @@ def test_pool_429_when_every_backend_cools_with_soonest_retry() -> None:
         b.cooldowns["m"] = clock.now + 12
         with pytest.raises(NoRoute) as info:
             await pool.acquire("m")
-        assert (await pool.acquire("other")).name in "ab"  # per model
+        assert (await pool.acquire("other")).backend.name in "ab"  # per model
         return info.value
 
     exc = run(scenario())
@@ -129,15 +131,15 @@ def test_pool_skips_open_breakers_and_draining() -> None:
         a, b, c = (pool.backends.setdefault(n, backend(n, max_concurrent=10)) for n in "abc")
         for _ in range(3):
             a.in_flight += 1
-            pool.release(a, Outcome(FAIL))
-        b.operator_drained = True
+            Lease(pool, a).release(Outcome(FAIL))
+        pool.feed(b, Drain("operator"))
         seen: collections.Counter[str] = collections.Counter()
         for _ in range(6):
             got = await pool.acquire("m")
-            seen[got.name] += 1
-            pool.release(got, Outcome(OK))
+            seen[got.backend.name] += 1
+            got.release(Outcome(OK))
         c.in_flight += 1
-        pool.release(c, Outcome(HARD_FAIL))
+        Lease(pool, c).release(Outcome(HARD_FAIL))
         assert c.breaker.state == BreakerState.OPEN
         return seen
 
@@ -150,12 +152,12 @@ def test_rpm_budget_holds_requests_back_before_the_site_limits() -> None:
         pool = Pool(RouterSection(), clock)
         a = pool.backends["a"] = backend("a", rpm=2, max_concurrent=5)
         for _ in range(2):
-            pool.release(await pool.acquire("m"), Outcome(OK))
+            (await pool.acquire("m")).release(Outcome(OK))
         clock.now += 10
         with pytest.raises(NoRoute) as info:
             await pool.acquire("m")
         clock.now += 51  # the first send left the minute
-        assert (await pool.acquire("m")) is a
+        assert (await pool.acquire("m")).backend is a
         return info.value
 
     exc = run(scenario())

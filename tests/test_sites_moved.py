@@ -49,3 +49,9 @@ def test_profile_file_and_hint(tmp_path: Path) -> None:
     assert copied == 1 and state["cookies"][1]["domain"] == ".arena.ai"
     assert "capture the profile again on arena.ai" in moved.hint(URL, ["lmarena.ai"], 1)
     assert moved.hint(URL, ["lmarena.ai"], 0) == ""
+
+
+def test_the_target_may_be_a_bare_host() -> None:
+    state = {"cookies": [cookie("s", ".lmarena.ai")]}
+    assert moved.carry_over(state, "arena.ai", ["lmarena.ai"]) == 1
+    assert state["cookies"][1]["domain"] == ".arena.ai"

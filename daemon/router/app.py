@@ -9,7 +9,6 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,12 +25,13 @@ from common.errors import error_json
 from common.serving import ClientGone, cancel_on_disconnect
 from daemon import config as daemon_config
 from daemon.config import Config
-from daemon.dashboard import routes as dashboard_routes
-from daemon.metrics import Metrics
 from daemon.router import validate
 from daemon.router.backend import Backend
+from daemon.router.dashboard import routes as dashboard_routes
+from daemon.router.metrics import Metrics
 from daemon.router.pool import NoRoute, Pool
 from daemon.router.proxy import Forwarder, Relay, error_body, no_route_response
+from daemon.router.routability import Policy
 from daemon.types import ProgramSpec
 
 log = logging.getLogger("mictld.router")
@@ -51,6 +51,7 @@ class Router:
         self.cfg = cfg
         self.keys = [k.encode() for k in daemon_config.api_keys(cfg)]
         self.pool.configure(cfg.router)
+        self.pool.policy = Policy(unhealthy_after=cfg.health.unhealthy_after)
         wanted = set(cfg.upstreams)
         for name in [
             n for n, b in self.pool.backends.items() if b.kind == "upstream" and n not in wanted
@@ -77,8 +78,10 @@ class Router:
             self.pool.backends[name] = backend
         self.pool.wake()
 
-    def sync_instances(self, specs: list[ProgramSpec]) -> None:
-        """One backend per instance program; ports come from the supervisor."""
+    def sync_instances(self, specs: list[ProgramSpec]) -> list[str]:
+        """One backend per instance program (ports come from the supervisor);
+        returns the names of the backends it added. A backend whose port
+        changed keeps its state and takes the new URL."""
         host = self.cfg.profiles.host
         instances = {s.name: s for s in specs if s.kind == "instance" and s.port}
         for name in [
@@ -86,19 +89,25 @@ class Router:
         ]:
             del self.pool.backends[name]
         r = self.cfg.router
+        added = []
         for name, spec in instances.items():
             url = f"http://{host}:{spec.port}/v1"  # an OpenAI base URL, like upstreams
             current = self.pool.backends.get(name)
-            if current is None or current.base_url != url:
-                self.pool.backends[name] = Backend(
-                    name,
-                    url,
-                    kind="instance",
-                    breaker=r.breaker,
-                    max_concurrent=r.max_concurrent,
-                    weight=r.weights.get(name, 1),
-                    priority=r.priorities.get(name, 100),
-                )
+            if current is not None:
+                current.base_url = url
+                continue
+            self.pool.backends[name] = Backend(
+                name,
+                url,
+                kind="instance",
+                breaker=r.breaker,
+                max_concurrent=r.max_concurrent,
+                weight=r.weights.get(name, 1),
+                priority=r.priorities.get(name, 100),
+            )
+            added.append(name)
+        self.pool.wake()
+        return added
 
     def authorized(self, given: str) -> bool:
         """`given` is the Authorization header's value."""
@@ -194,7 +203,7 @@ def build_app(router: Router) -> ASGIApp:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     async def readyz(request: Request) -> Response:
-        now = time.monotonic()
+        now = router.pool.clock()
         up = sorted(b.name for b in router.pool.backends.values() if b.up(now))
         body = msgspec.json.encode({"ready": bool(up), "routable": up})
         return Response(body, 200 if up else 503, media_type="application/json")

@@ -8,6 +8,7 @@ from typing import Literal
 
 from daemon.config import BreakerSection
 from daemon.router.breaker import Breaker, BreakerState
+from daemon.router.routability import Memory, Phase, why_not
 from daemon.types import BackendInfo
 
 EWMA_ALPHA = 0.3
@@ -44,18 +45,22 @@ class Backend:
         self.failed = 0
         self.cooldowns: dict[str, float] = {}  # model -> until (monotonic); "*" = all
         self.sends: collections.deque[float] = collections.deque()  # for rpm
-        # Instances start not routable: RUNNING and a passing probe make them so.
-        self.running = kind == "upstream"
-        self.healthy = kind == "upstream"
-        self.health = "unknown" if kind == "instance" else "ok"
-        self.probe_failures = 0
-        self.operator_drained = False
-        self.stop_drained = False
+        # Whether it takes work: written only by Pool.feed (routability.py).
+        # Instances start DOWN: RUNNING and a passing probe make them routable.
+        self.mem = Memory(phase=Phase.ROUTABLE if kind == "upstream" else Phase.DOWN)
         self.current_weight = 0  # smooth weighted round robin
 
     @property
+    def phase(self) -> Phase:
+        return self.mem.phase
+
+    @property
     def draining(self) -> bool:
-        return self.operator_drained or self.stop_drained
+        return self.mem.phase == Phase.DRAINING
+
+    @property
+    def process_up(self) -> bool:
+        return self.mem.phase != Phase.DOWN
 
     def serves(self, model: str) -> bool:
         return self.models is not None and (not self.models or model in self.models)
@@ -74,7 +79,13 @@ class Backend:
 
     def up(self, now: float) -> bool:
         """Routable apart from model, capacity and cooldowns."""
-        return self.running and self.healthy and not self.draining and self.breaker.allows(now)
+        return self.mem.phase == Phase.ROUTABLE and self.breaker.allows(now)
+
+    def why_not(self, now: float) -> str:
+        """Why it takes no work (for a client's error and for status)."""
+        if self.mem.phase == Phase.ROUTABLE and not self.breaker.allows(now):
+            return "breaker open"
+        return why_not(self.mem)
 
     def has_room(self) -> bool:
         return self.in_flight < self.max_concurrent
@@ -102,7 +113,7 @@ def describe(b: Backend, now: float) -> BackendInfo:
         kind=b.kind,
         url=b.base_url,
         routable=b.up(now),
-        health=b.health,
+        health=b.phase.value,
         draining=b.draining,
         in_flight=b.in_flight,
         max_concurrent=b.max_concurrent,

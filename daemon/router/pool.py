@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -15,8 +16,12 @@ from collections.abc import Callable
 import msgspec
 
 from daemon.config import RouterSection
+from daemon.router import routability
 from daemon.router.backend import Backend
+from daemon.router.routability import Enter, Phase, ProbeNow
 from daemon.router.strategies import STRATEGIES, Cursor, rendezvous
+
+log = logging.getLogger("mictld.router")
 
 
 class NoRoute(Exception):
@@ -35,6 +40,33 @@ class Outcome(msgspec.Struct, frozen=True):
 OK, FAIL, HARD_FAIL, NEUTRAL = "ok", "fail", "hard_fail", "neutral"
 
 
+class Lease:
+    """A reserved slot on one backend, released exactly once: the first
+    `release` counts, later ones do nothing; leaving a `with` block releases
+    it as neutral if nobody did."""
+
+    __slots__ = ("backend", "pool", "released")
+
+    def __init__(self, pool: Pool, backend: Backend) -> None:
+        self.pool, self.backend, self.released = pool, backend, False
+
+    def release(self, outcome: Outcome) -> None:
+        if not self.released:
+            self.released = True
+            self.pool._release(self.backend, outcome)
+
+    def hand_over(self) -> Lease:
+        """The same slot under a new owner (a stream's relay); this one is done."""
+        self.released = True
+        return Lease(self.pool, self.backend)
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release(Outcome(NEUTRAL))
+
+
 class _Waiter:
     __slots__ = ("exclude", "future", "model", "sticky")
 
@@ -51,6 +83,23 @@ class Pool:
         self.cursor = Cursor()
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._released = asyncio.Event()
+        self.policy = routability.Policy()
+        # Called when the machine wants a backend probed now (the prober sets it).
+        self.on_probe_now: Callable[[Backend], None] = lambda backend: None
+
+    # ------------------------------------------------------ routability
+
+    def feed(self, backend: Backend, event: routability.Event) -> None:
+        """The only writer of a backend's phase: decide, then act."""
+        backend.mem, actions = routability.decide(self.policy, backend.mem, event)
+        for action in actions:
+            if isinstance(action, Enter):
+                log.info("%s: %s (%s)", backend.name, action.phase.value, action.reason)
+                if action.phase == Phase.STARTING:
+                    backend.breaker.reset()  # a new process: old faults are not its
+                self.wake()
+            elif isinstance(action, ProbeNow):
+                self.on_probe_now(backend)
 
     @property
     def queue_length(self) -> int:
@@ -99,23 +148,24 @@ class Pool:
         return STRATEGIES[self.cfg.strategy](candidates, self.cursor)
 
     def _hopeless(self, model: str) -> NoRoute | None:
-        """A request that waiting cannot help: unknown model, or every
-        backend for it is cooling down after a rate limit."""
+        """A request that waiting cannot help: unknown model, no backend for
+        it able to take work without a person acting (drained, stopped, logged
+        out), or every one cooling down after a rate limit."""
         now = self.clock()
-        serving = [b for b in self.backends.values() if b.serves(model)]
-        unknown = any(b.models is None for b in self.backends.values())
-        if not serving:
-            if unknown:
-                return None  # an instance not yet probed may serve it
+        # Backends that serve it, or might (an instance not probed yet).
+        maybe = [b for b in self.backends.values() if b.models is None or b.serves(model)]
+        if not maybe:
             known = sorted(self.known_models())
             return NoRoute(
                 404,
                 f"The model '{model}' does not exist (served: {', '.join(known) or 'none yet'})",
                 "model_not_found",
             )
-        up = [b for b in serving if b.up(now)]
+        up = [b for b in maybe if b.up(now) and b.serves(model)]
         if not up:
-            return None  # down or restarting: worth waiting for
+            if any(routability.can_come_back(b.mem) for b in maybe):
+                return None  # starting, restarting or recovering: worth waiting for
+            return NoRoute(503, _none_can(maybe, now), "no_backend", 5)
         waits = [max(b.cooling_until(model, now), b.rpm_free_at(now)) for b in up]
         if all(w > 0 for w in waits):
             retry = min(waits) - now
@@ -136,14 +186,14 @@ class Pool:
         sticky: str | None = None,
         exclude: set[str] | None = None,
         timeout: float | None = None,
-    ) -> Backend:
-        """A backend with a slot reserved for this request, or NoRoute."""
+    ) -> Lease:
+        """A slot reserved on a backend for this request, or NoRoute."""
         exclude = exclude or set()
         if not self._waiters:  # nobody queued ahead: no overtaking
             backend = self._pick(model, sticky, exclude)
             if backend is not None:
                 self._reserve(backend)
-                return backend
+                return Lease(self, backend)
         hopeless = self._hopeless(model)  # only asked when it must wait
         if hopeless:
             raise hopeless
@@ -153,17 +203,17 @@ class Pool:
         self._waiters.append(waiter)
         wait = self.cfg.queue_timeout if timeout is None else min(timeout, self.cfg.queue_timeout)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.future), wait)
+            return Lease(self, await asyncio.wait_for(asyncio.shield(waiter.future), wait))
         except TimeoutError:
             if waiter.future.done() and not waiter.future.cancelled():
-                self.release(waiter.future.result(), Outcome(NEUTRAL))
+                self._release(waiter.future.result(), Outcome(NEUTRAL))
             hopeless = self._hopeless(model)
             raise hopeless or NoRoute(
                 503, f"no instance free for {model} within {wait:g}s", "queue_timeout", 5
             ) from None
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled():
-                self.release(waiter.future.result(), Outcome(NEUTRAL))
+                self._release(waiter.future.result(), Outcome(NEUTRAL))
             raise
         finally:
             if waiter in self._waiters:
@@ -193,7 +243,8 @@ class Pool:
         if backend.rpm:
             backend.sends.append(now)
 
-    def release(self, backend: Backend, outcome: Outcome) -> None:
+    def _release(self, backend: Backend, outcome: Outcome) -> None:
+        """Through Lease.release only, so that each slot is freed once."""
         now = self.clock()
         backend.in_flight -= 1
         if outcome.kind == OK:
@@ -229,3 +280,15 @@ class Pool:
         backend.cooldowns[model] = self.clock() + seconds
         loop = asyncio.get_running_loop()
         loop.call_later(seconds + 0.01, self.wake)
+
+
+def _none_can(backends: list[Backend], now: float) -> str:
+    """`all 2 instances draining`, `demo-a is stopped`, or each with its reason."""
+    reasons = {b.name: b.why_not(now) for b in backends}
+    head = "no backend can take this request"
+    if len(backends) == 1:
+        return f"{head}: {backends[0].name} is {reasons[backends[0].name]}"
+    if len(set(reasons.values())) == 1:
+        noun = "instances" if {b.kind for b in backends} == {"instance"} else "backends"
+        return f"{head}: all {len(backends)} {noun} {next(iter(reasons.values()))}"
+    return f"{head}: " + ", ".join(f"{n} {r}" for n, r in sorted(reasons.items()))

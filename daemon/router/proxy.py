@@ -20,9 +20,10 @@ from starlette.types import Receive, Scope, Send
 from common.errors import ErrorBody, ErrorDetail
 from common.serving import ClientGone, cancel_on_disconnect
 from daemon.config import RouterSection
-from daemon.metrics import Metrics
 from daemon.router.backend import Backend
-from daemon.router.pool import FAIL, HARD_FAIL, NEUTRAL, OK, NoRoute, Outcome, Pool
+from daemon.router.classify import REFUSED, TIMED_OUT, Verdict, classify
+from daemon.router.metrics import Metrics
+from daemon.router.pool import HARD_FAIL, NEUTRAL, OK, Lease, NoRoute, Outcome, Pool
 from daemon.router.scrub import scrub
 from daemon.router.upstream import Client, UpstreamError
 from daemon.router.upstream import Response as UpstreamResponse
@@ -131,7 +132,7 @@ class Forwarder:
             if remaining <= 0:
                 break
             try:
-                backend = await self.pool.acquire(
+                lease = await self.pool.acquire(
                     model, sticky=sticky, exclude=tried, timeout=remaining
                 )
             except NoRoute as exc:
@@ -139,8 +140,9 @@ class Forwarder:
                     break  # the backend's own error says more than "no route"
                 self.metrics.count("-", str(exc.status))
                 return no_route_response(exc)
-            tried.add(backend.name)
-            result = await self._attempt(backend, body, model, stream, deadline)
+            tried.add(lease.backend.name)
+            with lease:  # released once, whatever happens below
+                result = await self._attempt(lease, body, model, stream, deadline)
             if not isinstance(result, Upstream):
                 return result
             last = result
@@ -148,23 +150,31 @@ class Forwarder:
             return no_route_response(NoRoute(504, "request timed out", "timeout"))
         return Response(last.body, last.status, last.headers, media_type="application/json")
 
+    def _settle(self, lease: Lease, verdict: Verdict, model: str, latency_ms: float = 0.0,
+                retry_after: str | None = None) -> None:
+        """What the answer means for the backend: breaker, cooldown, probe."""
+        backend = lease.backend
+        if verdict.cool:
+            self.pool.cool(backend, model, _retry_after(retry_after))
+        lease.release(Outcome(verdict.outcome, latency_ms))
+        if verdict.probe and backend.kind == "instance":
+            self.pool.on_probe_now(backend)
+
     async def _attempt(
-        self, backend: Backend, body: bytes, model: str, stream: bool, deadline: float
+        self, lease: Lease, body: bytes, model: str, stream: bool, deadline: float
     ) -> Response | Relay | Upstream:
         """One try on one backend: a Response to return, or an Upstream failure."""
         assert self.client is not None
+        backend = lease.backend
         started = time.monotonic()
         url = f"{backend.base_url}/chat/completions"
         try:
             resp = await self.client.post(
                 url, body, self._headers(backend), max(1.0, deadline - started)
             )
-        except asyncio.CancelledError:
-            self.pool.release(backend, Outcome(NEUTRAL))
-            raise
         except CONNECTION_ERRORS as exc:
             log.warning("%s: %s; failing over", backend.name, exc)
-            self.pool.release(backend, Outcome(HARD_FAIL))
+            self._settle(lease, classify(backend.kind, REFUSED), model)
             self.metrics.count(backend.name, "conn_error")
             return Upstream(
                 502,
@@ -172,23 +182,23 @@ class Forwarder:
                 {},
             )
         except TimeoutError:
-            self.pool.release(backend, Outcome(FAIL))
+            self._settle(lease, classify(backend.kind, TIMED_OUT), model)
             return Upstream(504, error_body(f"{backend.name} timed out", "timeout", 504), {})
         status = resp.status
         if status == 200 and stream:
             self.metrics.count(backend.name, "200")
             self.metrics.observe(backend.name, time.monotonic() - started)
             content_type = resp.header(b"content-type") or "text/event-stream"
-            return Relay(self._relay(resp, backend, started), content_type)
+            # The relay owns the slot from here, and frees it when the stream ends.
+            return Relay(self._relay(resp, lease.hand_over(), started), content_type)
         try:
             payload = await resp.read()
         except asyncio.CancelledError:
             resp.close()
-            self.pool.release(backend, Outcome(NEUTRAL))
             raise
         except (*CONNECTION_ERRORS, TimeoutError):
             resp.close()
-            self.pool.release(backend, Outcome(HARD_FAIL))
+            self._settle(lease, classify(backend.kind, REFUSED), model)
             return Upstream(502, error_body(f"{backend.name} broke off", "upstream_reset", 502), {})
         resp.release()
         if status >= 400:  # an error body goes to our client: never with a key in it
@@ -196,23 +206,19 @@ class Forwarder:
         self.metrics.count(backend.name, str(status))
         retry_after = resp.header(b"retry-after")
         headers = {"Retry-After": retry_after} if retry_after else {}
-        if status == 429:
-            self.pool.cool(backend, model, _retry_after(retry_after))
-            self.pool.release(backend, Outcome(NEUTRAL))
-            return Upstream(status, payload, headers)
-        if status >= 500:
-            self.pool.release(backend, Outcome(FAIL))
-            if status == 503 and b"logged_out" in payload:
-                backend.healthy, backend.health = False, "logged_out"
-            return Upstream(status, payload, headers)
         latency = (time.monotonic() - started) * 1000
-        self.pool.release(backend, Outcome(OK if status < 400 else NEUTRAL, latency))
-        self.metrics.observe(backend.name, latency / 1000)
+        verdict = classify(backend.kind, status)
+        self._settle(lease, verdict, model, latency, retry_after)
+        if verdict.retry:
+            return Upstream(status, payload, headers)
+        if verdict.outcome == "ok":
+            self.metrics.observe(backend.name, latency / 1000)
         return Response(payload, status, headers, media_type="application/json")
 
     async def _relay(
-        self, resp: UpstreamResponse, backend: Backend, started: float
+        self, resp: UpstreamResponse, lease: Lease, started: float
     ) -> AsyncGenerator[bytes, None]:
+        backend = lease.backend
         outcome = NEUTRAL
         try:
             async for chunk in resp.iter_body():
@@ -234,4 +240,4 @@ class Forwarder:
             else:
                 resp.close()
             latency = (time.monotonic() - started) * 1000
-            self.pool.release(backend, Outcome(outcome, latency))
+            lease.release(Outcome(outcome, latency))

@@ -109,6 +109,8 @@ class SiteAdapter:
             return False
         ready = login.ready_selector(self.site)
         await self.page.wait_for_selector(ready, timeout=self.site.timeouts.ready * 1000)
+        if reason := await login.challenge_reason(self.page, self.site):
+            raise Captcha(f"the site asks for a human check: {reason}")
         return await self.logged_in()
 
     async def logged_in(self) -> bool:

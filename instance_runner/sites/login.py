@@ -47,9 +47,24 @@ async def signed_in(page: Page, context: BrowserContext, site: SiteFile) -> bool
     return await sel.present(page, s.logged_in or s.prompt)
 
 
+async def challenge_reason(page: Page, site: SiteFile) -> str | None:
+    """Why the page is a human check (a Cloudflare interstitial, a captcha),
+    or None. Told apart from a logout: the cookies may be fine."""
+    hit = await sel.first(page, site.selectors.captcha) if site.selectors.captcha else None
+    if hit:
+        return f"a human check is on the page ({hit[0]})"
+    if site.markers.captcha:
+        try:
+            title = await page.title()
+        except PlaywrightError:
+            title = ""
+        if any(m.lower() in title.lower() for m in site.markers.captcha):
+            return f"the page is a human check ({title!r})"
+    return None
+
+
 def ready_selector(site: SiteFile) -> str:
-    """What shows once the page has settled, signed in or not."""
+    """What shows once the page has settled: signed in, signed out, or a human check."""
     s = site.selectors
-    return ", ".join(
-        x for x in (sel.any_of(s.logged_in), sel.any_of(s.logged_out), sel.any_of(s.prompt)) if x
-    )
+    parts = (s.logged_in, s.logged_out, s.prompt, s.captcha)
+    return ", ".join(x for x in (sel.any_of(p) for p in parts) if x)

@@ -7,7 +7,9 @@ The same session value is good on both hosts (godnight10061/LMArenaBridge
 src/auth.py scopes `arena-auth-prod-v1` to both origins; src/constants.py
 ARENA_COOKIE_DOMAINS = (".lmarena.ai", ".arena.ai")), so a site file that
 says `moved_from = ["lmarena.ai"]` gets each old-host cookie copied to the
-site's own host when the profile is loaded. Cookies the profile already has
+site's own host (`moved_to`, or the URL's) when the profile is loaded; a
+user who still points the instance at the old URL follows the redirect
+with the session in place. Cookies the profile already has
 on the new host win. When the site still shows the signed-out page, the
 instance says plainly that the profile needs a new capture (`hint`).
 """
@@ -24,14 +26,20 @@ def _on(domain: str, host: str) -> bool:
     return domain == host or domain.endswith("." + host)
 
 
-def carry_over(state: dict[str, Any], site_url: str, moved_from: list[str]) -> int:
-    """Copy cookies of the `moved_from` hosts to the site's host, in place.
+def _host(target: str) -> str:
+    """A host, or the host of a URL."""
+    return (urlsplit(target).hostname if "://" in target else target) or target
+
+
+def carry_over(state: dict[str, Any], target: str, moved_from: list[str]) -> int:
+    """Copy cookies of the `moved_from` hosts to `target` (a host, or the
+    site's URL), in place.
 
     Returns how many were copied (0: nothing to carry, or all already there).
     """
     if not moved_from:
         return 0
-    host = (urlsplit(site_url).hostname or "").removeprefix("www.")
+    host = _host(target).removeprefix("www.")
     cookies: list[dict[str, Any]] = state.setdefault("cookies", [])
     have = {(c.get("name"), c.get("path", "/")) for c in cookies if _on(c.get("domain", ""), host)}
     copied = 0
@@ -52,21 +60,21 @@ def carry_over(state: dict[str, Any], site_url: str, moved_from: list[str]) -> i
     return copied
 
 
-def load_profile(path: str, site_url: str, moved_from: list[str]) -> tuple[Any, int]:
+def load_profile(path: str, target: str, moved_from: list[str]) -> tuple[Any, int]:
     """The storage_state to open a context with: the file itself when nothing
     moved, else its content with old-host cookies carried over."""
     if not moved_from:
         return path, 0
     with open(path) as f:
         state = json.load(f)
-    copied = carry_over(state, site_url, moved_from)
+    copied = carry_over(state, target, moved_from)
     return (state if copied else path), copied
 
 
-def hint(site_url: str, moved_from: list[str], copied: int) -> str:
+def hint(target: str, moved_from: list[str], copied: int) -> str:
     if not copied:
         return ""
-    host = urlsplit(site_url).hostname or site_url
+    host = _host(target)
     return (
         f"the profile's session was saved on {', '.join(moved_from)} and {host} did not "
         "accept it after the move: capture the profile again on "

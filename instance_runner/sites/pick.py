@@ -14,7 +14,7 @@ from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from instance_runner.sites import login, sel
-from instance_runner.sites.errors import LoggedOut, SiteError
+from instance_runner.sites.errors import Captcha, LoggedOut, SiteError
 from instance_runner.sites.models import SiteModel
 from instance_runner.sites.status import LOGGED_OUT
 from instance_runner.sites.types import Sel, SiteFile
@@ -62,6 +62,8 @@ async def reset(page: Page, context: BrowserContext, site: SiteFile) -> None:
     if reason := await login.signed_out_reason(page, context, site):
         raise LoggedOut(f"{LOGGED_OUT} ({reason})")
     await page.wait_for_selector(login.ready_selector(site), timeout=t.ready * 1000)
+    if reason := await login.challenge_reason(page, site):
+        raise Captcha(f"the site asks for a human check: {reason}")
 
 
 async def shown_model(page: Page, site: SiteFile) -> str:

@@ -76,6 +76,10 @@ class Timeouts(Struct):
     first_delta: float = 60.0  # send -> first piece of the answer
     stall: float = 30.0  # no new delta for this long: the generation is stalled
     request: float = 300.0  # a whole request, queue wait excluded
+    # After a captcha: no work for `captcha_probe` seconds, then one request
+    # probes; each failed probe doubles the wait, up to `captcha_probe_max`.
+    captcha_probe: float = 300.0
+    captcha_probe_max: float = 3600.0
 
 
 class Stream(StreamOptions):
@@ -153,6 +157,7 @@ class SiteFile(Struct, kw_only=True):
     reset: Literal["none", "reload", "new_chat", "goto"] = "none"
     reset_url: str = ""
     moved_from: list[str] = []  # old hosts whose cookies still sign in here (moved.py)
+    moved_to: str = ""  # the host they sign in to (default: the url's host)
     # Which browser the site needs: the light headless shell, full Chromium in
     # new headless mode, or full Chromium headed (under Xvfb when there is no
     # display) for sites whose bot checks distrust headless browsers.

@@ -25,7 +25,13 @@ Facts carried over (code is our own), each with its source:
   [[[null, text]], "user"]: Mag1cFall docs ("请求 Payload 结构").
 - Quota: RESOURCE_EXHAUSTED / "exceeded quota": CJackHwang stream/
   interceptors.py process_request (jserror keywords).
-Assumed (no source states them): a candidate's finish reason right after its
+- Requests to the RPC host carry `Authorization: SAPISIDHASH <ts>_<sha1 of
+  "<ts> <SAPISID> <origin>">`, computed by the page from the SAPISID cookie:
+  yt-dlp/yt-dlp yt_dlp/extractor/youtube/_base.py _make_sid_authorization
+  (the same Google scheme).
+Assumed (no source states them): the account button in the page's header
+(Google's bar labels it "Google Account: NAME &#10;(EMAIL)"; a signed-in
+AI Studio shows it), a candidate's finish reason right after its
 content (the public API's Candidate field order), the error body's JSON shape
 ({"error": {code, message, status}}, Google's REST error), and where the
 generation settings sit in the request (GenerationConfig's field order).
@@ -39,6 +45,7 @@ A profile cookie `replica_ui=old` serves the older UI.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -64,6 +71,7 @@ ORIGIN = "https://aistudio.google.com"
 XSSI = ")]}'\n"
 PACE = float(os.environ.get("REPLICA_PACE_MS", "5")) / 1000
 SESSION_COOKIE = "SID"  # Google's session cookie; without it, the account chooser
+ACCOUNT_NAME, ACCOUNT_EMAIL = "Ada Lovelace", "someone@example.com"  # the signed-in account
 SEEN: dict[str, object] = {"requests": 0}  # the last GenerateContent, for tests (/replica/last)
 
 
@@ -79,6 +87,8 @@ async def page(request: Request) -> Response:
         )
     ui = "old" if request.cookies.get("replica_ui") == "old" else "new"
     html = (STATIC / "index.html").read_text().replace("{{UI}}", ui)
+    for key, value in (("{{ACCOUNT_NAME}}", ACCOUNT_NAME), ("{{ACCOUNT_EMAIL}}", ACCOUNT_EMAIL)):
+        html = html.replace(key, value)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
@@ -102,7 +112,9 @@ def cors(request: Request) -> dict[str, str]:
     return {
         "Access-Control-Allow-Origin": request.headers.get("origin", ORIGIN),
         "Access-Control-Allow-Credentials": "true",
-        "Access-Control-Allow-Headers": "content-type, x-goog-api-key, x-goog-authuser",
+        "Access-Control-Allow-Headers": (
+            "authorization, content-type, x-goog-api-key, x-goog-authuser"
+        ),
         "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Expose-Headers": "retry-after",
     }
@@ -117,8 +129,20 @@ def rpc_error(request: Request, code: int, status: str, message: str, **headers:
     return Response(body, code, {**cors(request), **headers}, media_type="application/json")
 
 
+def bad_hash(request: Request) -> bool:
+    """With a SAPISID cookie, the request must carry its SAPISIDHASH (any age)."""
+    sapisid = request.cookies.get("SAPISID")
+    if not sapisid:
+        return False
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    ts, _, digest = value.partition("_")
+    origin = request.headers.get("origin", ORIGIN)
+    want = hashlib.sha1(f"{ts} {sapisid} {origin}".encode()).hexdigest()
+    return scheme != "SAPISIDHASH" or digest != want
+
+
 async def list_models(request: Request) -> Response:
-    if not signed_in(request):
+    if not signed_in(request) or bad_hash(request):
         return rpc_error(request, 401, "UNAUTHENTICATED", "Request is missing credentials.")
     entries = [
         [f"models/{mid}", None, "001", name, f"{name}, replica", None, 65536, None, 1.0, 0.95]
@@ -146,7 +170,7 @@ def last_user_text(body: list[object]) -> str:
 
 
 async def generate(request: Request) -> Response:
-    if not signed_in(request):
+    if not signed_in(request) or bad_hash(request):
         return rpc_error(request, 401, "UNAUTHENTICATED", "Request is missing credentials.")
     body = json.loads(await request.body())
     model = str(body[0]).removeprefix("models/") or DEFAULT_MODEL

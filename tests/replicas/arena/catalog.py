@@ -58,6 +58,7 @@ MODELS: list[dict[str, Any]] = [
     },
 ]
 BY_ID = {m["id"]: m for m in MODELS}
+BY_NAME = {m["publicName"]: m for m in MODELS}
 DEFAULT_MODEL = MODELS[0]["id"]
 
 

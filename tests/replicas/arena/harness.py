@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import ssl
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import BIN, Proc, free_port, wait_until
 from tests.replicas.arena.app import COOKIE, token_for
 from tests.replicas.tls import Replica
 
@@ -58,3 +60,42 @@ def account(replica: Replica, name: str) -> dict[str, Any]:
 
 def set_account(replica: Replica, name: str, **change: Any) -> dict[str, Any]:
     return _call(replica, f"/__replica/accounts/{name}", change)
+
+
+def instance_argv(replica: Replica, *, probe: float = 2.0) -> list[str]:
+    """mictl-instance's flags for the replica: the site file unchanged (real
+    URLs, the replica reached through the browser's host rules)."""
+    argv = ["--site", "lmarena", "--captcha-probe", str(probe)]
+    return argv + [f"--browser-arg={a}" for a in replica.browser_args]
+
+
+def instance(
+    tmp: Path, replica: Replica, name: str, profile_text: str, extra: list[str] | None = None
+) -> tuple[Proc, int]:
+    """A real mictl-instance for one account; waits until it answers /health."""
+    copy = tmp / f"{name}.json"
+    copy.write_text(profile_text)
+    copy.chmod(0o600)
+    port = free_port()
+    argv = [str(BIN / "mictl-instance"), "--profile", str(copy), "--port", str(port)]
+    argv += ["--name", name, "--log-dir", str(tmp / "log"), *instance_argv(replica)]
+    proc = Proc(argv + (extra or []), tmp / f"{name}.log")
+
+    def settled() -> bool:
+        if proc.proc.poll() is not None:
+            raise AssertionError(f"instance exited {proc.proc.returncode}:\n{proc.output()}")
+        report = health(port)
+        return report is not None and report.get("state") not in (None, "starting")
+
+    wait_until(settled, 90, f"instance {name}")
+    return proc, port
+
+
+def health(port: int) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+    except OSError:
+        return None

@@ -28,6 +28,17 @@
   const prefs = () => { try { return JSON.parse(localStorage.getItem(PREF) || "{}"); } catch (e) { return {}; } };
   let model = prefs().promptModel || "models/gemini-2.5-pro";
 
+  // Google's SAPISIDHASH from the SAPISID cookie (source in app.py).
+  async function sapisidHash() {
+    const m = document.cookie.match(/(?:^|; )SAPISID=([^;]+)/);
+    if (!m || !crypto.subtle) return null;
+    const ts = Math.floor(Date.now() / 1000);
+    const data = new TextEncoder().encode(`${ts} ${m[1]} ${location.origin}`);
+    const hex = [...new Uint8Array(await crypto.subtle.digest("SHA-1", data))]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    return `SAPISIDHASH ${ts}_${hex}`;
+  }
+
   function rpc(method, body, onprogress, ondone) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `${RPC}/${method}`);
@@ -35,7 +46,11 @@
     xhr.setRequestHeader("content-type", "application/json+protobuf");
     if (onprogress) xhr.onprogress = () => onprogress(xhr);
     xhr.onloadend = () => ondone(xhr);
-    xhr.send(JSON.stringify(body));
+    sapisidHash().then((auth) => {
+      if (xhr.readyState !== 1) return; // aborted meanwhile
+      if (auth) xhr.setRequestHeader("authorization", auth);
+      xhr.send(JSON.stringify(body));
+    });
     return xhr;
   }
 

@@ -1,0 +1,98 @@
+"""How the router sees instances and upstreams: `mictl health`, `drain`,
+`undrain`, `breaker reset`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ctl.base import Ctl, columns, emit_json, pass_ctl
+from ctl.errors import Usage
+from daemon.types import BackendInfo
+
+
+def _backend_op(ctl: Ctl, name: str, path: str, **query: Any) -> BackendInfo:
+    return ctl.call("POST", f"/v1/backends/{name}/{path}", BackendInfo, **query)
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--no-wait", is_flag=True, help="Do not wait for in-flight requests to finish.")
+@pass_ctl
+def drain(ctl: Ctl, names: tuple[str, ...], no_wait: bool) -> None:
+    """Send no new requests to NAMES; wait for their in-flight ones to finish."""
+    for name in names:
+        info = _backend_op(ctl, name, "drain", wait=int(not no_wait))
+        click.echo(f"{info.name}: draining ({info.in_flight} in flight)")
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True)
+@pass_ctl
+def undrain(ctl: Ctl, names: tuple[str, ...]) -> None:
+    """Let NAMES take requests again (those the operator drained)."""
+    for name in names:
+        info = _backend_op(ctl, name, "undrain")
+        state = "routable" if info.routable else f"{info.health} (routable once a probe passes)"
+        click.echo(f"{info.name}: {state}")
+
+
+@click.group()
+def breaker() -> None:
+    """Circuit breakers of instances and upstreams."""
+
+
+@breaker.command("reset")
+@click.argument("names", nargs=-1, required=True)
+@pass_ctl
+def breaker_reset(ctl: Ctl, names: tuple[str, ...]) -> None:
+    """Close the breaker of NAMES."""
+    for name in names:
+        info = _backend_op(ctl, name, "breaker/reset")
+        click.echo(f"{info.name}: breaker {info.breaker}")
+
+
+@click.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctl
+def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
+    """How the router sees each instance and upstream."""
+    backends = ctl.call("GET", "/v1/backends", list[BackendInfo])
+    if names:
+        unknown = set(names) - {b.name for b in backends}
+        if unknown:
+            raise Usage(f"no such instance or upstream: {', '.join(sorted(unknown))}")
+        backends = [b for b in backends if b.name in names]
+    if as_json:
+        emit_json(backends)
+        return
+    header = [
+        "NAME",
+        "KIND",
+        "ROUTABLE",
+        "HEALTH",
+        "INFLIGHT",
+        "BREAKER",
+        "SERVED",
+        "FAILED",
+        "LATENCY",
+        "COOLING",
+    ]
+    rows = [
+        [
+            b.name,
+            b.kind,
+            "yes" if b.routable else "no",
+            b.health,
+            f"{b.in_flight}/{b.max_concurrent}",
+            b.breaker,
+            str(b.served),
+            str(b.failed),
+            f"{b.latency_ms:.0f}ms",
+            ", ".join(f"{m} {s:.0f}s" for m, s in b.cooling.items()) or "-",
+        ]
+        for b in backends
+    ]
+    click.echo(columns(header, rows))

@@ -1,0 +1,89 @@
+"""What every mictl command shares: exit codes, the socket client with its
+errors translated for the CLI, and table output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import msgspec
+
+from ctl.client import ApiError, Client, DaemonUnreachable
+from ctl.errors import Failed, Unreachable, Usage
+from daemon.paths import default_socket_path
+
+STATE_COLOURS = {
+    "RUNNING": "green",
+    "STARTING": "yellow",
+    "STOPPING": "yellow",
+    "BACKOFF": "red",
+    "FATAL": "red",
+    "EXITED": "magenta",
+}
+
+
+def socket_from(config_path: str | None) -> str:
+    if not config_path:
+        return default_socket_path()
+    from daemon import config as daemon_config  # only now: it is slow to import
+
+    try:
+        return daemon_config.load(config_path).daemon.socket
+    except daemon_config.ConfigError as exc:
+        raise Usage(str(exc)) from None
+
+
+class Ctl:
+    """What ctx.obj holds: the socket client, with errors translated for the CLI."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.client = Client(socket_path)
+
+    def call(self, method: str, path: str, type: Any, **query: Any) -> Any:
+        try:
+            return self.client.call(method, path, type, query or None)
+        except DaemonUnreachable as exc:
+            raise Unreachable(
+                f"{exc}: is mictld running? start it with `mictld -c CONFIG` "
+                "or `systemctl start mictld`"
+            ) from None
+        except ApiError as exc:
+            if exc.status == 404 or exc.status == 400:
+                raise Usage(str(exc)) from None
+            raise Failed(str(exc)) from None
+
+    def stream(self, path: str, **query: Any) -> Any:
+        try:
+            yield from self.client.stream(path, query)
+        except DaemonUnreachable as exc:
+            raise Unreachable(f"{exc}: is mictld running?") from None
+        except ApiError as exc:
+            raise (Usage if exc.status in (400, 404) else Failed)(str(exc)) from None
+
+
+pass_ctl = click.make_pass_decorator(Ctl)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(msgspec.json.format(msgspec.json.encode(data)).decode())
+
+
+def fmt_uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d{s // 3600 % 24}h"
+    return f"{s // 3600}:{s // 60 % 60:02}:{s % 60:02}"
+
+
+def columns(header: list[str], rows: list[list[str]], colour_second: Any = None) -> str:
+    """Aligned columns like `docker ps`; the last one is not padded."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
+    for i, row in enumerate([header, *rows]):
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)] + [row[-1]]
+        if colour_second and i > 0:
+            cells[1] = colour_second(cells[1], row)
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

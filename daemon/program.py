@@ -1,0 +1,289 @@
+"""One supervised process: the async shell around `machine.decide`.
+
+It feeds events (spawned, exited, timer) to the machine and performs its
+actions (spawn, kill, timers). Exits are seen at once through a pidfd on the
+event loop (no polling, no watcher thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import IO
+
+from common import ports
+from daemon import machine
+from daemon.leftovers import Leftovers
+from daemon.logfile import RotatingFile, pump
+from daemon.machine import Event, Memory, NotAllowed
+from daemon.orphans import SPAWN_TAG, TAG, kill_spawn
+from daemon.types import ExitRecord, ProgramSpec, State, Transition
+
+log = logging.getLogger("mictld")
+
+FINAL_AFTER_START = frozenset({State.RUNNING, State.FATAL, State.EXITED, State.STOPPED})
+FINAL_AFTER_STOP = frozenset({State.STOPPED, State.EXITED, State.FATAL})
+
+
+class Program:
+    """One supervised process: feeds events to the machine and performs its actions."""
+
+    def __init__(
+        self,
+        spec: ProgramSpec,
+        *,
+        state_dir: str,
+        on_transition: Callable[[Program, Transition], None],
+    ) -> None:
+        self.spec = spec
+        self.mem = Memory()
+        self.state_dir = state_dir
+        self.on_transition = on_transition
+        self.pid: int | None = None
+        self.started_at: float | None = None  # wall clock, for uptime
+        self.since: float = time.time()  # when the current state was entered
+        self.last_exit: ExitRecord | None = None
+        self.history: collections.deque[Transition] = collections.deque(maxlen=50)
+        self.lock = asyncio.Lock()  # one operator operation at a time
+        self.restarting = False  # stopped only to start again (request_restart)
+        self.log_listeners: set[Callable[[bytes], None]] = set()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._spawn_token = ""
+        self._timer: asyncio.TimerHandle | None = None
+        self._changed = asyncio.Event()
+        self._logs: dict[str, RotatingFile] = {}
+        self.leftovers = Leftovers(spec.name)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def state(self) -> State:
+        return self.mem.state
+
+    @property
+    def reason(self) -> str:
+        """Why it is FATAL or BACKOFF (supervisord's spawnerr)."""
+        return self.mem.spawnerr
+
+    # ---------------------------------------------------------- events
+
+    def feed(self, event: Event) -> None:
+        self.mem, actions = machine.decide(self.spec, self.mem, event, time.monotonic())
+        follow: list[Event] = []
+        for action in actions:
+            self._perform(action, follow)
+        for event in follow:
+            self.feed(event)
+
+    def _perform(self, action: machine.Action, follow: list[Event]) -> None:
+        match action:
+            case machine.Enter(state=state, reason=reason):
+                self._enter(state, reason)
+            case machine.Spawn():
+                follow.append(self._spawn())
+            case machine.Kill(signal=sig, group=group):
+                self._kill(sig, group)
+            case machine.SetTimer(delay=delay):
+                self._cancel_timer()
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(delay, self.feed, machine.Timeout())
+            case machine.CancelTimer():
+                self._cancel_timer()
+
+    def _enter(self, state: State, reason: str) -> None:
+        old = self.history[-1].new if self.history else State.STOPPED
+        now = time.time()
+        transition = Transition(self.name, old, state, now, reason)
+        self.history.append(transition)
+        self.since = now
+        suffix = f" ({reason})" if reason else ""
+        level = logging.WARNING if state in (State.FATAL, State.BACKOFF) else logging.INFO
+        log.log(level, "%s: %s -> %s%s", self.name, old.name, state.name, suffix)
+        self._changed.set()
+        self._changed = asyncio.Event()
+        self.on_transition(self, transition)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # --------------------------------------------------------- process
+
+    def _spawn(self) -> Event:
+        spec = self.spec
+        env = dict(os.environ)
+        # Like a venv's activate: the commands installed beside mictld
+        # (mictl-instance, mictl-demo-site) resolve without a full path. An
+        # explicit PATH in the program's environment wins, as in supervisord.
+        env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
+        env.update(spec.environment)
+        env["MICTL_PROGRAM"] = spec.name
+        env[TAG] = self.state_dir
+        self._spawn_token = f"{spec.name}:{uuid.uuid4().hex}"
+        env[SPAWN_TAG] = self._spawn_token
+        if spec.port and _port_taken(spec.port):
+            return machine.SpawnFailed(f"port {spec.port} is {ports.describe_taken(spec.port)}")
+        stdout = subprocess.PIPE if spec.stdout_logfile else subprocess.DEVNULL
+        if spec.redirect_stderr:
+            stderr = subprocess.STDOUT
+        else:
+            stderr = subprocess.PIPE if spec.stderr_logfile else subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(
+                spec.argv,
+                stdin=subprocess.PIPE,  # open, never written: supervisord's stdin
+                stdout=stdout,
+                stderr=stderr,
+                cwd=spec.directory,
+                env=env,
+                start_new_session=True,  # own session and process group
+            )
+        except OSError as exc:
+            reason = f"can't spawn {spec.argv[0]!r}: {exc.strerror or exc}"
+            return machine.SpawnFailed(reason)
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+            if proc.stdout is not None:
+                self._pump(proc.stdout, "stdout", spec.stdout_logfile)
+            if proc.stderr is not None:
+                self._pump(proc.stderr, "stderr", spec.stderr_logfile)
+        except OSError as exc:  # out of descriptors: never leave a process unwatched
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if proc.stdin is not None:
+                proc.stdin.close()
+            return machine.SpawnFailed(f"can't watch {spec.argv[0]!r}: {exc.strerror or exc}")
+        self._proc = proc
+        self.pid = proc.pid
+        self.started_at = time.time()
+        asyncio.get_running_loop().add_reader(pidfd, self._reap, pidfd, proc)
+        return machine.Spawned(proc.pid)
+
+    def _pump(self, pipe: IO[bytes], stream: str, path: str | None) -> None:
+        fd = os.dup(pipe.fileno())
+        pipe.close()
+        sink = self._logs.get(stream)
+        if sink is None and path:
+            try:
+                sink = RotatingFile(
+                    path, self.spec.stdout_logfile_maxbytes, self.spec.stdout_logfile_backups
+                )
+            except OSError as exc:  # a FIFO, a full disk, no descriptors: discard
+                log.error("%s: cannot open %s log %s: %s", self.name, stream, path, exc.strerror)
+            else:
+                self._logs[stream] = sink
+        pump(fd, sink, self._fan_out)
+
+    def _fan_out(self, data: bytes) -> None:
+        for listener in list(self.log_listeners):
+            listener(data)
+
+    def _reap(self, pidfd: int, proc: subprocess.Popen[bytes]) -> None:
+        asyncio.get_running_loop().remove_reader(pidfd)
+        os.close(pidfd)
+        code = proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
+        if self.spec.killasgroup:
+            # mictld: what is left of the program (a browser and its helpers,
+            # in the group or not) ends with its leader: SIGTERM, then SIGKILL.
+            self.leftovers.end(proc.pid, self._spawn_token, self.spec.stopwaitsecs)
+        self.pid = None
+        self._proc = None
+        event = machine.Exited(None, -code) if code < 0 else machine.Exited(code)
+        self.last_exit = ExitRecord(
+            code=event.code,
+            signal=event.signal,
+            at=time.time(),
+            expected=event.status in self.spec.exitcodes,
+        )
+        self.feed(event)
+
+    def _kill(self, sig: int, group: bool) -> None:
+        if self.pid is None:
+            return
+        log.info(
+            "%s: sending %s to %s %d",
+            self.name,
+            signal.Signals(sig).name,
+            "group" if group else "pid",
+            self.pid,
+        )
+        if group:
+            _signal_group(self.pid, sig)
+            if sig == signal.SIGKILL:
+                kill_spawn(self._spawn_token)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    @property
+    def spawn_token(self) -> str:
+        """The environment tag every process of the current spawn carries."""
+        return self._spawn_token
+
+    def signal(self, sig: int) -> None:
+        """Send a signal to the running process (mictl signal)."""
+        if self.pid is None:
+            raise NotAllowed(f"{self.name} is not running ({self.state.name})")
+        self._kill(sig, group=False)
+
+    def close_logs(self) -> None:
+        for sink in self._logs.values():
+            sink.close()
+        self._logs.clear()
+
+    # ----------------------------------------------------------- waits
+
+    async def wait_for(self, states: frozenset[State], timeout: float | None = None) -> State:
+        async def until() -> State:
+            while self.state not in states:
+                await self._changed.wait()
+            return self.state
+
+        return await asyncio.wait_for(until(), timeout)
+
+    async def start(self, *, wait: bool = True) -> State:
+        self.feed(machine.Start())
+        if not wait:
+            return self.state
+        # BACKOFF is not an answer: supervisord's start waits through retries.
+        return await self.wait_for(FINAL_AFTER_START)
+
+    async def stop(self, *, wait: bool = True) -> State:
+        if self.state in (State.STOPPED, State.EXITED, State.FATAL):
+            return self.state  # stopping what is not running is done already
+        self.feed(machine.Stop())
+        if not wait:
+            return self.state
+        return await self.wait_for(FINAL_AFTER_STOP)
+
+    def uptime(self, now: float | None = None) -> float | None:
+        if self.state not in (State.RUNNING, State.STARTING, State.STOPPING) or not self.started_at:
+            return None
+        return (now or time.time()) - self.started_at
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _port_taken(port: int) -> bool:
+    try:
+        return not ports.is_free(port)
+    except OSError:  # cannot tell (out of descriptors): the spawn will say
+        return False

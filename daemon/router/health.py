@@ -1,0 +1,144 @@
+"""Active health probes of each instance's /health.
+
+What a probe finds is an event into the backend's routability machine
+(routability.py): a passing probe says ok, not ready, logged out or captcha;
+no answer counts a failure. M failures in a row ask the supervisor for a
+restart. What /health says of models and per-model rate limits goes into the
+pool as data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import msgspec
+
+from daemon.config import HealthSection
+from daemon.router.backend import Backend
+from daemon.router.pool import Pool
+from daemon.router.routability import Phase, ProbeFailed, ProbePassed, Verdict
+
+log = logging.getLogger("mictld.health")
+
+
+class HealthReport(msgspec.Struct):
+    """The fields of an instance's /health the daemon uses."""
+
+    ok: bool
+    logged_in: bool = True
+    captcha: bool = False
+    browser_connected: bool = True
+    models: list[str] = []
+    rate_limited_until: dict[str, float] = {}
+
+
+def verdict(report: HealthReport) -> Verdict:
+    if report.ok:
+        return "ok"
+    if report.captcha:
+        return "captcha"
+    if not report.logged_in:
+        return "logged_out"
+    return "not_ready"
+
+
+class Prober:
+    def __init__(
+        self,
+        pool: Pool,
+        cfg: HealthSection,
+        restart: Callable[[str, str], Awaitable[object]],
+        after_round: Callable[[], None] = lambda: None,
+        on_pass: Callable[[str], None] = lambda name: None,
+    ) -> None:
+        self.pool = pool
+        self.cfg = cfg
+        self.restart = restart  # async callable(name, reason)
+        self.after_round = after_round  # e.g. recycling checks
+        self.on_pass = on_pass  # a probe passed (health_restarts.py clears its count)
+        self._starting_since: dict[str, float] = {}  # failing while STARTING, since
+        self.session: aiohttp.ClientSession | None = None
+        self.failures: dict[str, int] = {}  # failed probes in a row, by backend
+        self._fast: dict[str, asyncio.Task[None]] = {}
+        pool.on_probe_now = self.probe_soon
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.cfg.timeout))
+        try:
+            while not stop.is_set():
+                backends = [
+                    b for b in self.pool.backends.values() if b.kind == "instance" and b.process_up
+                ]
+                await asyncio.gather(*(self.probe(b) for b in backends))
+                self.after_round()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.cfg.interval)
+        finally:
+            for task in self._fast.values():
+                task.cancel()
+            await self.session.close()
+
+    def probe_soon(self, backend: Backend) -> None:
+        """Probe now, and quickly until one passes (after a start, an undrain,
+        or a 5xx): a fresh instance takes requests within moments."""
+        if self.session is None or backend.name in self._fast:
+            return
+
+        async def fast() -> None:
+            try:
+                deadline = time.monotonic() + 120
+                while backend.process_up and time.monotonic() < deadline:
+                    if await self.probe(backend, count_failures=False) == "ok":
+                        break
+                    await asyncio.sleep(0.2)
+            finally:
+                self._fast.pop(backend.name, None)
+
+        self._fast[backend.name] = asyncio.get_running_loop().create_task(fast())
+
+    async def probe(self, b: Backend, *, count_failures: bool = True) -> Verdict | None:
+        """One probe of one backend; what it said, or None without an answer."""
+        assert self.session is not None
+        try:
+            root = b.base_url.removesuffix("/v1")
+            async with self.session.get(f"{root}/health") as resp:
+                report = msgspec.json.decode(await resp.read(), type=HealthReport)
+        except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError, OSError) as exc:
+            if count_failures:
+                self._failed(b, exc.__class__.__name__)
+            return None
+        if b.name not in self.pool.backends or not b.process_up:
+            return None  # gone or stopped while the probe was out
+        self.failures[b.name] = 0
+        now_wall, now = time.time(), self.pool.clock()
+        b.models = set(report.models) if report.models else b.models
+        for model, until in report.rate_limited_until.items():
+            b.cooldowns[model] = max(b.cooldowns.get(model, 0.0), now + (until - now_wall))
+        said = verdict(report)
+        if said == "ok":
+            self._starting_since.pop(b.name, None)
+            self.on_pass(b.name)
+        self.pool.feed(b, ProbePassed(said))
+        return said
+
+    def _failed(self, b: Backend, why: str) -> None:
+        if b.phase == Phase.STARTING:
+            # Not up yet since its process started: a slow start is not a
+            # failure (the supervisor's startsecs and the runner judge that)
+            # for start_timeout; past it, it is (a restart, counted).
+            since = self._starting_since.setdefault(b.name, time.monotonic())
+            if time.monotonic() - since < self.cfg.start_timeout:
+                self.failures[b.name] = 0
+                return
+        failures = self.failures[b.name] = self.failures.get(b.name, 0) + 1
+        self.pool.feed(b, ProbeFailed(failures, why))
+        if self.cfg.restart_after and failures >= self.cfg.restart_after:
+            self.failures[b.name] = 0
+            self._starting_since.pop(b.name, None)
+            reason = f"health: {failures} failed probes ({why})"
+            asyncio.get_running_loop().create_task(self.restart(b.name, reason))

@@ -1,0 +1,48 @@
+"""Watch the config file and the profiles dir; reload on change.
+
+A change is parsed, validated, planned and applied by `Daemon.reload` (the same
+path as SIGHUP and `mictl reload`). An invalid config changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+
+import watchfiles
+
+log = logging.getLogger("mictld")
+
+
+def _relevant(config_path: str, profiles_dir: str) -> Callable[[watchfiles.Change, str], bool]:
+    def keep(change: watchfiles.Change, path: str) -> bool:
+        if path == config_path:
+            return True
+        name = os.path.basename(path)
+        return os.path.dirname(path) == profiles_dir and name.endswith(".json")
+
+    return keep
+
+
+async def watch(
+    config_path: str,
+    profiles_dir: str,
+    reload: Callable[[], Awaitable[object]],
+    stop: asyncio.Event,
+) -> None:
+    """Run until `stop` is set."""
+    paths = [os.path.dirname(config_path)]
+    if os.path.isdir(profiles_dir):
+        paths.append(profiles_dir)
+    async for changes in watchfiles.awatch(
+        *paths,
+        watch_filter=_relevant(config_path, profiles_dir),
+        stop_event=stop,
+        debounce=300,
+        step=250,  # how often the watcher thread wakes to check for stop
+        recursive=False,
+    ):
+        log.info("change seen: %s", ", ".join(sorted({os.path.basename(p) for _, p in changes})))
+        await reload()

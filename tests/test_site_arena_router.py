@@ -1,0 +1,136 @@
+"""Two arena accounts behind a real mictld's front router, in real Chromium.
+
+A rate limit on one account's model, and a captcha on one account, must cost
+the clients nothing: the other account answers, the hit one cools down (per
+model, for the site's Retry-After) or holds (captcha) and comes back by
+itself once a probe passes.
+"""
+
+from __future__ import annotations
+
+import shlex
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.helpers import BIN, Mictld, running, wait_until
+from tests.replicas.arena import catalog, harness
+from tests.replicas.tls import Replica
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
+    r = harness.start(tmp_path_factory.mktemp("arena-replica"), ["ann", "ben"])
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory, replica: Replica) -> Iterator[Mictld]:
+    root = tmp_path_factory.mktemp("arena-fleet")
+    flags = " ".join(shlex.quote(a) for a in harness.instance_argv(replica, probe=2.0))
+    command = (
+        f"{BIN / 'mictl-instance'} --name {{name}} --profile {{profile}} --port {{port}} "
+        f"--log-dir {root / 'log'} {flags}"
+    )
+    policy = "[profiles.program]\nstartsecs = 0\nautorestart = true\nstopwaitsecs = 10\n"
+    with running(root, policy, router="", command=command) as d:
+        for name in ("ann", "ben"):
+            d.add_profile(name, harness.profile(name))
+        d.start()
+        wait_until(lambda: {"ann", "ben"} <= routable(d), 120, "both accounts routable")
+        yield d
+
+
+def backends(d: Mictld) -> dict[str, dict[str, Any]]:
+    return {b["name"]: b for b in d.client.call("GET", "/v1/backends", list)}
+
+
+def routable(d: Mictld) -> set[str]:
+    return {n for n, b in backends(d).items() if b["routable"]}
+
+
+def ask(port: int, model: str, text: str) -> str:
+    with openai.OpenAI(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0, timeout=120
+    ) as c:
+        reply = c.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": text}]
+        )
+        return reply.choices[0].message.content or ""
+
+
+def asked(replica: Replica, account: str, model: str | None = None) -> int:
+    requests = harness.account(replica, account)["requests"]
+    return len([r for r in requests if model is None or r["model"] == model])
+
+
+def test_a_rate_limit_cools_that_model_on_that_account_only(
+    fleet: Mictld, replica: Replica
+) -> None:
+    harness.set_account(replica, "ann", rate_limit={"gpt-5.1": 30})
+    for i in range(4):  # round robin would give ann two of these
+        text = f"question {i}"
+        assert ask(fleet.front_port, "gpt-5.1", text) == catalog.answer(
+            catalog.BY_NAME["gpt-5.1"], text
+        )
+    assert asked(replica, "ann", "gpt-5.1") == 1, "ann was asked once, then cooled"
+    cooling = backends(fleet)["ann"]["cooling"]
+    assert 15 < cooling.get("gpt-5.1", 0) <= 30, cooling  # the site's Retry-After
+    # Straight to ann's instance: a 429 carrying the site's Retry-After.
+    port = fleet.program("ann").port
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/chat/completions",
+        data=b'{"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi"}]}',
+        headers={"content-type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=60)
+    assert err.value.code == 429 and 15 < int(err.value.headers["Retry-After"]) <= 30
+    err.value.close()
+    # Its other models still answer, ann included.
+    before = asked(replica, "ann", "gemini-2.5-pro")
+    for i in range(4):
+        ask(fleet.front_port, "gemini-2.5-pro", f"other {i}")
+    assert asked(replica, "ann", "gemini-2.5-pro") > before
+    harness.set_account(replica, "ann", rate_limit={})
+
+
+def test_a_captcha_holds_one_account_and_costs_clients_nothing(
+    fleet: Mictld, replica: Replica
+) -> None:
+    model = "gemini-2.5-pro"
+    harness.set_account(replica, "ben", captcha=True)
+    ben_port = fleet.program("ben").port
+    for i in range(6):  # every one answered: the router goes around ben
+        text = f"during the captcha {i}"
+        assert ask(fleet.front_port, model, text) == catalog.answer(catalog.BY_NAME[model], text)
+    wait_until(lambda: harness.health(ben_port)["state"] == "captcha", 20, "ben in captcha")
+    report = harness.health(ben_port)
+    assert report["captcha"] and report["logged_in"] and not report["logged_out"]
+    wait_until(lambda: "ben" not in routable(fleet), 10, "the router stops sending ben work")
+    log = (fleet.root / "log").glob("ben*.log")
+    text = "".join(p.read_text() for p in log) + fleet.ctl("logs", "ben", "-n", "200").stdout
+    assert "account ben" in text and "wants a person" in text
+    refused = asked(replica, "ben")
+    # Not hammered: while held, the router sends ben nothing.
+    for i in range(3):
+        ask(fleet.front_port, model, f"still held {i}")
+    assert asked(replica, "ben") <= refused + 1  # at most one probe, when the hold ended
+
+    # A person solved it: the next probe passes and ben is back by itself.
+    harness.set_account(replica, "ben", captcha=False)
+    served = asked(replica, "ben")
+
+    def ben_answered() -> bool:
+        ask(fleet.front_port, model, "are you back?")
+        return harness.health(ben_port)["state"] == "ok" and asked(replica, "ben") > served
+
+    wait_until(ben_answered, 60, "ben back after a passing probe")
+    wait_until(lambda: "ben" in routable(fleet), 20, "ben routable again")
