@@ -163,9 +163,12 @@ def build_app(router: Router) -> ASGIApp:
         limit = router.cfg.router.max_body_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
+            if int(declared) <= 4 * limit:
+                await _discard(receive, 4 * limit)
             return _error(413, f"request body over {limit} bytes", "body_too_large")
         body = await _read_body(receive, limit)
         if body is None:
+            await _discard(receive, 4 * limit)
             return _error(413, f"request body over {limit} bytes", "body_too_large")
         try:
             info = await validate.check_off_loop(body)
@@ -273,3 +276,14 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _discard(receive: Receive, most: int) -> None:
+    """Read and drop the rest of a refused body (up to `most` bytes), so the
+    client reads our 413 instead of a reset connection."""
+    size = 0
+    while size <= most:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+        size += len(message.get("body", b""))
