@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test install chromium lint bench clean
+.PHONY: demo test install chromium xvfb lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(BIN)/.installed
 chromium: install
 	@PYTHON=$(BIN)/python bash scripts/ensure-chromium.sh
 
+# For the headed-browser tests (mictl profile capture); without it they skip.
+xvfb:
+	-@bash scripts/ensure-xvfb.sh
+
 # The dry run's summary first (what starts, ports, memory); informational.
 demo: install chromium
 	-@$(BIN)/mictld --dry-run -c etc/demo.toml
@@ -25,7 +29,7 @@ demo: install chromium
 lint: install
 	$(BIN)/ruff check .
 
-test: install chromium lint
+test: install chromium xvfb lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install chromium

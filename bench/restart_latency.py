@@ -1,6 +1,7 @@
 """Restart latency: SIGKILL a program, time until its replacement runs and
 until its port accepts connections. mictld against a real supervisord, same
-program (startsecs=0), same machine, same run, each watched two ways:
+program (startsecs=0, each up 1.1 s before its kill), same machine, same run,
+each watched two ways:
 
 - "API": polling the daemon's own API (mictl's control socket, supervisord's
   XML-RPC) for RUNNING with a new pid, then the port. Polling wakes
@@ -32,6 +33,10 @@ from tests.helpers import LISTENER, Mictld, free_port, port_open, wait_until
 from tests.oracle import Supervisord
 
 Samples = dict[str, list[float]]  # column -> seconds after each SIGKILL
+
+# Each victim runs this long before its SIGKILL: past mictld's respawn floor
+# (daemon/machine.py RESPAWN_FLOOR), so the kill is a crash that restarts at once.
+UP_BEFORE_KILL = 1.1
 
 
 def _wait(check: Callable[[], object], timeout: float = 30.0) -> float:
@@ -74,6 +79,7 @@ def _kill_and_watch_api(
 ) -> Samples:
     out: Samples = {"new pid": [], "RUNNING": [], "port": []}
     for _ in range(kills):
+        time.sleep(UP_BEFORE_KILL)
         pid = pid_now()
         t0 = time.monotonic()
         os.kill(pid, signal.SIGKILL)
@@ -89,6 +95,7 @@ def _kill_and_watch_outside(daemon_pid: int, first_pid: int, port: int, kills: i
     out: Samples = {"new pid": [], "port": [], "killed at": []}
     pid = first_pid
     for _ in range(kills):
+        time.sleep(UP_BEFORE_KILL)
         out["killed at"].append(time.time())
         t0 = time.monotonic()
         os.kill(pid, signal.SIGKILL)

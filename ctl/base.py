@@ -3,14 +3,16 @@ errors translated for the CLI, and table output."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 import msgspec
 
 from ctl.client import ApiError, Client, DaemonUnreachable
-from ctl.errors import Failed, Unreachable, Usage
+from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
 from daemon.paths import default_socket_path
+from daemon.types import ProgramInfo
 
 STATE_COLOURS = {
     "RUNNING": "green",
@@ -87,3 +89,48 @@ def columns(header: list[str], rows: list[list[str]], colour_second: Any = None)
             cells[1] = colour_second(cells[1], row)
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def names_or_all(ctl: Ctl, names: tuple[str, ...], all_: bool) -> list[str]:
+    if all_ and names:
+        raise Usage("give program names or --all, not both")
+    if all_:
+        return [p.name for p in ctl.call("GET", "/v1/programs", list[ProgramInfo])]
+    if not names:
+        raise Usage("name at least one program, or use --all")
+    return list(names)
+
+
+def operate(
+    ctl: Ctl, verb: str, names: list[str], wait: bool, as_json: bool, ok_states: set[str]
+) -> None:
+    """Run one verb on many programs in parallel (each waits on its own)."""
+
+    def one(name: str) -> ProgramInfo:
+        return ctl.call("POST", f"/v1/programs/{name}/{verb}", ProgramInfo, wait=int(wait))
+
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(names) or 1)) as pool:
+        futures = {name: pool.submit(one, name) for name in names}
+    results, errors = [], []
+    worst = 0
+    for name, future in futures.items():
+        try:
+            results.append(future.result())
+        except click.ClickException as exc:
+            errors.append(f"{name}: {exc.format_message()}")
+            worst = max(worst, exc.exit_code)
+    if as_json:
+        emit_json(results)
+    for info in results:
+        good = not wait or info.state in ok_states
+        if not as_json:
+            detail = f" ({info.reason})" if info.reason and not good else ""
+            click.echo(f"{info.name}: {info.state}{detail}")
+        if not good:
+            worst = max(worst, EXIT_FAILED)
+    for line in errors:
+        click.echo(f"mictl: {line}", err=True)
+    if worst:
+        sys.exit(worst)

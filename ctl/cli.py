@@ -21,10 +21,13 @@ from ctl.base import (
     columns,
     emit_json,
     fmt_uptime,
+    names_or_all,
+    operate,
     pass_ctl,
     socket_from,
 )
 from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
+from ctl.events_cmd import events, rolling_restart
 from ctl.profile_cmd import profile
 from ctl.service import service
 from ctl.site_cmd import record_cmd, replay_cmd
@@ -110,51 +113,10 @@ def status(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
             click.echo(
                 f"mictl: warning: {info.state_error} (operator stops are not saved)", err=True
             )
-
-
-def _names(ctl: Ctl, names: tuple[str, ...], all_: bool) -> list[str]:
-    if all_ and names:
-        raise Usage("give program names or --all, not both")
-    if all_:
-        return [p.name for p in ctl.call("GET", "/v1/programs", list[ProgramInfo])]
-    if not names:
-        raise Usage("name at least one program, or use --all")
-    return list(names)
-
-
-def _operate(
-    ctl: Ctl, verb: str, names: list[str], wait: bool, as_json: bool, ok_states: set[str]
-) -> None:
-    """Run one verb on many programs in parallel (each waits on its own)."""
-
-    def one(name: str) -> ProgramInfo:
-        return ctl.call("POST", f"/v1/programs/{name}/{verb}", ProgramInfo, wait=int(wait))
-
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(names) or 1)) as pool:
-        futures = {name: pool.submit(one, name) for name in names}
-    results, errors = [], []
-    worst = 0
-    for name, future in futures.items():
-        try:
-            results.append(future.result())
-        except click.ClickException as exc:
-            errors.append(f"{name}: {exc.format_message()}")
-            worst = max(worst, exc.exit_code)
-    if as_json:
-        emit_json(results)
-    for info in results:
-        good = not wait or info.state in ok_states
-        if not as_json:
-            detail = f" ({info.reason})" if info.reason and not good else ""
-            click.echo(f"{info.name}: {info.state}{detail}")
-        if not good:
-            worst = max(worst, EXIT_FAILED)
-    for line in errors:
-        click.echo(f"mictl: {line}", err=True)
-    if worst:
-        sys.exit(worst)
+        roll = info.roll
+        if roll is not None and (roll.running or roll.stopped):
+            state = "running" if roll.running else f"stopped: {roll.stopped}"
+            click.echo(f"rolling restart {state}: {roll.done}/{len(roll.batches)} batches done")
 
 
 def _verb(verb: str, ok_states: set[str], doc: str) -> Callable[..., None]:
@@ -164,7 +126,7 @@ def _verb(verb: str, ok_states: set[str], doc: str) -> Callable[..., None]:
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_ctl
     def command(ctl: Ctl, names: tuple[str, ...], all_: bool, no_wait: bool, as_json: bool) -> None:
-        _operate(ctl, verb, _names(ctl, names, all_), not no_wait, as_json, ok_states)
+        operate(ctl, verb, names_or_all(ctl, names, all_), not no_wait, as_json, ok_states)
 
     command.__doc__ = doc
     return cli.command(verb)(command)
@@ -172,7 +134,37 @@ def _verb(verb: str, ok_states: set[str], doc: str) -> Callable[..., None]:
 
 _verb("start", {"RUNNING"}, "Start programs; wait until RUNNING (or FATAL, exit 1).")
 _verb("stop", {"STOPPED", "EXITED", "FATAL"}, "Stop programs (remembered across daemon restarts).")
-_verb("restart", {"RUNNING"}, "Stop then start programs; wait until RUNNING.")
+
+
+@cli.command("restart")
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every program (with --rolling: every instance).")
+@click.option("--no-wait", is_flag=True, help="Return at once, do not wait for the result.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--rolling", is_flag=True, help="One batch at a time, each routable before the next.")
+@click.option("--batch", default=1, show_default=True, help="Instances per batch (--rolling).")
+@click.option("--max-unavailable", default=1, show_default=True, help="At most this many out.")
+@pass_ctl
+def restart(
+    ctl: Ctl,
+    names: tuple[str, ...],
+    all_: bool,
+    no_wait: bool,
+    as_json: bool,
+    rolling: bool,
+    batch: int,
+    max_unavailable: int,
+) -> None:
+    """Stop then start programs (drained first); wait until RUNNING."""
+    if not rolling:
+        operate(ctl, "restart", names_or_all(ctl, names, all_), not no_wait, as_json, {"RUNNING"})
+        return
+    if all_:
+        programs = ctl.call("GET", "/v1/programs", list[ProgramInfo])
+        names = tuple(p.name for p in programs if p.kind == "instance")
+    rolling_restart(
+        ctl, names_or_all(ctl, names, False), batch, max_unavailable, not no_wait, as_json
+    )
 
 
 @cli.command("signal")
@@ -293,6 +285,7 @@ for command in (
     backends.breaker,
     profile,
     service,
+    events,
 ):
     cli.add_command(command)
 

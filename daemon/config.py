@@ -28,6 +28,7 @@ from daemon.config_schema import (
     Config,
     ConfigError,
     DaemonSection,
+    DashboardSection,
     HealthSection,
     ProfilesSection,
     ProgramOptions,
@@ -44,6 +45,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DaemonSection",
+    "DashboardSection",
     "HealthSection",
     "ProfilesSection",
     "ProgramOptions",
@@ -159,6 +161,7 @@ def _resolve_paths(config: Config, here: Path) -> None:
         d.log_dir = "/var/log/mictl" if is_root() else os.path.join(d.state_dir, "log")
     config.profiles.dir = resolve(config.profiles.dir)
     config.router.api_keys_file = resolve(config.router.api_keys_file)
+    config.dashboard.admin_token_file = resolve(config.dashboard.admin_token_file)
     for upstream in config.upstreams.values():
         upstream.api_key_file = resolve(upstream.api_key_file)
     for options in config.programs.values():

@@ -153,9 +153,11 @@ class RouterSection(Struct):
 
 
 class UpstreamSection(Struct):
-    """Any OpenAI-compatible endpoint, e.g. a paid API account as spill-over."""
+    """Any OpenAI-compatible endpoint (a paid API account as spill-over), or
+    another host's mictld front port (kind = "mictld": probed on /readyz)."""
 
-    base_url: str  # e.g. https://api.openai.com/v1
+    base_url: str  # e.g. https://api.openai.com/v1, or http://hostb:2048/v1
+    kind: Literal["openai", "mictld"] = "openai"
     api_key_env: str = ""  # the key is read from this environment variable...
     api_key_file: str = ""  # ...or from this file; never from the config itself
     models: list[str] = []  # models it serves ([] = any)
@@ -177,6 +179,11 @@ class HealthSection(Struct):
     start_timeout: Seconds = 60.0
 
 
+class DashboardSection(Struct):
+    admin_token: str = ""  # enables the page's actions; "" and no file: read-only
+    admin_token_file: str = ""  # or the first line of this file (0600)
+
+
 class Config(Struct):
     daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
     profiles: ProfilesSection = msgspec.field(default_factory=ProfilesSection)
@@ -184,4 +191,5 @@ class Config(Struct):
     router: RouterSection = msgspec.field(default_factory=RouterSection)
     health: HealthSection = msgspec.field(default_factory=HealthSection)
     upstreams: dict[str, UpstreamSection] = {}
+    dashboard: DashboardSection = msgspec.field(default_factory=DashboardSection)
     path: str = ""  # the file this came from (set by the loader, not the file)

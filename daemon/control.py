@@ -22,8 +22,10 @@ from supervisor import datatypes
 
 from common import http_errors
 from common.errors import ErrorBody, ErrorDetail
+from daemon.events import DaemonEvent, EventLog
 from daemon.machine import NotAllowed
 from daemon.program import Program
+from daemon.rolling import RollBusy, Roller
 from daemon.router.listener import NotDrained, RouterLink, UnknownBackend
 from daemon.state import StateStore
 from daemon.supervisor import Supervisor, UnknownProgram
@@ -36,6 +38,8 @@ class Daemon(Protocol):
     supervisor: Supervisor
     store: StateStore
     link: RouterLink | None
+    events: EventLog
+    roller: Roller
 
     async def reload(self) -> ReloadResult: ...
 
@@ -177,8 +181,36 @@ def build_app(daemon: Daemon) -> Starlette:
     async def breaker_reset(request: Request) -> Response:
         return json_response(link().breaker_reset(request.path_params["name"]))
 
+    async def events(request: Request) -> Response:
+        """Recent events (?n=, ?name= repeated); ?follow=1 streams them as
+        JSON lines, the recent ones first, then each as it happens."""
+        names = set(request.query_params.getlist("name"))
+        recent = daemon.events.recent(int(request.query_params.get("n", "100")), names)
+        if request.query_params.get("follow", "0") not in ("1", "true", "yes"):
+            return json_response(recent)
+        return StreamingResponse(
+            _follow_events(daemon.events, recent, names), media_type="application/x-ndjson"
+        )
+
+    async def roll(request: Request) -> Response:
+        """POST: start a rolling restart (?name= repeated, else every program;
+        ?batch=, ?max_unavailable=, ?timeout=); GET: how far it got."""
+        if request.method == "GET":
+            return json_response(daemon.roller.status)
+        q = request.query_params
+        names = q.getlist("name") or sorted(sup.programs)
+        status = daemon.roller.start(
+            names,
+            batch=int(q.get("batch", "1")),
+            max_unavailable=int(q.get("max_unavailable", "1")),
+            timeout=float(q.get("timeout", "120")),
+        )
+        return json_response(status, 202)
+
     routes = [
         Route("/v1/daemon", info),
+        Route("/v1/roll", roll, methods=["GET", "POST"]),
+        Route("/v1/events", events),
         Route("/v1/backends", backends),
         Route("/v1/backends/{name}/drain", drain, methods=["POST"]),
         Route("/v1/backends/{name}/undrain", undrain, methods=["POST"]),
@@ -195,6 +227,7 @@ def build_app(daemon: Daemon) -> Starlette:
         UnknownProgram: _unknown,
         UnknownBackend: _unknown,
         NotDrained: lambda r, e: error_response(409, str(e), "not_drained"),
+        RollBusy: lambda r, e: error_response(409, str(e), "roll_running"),
         NotAllowed: lambda r, e: error_response(409, str(e), "not_allowed"),
         ControlError: lambda r, e: error_response(e.status, e.message, e.code, e.known),
         ValueError: lambda r, e: error_response(400, str(e), "bad_request"),
@@ -245,3 +278,18 @@ async def _follow(program: Program, head: bytes) -> AsyncIterator[bytes]:
             yield await queue.get()
     finally:
         program.log_listeners.discard(listener)
+
+
+async def _follow_events(
+    log: EventLog, recent: list[DaemonEvent], names: set[str]
+) -> AsyncIterator[bytes]:
+    queue = log.follow()
+    try:
+        for event in recent:
+            yield msgspec.json.encode(event) + b"\n"
+        while True:
+            event = await queue.get()
+            if not names or event.program in names:
+                yield msgspec.json.encode(event) + b"\n"
+    finally:
+        log.unfollow(queue)

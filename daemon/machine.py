@@ -96,9 +96,19 @@ class Memory(msgspec.Struct, frozen=True, kw_only=True):
     exitstatus: int | None = None
     spawnerr: str = ""
     running: bool = False  # a process exists
+    # mictld's own (flapping and FATAL retries; both off unless the spec asks):
+    exits: tuple[float, ...] = ()  # when it exited after startsecs, within flap_window
+    holds: int = 0  # hold-backs in a row (the next waits flap_delay * 2**holds)
+    holding: bool = False  # EXITED, respawn held back by a timer
+    fatal_retries: int = 0  # retries after FATAL so far
 
 
-EX_CONFIG = 78  # sysexits.h: a program that exits so while starting is not retried
+EX_CONFIG = 78  # sysexits.h: an instance that exits so while starting is not retried
+# mictld: an automatic restart comes at the earliest this long after the start
+# before it, so a startsecs=0 program that exits at once restarts about once a
+# second (supervisord's 1 s loop holds it there by accident), not 180 times;
+# a program that ran longer than this restarts at once.
+RESPAWN_FLOOR = 1.0
 
 
 class IllegalTransition(Exception):
@@ -144,7 +154,7 @@ def _on_start(spec: ProgramSpec, mem: Memory, event: Event, now: float):
         raise NotAllowed(f"{spec.name} cannot start: {spec.fatal_reason}")
     actions: list[Action] = [CancelTimer()]
     # supervisord's startProcess resets the retry count when an operator asks.
-    mem = msgspec.structs.replace(mem, backoff=0)
+    mem = msgspec.structs.replace(mem, backoff=0, holding=False, holds=0, fatal_retries=0)
     return _spawn(spec, mem, now, actions), actions
 
 
@@ -156,6 +166,14 @@ def _on_stop(spec: ProgramSpec, mem: Memory, event: Event, now: float):
         return msgspec.structs.replace(mem, backoff=0), actions
     if mem.state == State.STOPPING:
         return mem, actions  # already on its way
+    if mem.state == State.EXITED and mem.holding:
+        # A held-back respawn is cancelled; the program stays EXITED.
+        actions.append(CancelTimer())
+        return msgspec.structs.replace(mem, holding=False, spawnerr=""), actions
+    if mem.state == State.FATAL and spec.fatal_retry_after:
+        # The pending retry is cancelled; FATAL stays FATAL.
+        actions.append(CancelTimer())
+        return msgspec.structs.replace(mem, spawnerr=mem.spawnerr.split("; retrying")[0]), actions
     if mem.state not in (State.STARTING, State.RUNNING):
         raise NotAllowed(f"{spec.name} is not running ({mem.state.name})")
     actions.append(Kill(spec.stopsignal, spec.stopasgroup))
@@ -180,10 +198,22 @@ def _backoff(spec: ProgramSpec, mem: Memory, actions: list[Action], reason: str)
     mem = msgspec.structs.replace(mem, backoff=mem.backoff + 1)
     if mem.backoff > spec.startretries:
         mem = _enter(mem, actions, State.FATAL, "too many start retries too quickly")
-        return msgspec.structs.replace(mem, backoff=0), actions
+        return _retry_fatal(spec, msgspec.structs.replace(mem, backoff=0), actions), actions
     # supervisord waits `backoff` seconds before try number backoff+1.
     actions.append(SetTimer(float(mem.backoff)))
     return mem, actions
+
+
+def _retry_fatal(spec: ProgramSpec, mem: Memory, actions: list[Action]) -> Memory:
+    """mictld's fatal_retry_after: FATAL tries again by itself after a delay
+    that doubles each time, up to a cap (off by default: supervisord's FATAL
+    waits for a person)."""
+    if not spec.fatal_retry_after:
+        return mem
+    delay = min(spec.fatal_retry_after * 2**mem.fatal_retries, spec.fatal_retry_max)
+    actions.append(SetTimer(delay))
+    note = f"; retrying in {delay:g}s (fatal_retry_after)"
+    return msgspec.structs.replace(mem, spawnerr=(mem.spawnerr or "gave up") + note)
 
 
 def _on_exited(spec: ProgramSpec, mem: Memory, event: Event, now: float):
@@ -194,13 +224,15 @@ def _on_exited(spec: ProgramSpec, mem: Memory, event: Event, now: float):
         mem = _enter(mem, actions, State.STOPPED, event.describe())
         return msgspec.structs.replace(mem, killing=False, exitstatus=event.status), actions
     if mem.state == State.STARTING and now - mem.laststart < spec.startsecs:
-        if event.code == EX_CONFIG:
-            # mictld: the program says retrying cannot help (no browser, bad
+        if event.code == EX_CONFIG and spec.kind == "instance":
+            # mictld: the runner says retrying cannot help (no browser, bad
             # site file): FATAL at once, through BACKOFF as supervisord would.
+            # Other programs are retried as under supervisord.
             reason = "exit status 78 (EX_CONFIG): a configuration error, not retried"
             mem = _enter(mem, actions, State.BACKOFF, reason)
             mem = _enter(mem, actions, State.FATAL, reason)
-            return msgspec.structs.replace(mem, spawnerr=reason, backoff=0), actions
+            mem = msgspec.structs.replace(mem, spawnerr=reason, backoff=0)
+            return _retry_fatal(spec, mem, actions), actions
         mem = msgspec.structs.replace(
             mem, exitstatus=None, spawnerr="Exited too quickly (process log may have details)"
         )
@@ -218,16 +250,45 @@ def _on_exited(spec: ProgramSpec, mem: Memory, event: Event, now: float):
         spawnerr="" if expected else f"Bad exit code {event.status}",
     )
     if spec.autorestart == "true" or (spec.autorestart == "unexpected" and not expected):
+        mem, delay = _flapping(spec, mem, now)
+        if delay:
+            # mictld: a program that keeps dying after startsecs waits, with a
+            # growing delay, instead of respawning in a tight loop.
+            held = (
+                f"held back {delay:g}s: {len(mem.exits)} exits in {spec.flap_window:g}s (flapping)"
+            )
+            actions.append(SetTimer(delay))
+            return msgspec.structs.replace(mem, holding=True, spawnerr=held), actions
+        floor = RESPAWN_FLOOR - (now - mem.laststart)
+        if floor > 0:  # held back the same way, to the floor
+            actions.append(SetTimer(floor))
+            return msgspec.structs.replace(mem, holding=True), actions
         mem = _spawn(spec, mem, now, actions)
     return mem, actions
+
+
+def _flapping(spec: ProgramSpec, mem: Memory, now: float) -> tuple[Memory, float]:
+    """Count this exit; the hold-back delay if the program is flapping, else 0."""
+    if not spec.flap_exits:
+        return mem, 0.0
+    exits = (*(t for t in mem.exits if now - t < spec.flap_window), now)
+    if len(exits) < spec.flap_exits:
+        return msgspec.structs.replace(mem, exits=exits, holds=0), 0.0
+    delay = min(spec.flap_delay * 2**mem.holds, spec.flap_delay_max)
+    return msgspec.structs.replace(mem, exits=exits, holds=mem.holds + 1), delay
 
 
 def _on_timeout(spec: ProgramSpec, mem: Memory, event: Event, now: float):
     actions: list[Action] = []
     if mem.state == State.STARTING:
         mem = _enter(mem, actions, State.RUNNING, f"up for {spec.startsecs:g}s (startsecs)")
-        return msgspec.structs.replace(mem, backoff=0), actions
+        return msgspec.structs.replace(mem, backoff=0, fatal_retries=0), actions
     if mem.state == State.BACKOFF:
+        return _spawn(spec, mem, now, actions), actions
+    if mem.state == State.EXITED and mem.holding:
+        return _spawn(spec, msgspec.structs.replace(mem, holding=False), now, actions), actions
+    if mem.state == State.FATAL and spec.fatal_retry_after and not spec.fatal_reason:
+        mem = msgspec.structs.replace(mem, backoff=0, fatal_retries=mem.fatal_retries + 1)
         return _spawn(spec, mem, now, actions), actions
     if mem.state == State.STOPPING:
         # Past stopwaitsecs: SIGKILL. If even that does not end it, the program

@@ -30,15 +30,18 @@ from daemon import (
     supmetrics,
     watch,
 )
+from daemon.dashboard_feed import DaemonFeed
+from daemon.events import EventLog
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
+from daemon.rolling import Roller
 from daemon.router.app import Router
 from daemon.router.app import build_app as build_front
 from daemon.router.listener import RouterLink
 from daemon.state import StateStore, check_writable
 from daemon.supervisor import Supervisor
 from daemon.tasks import resilient
-from daemon.types import DaemonInfo, ReloadResult
+from daemon.types import DaemonInfo, ReloadResult, State
 
 log = logging.getLogger("mictld")
 
@@ -63,8 +66,17 @@ class Daemon:
         if self.router is not None:
             self.link = RouterLink(self.supervisor, self.router, cfg)
         self.stats = supmetrics.attach(self.supervisor, self.store, self.router)
+        self.events = EventLog()
+        self._record_events()
+        self.roller = Roller(self.supervisor, self._ready, self.events.emit)
+        if self.router is not None:
+            self.router.dashboard = DaemonFeed(self)
 
     # ------------------------------------------------------------ intent
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def request_shutdown(self, reason: str) -> None:
         if not self._stop.is_set():
@@ -92,6 +104,7 @@ class Daemon:
             return result
         finally:
             self.stats.reloaded(result.ok)
+            self._record_reload(result)
             notify("READY=1")
 
     async def _reload(self) -> ReloadResult:
@@ -117,6 +130,41 @@ class Daemon:
 
             self.last_reload = await reload.apply(the_plan, self.supervisor, sync)
             return self.last_reload
+
+    async def _ready(self, name: str, timeout: float) -> bool:
+        """Back after a restart: routable for an instance behind the router,
+        RUNNING for anything else."""
+        if self.link is not None and name in self.link.pool.backends:
+            return await self.link.wait_routable(name, timeout)
+        try:
+            state = await self.supervisor.get(name).wait_for(frozenset({State.RUNNING}), timeout)
+        except TimeoutError:
+            return False
+        return state == State.RUNNING
+
+    def _record_events(self) -> None:
+        """Every state change becomes an event (mictl events)."""
+        emit = self.events.emit
+        self.supervisor.listeners.append(
+            lambda t: emit(t.program, "state", f"{t.old.name} -> {t.new.name}", t.reason)
+        )
+        self.supervisor.restart_listeners.append(
+            lambda name, reason: emit(name, "restart", "requested", reason)
+        )
+        if self.router is not None:
+            self.router.pool.on_event = emit
+
+    def _record_reload(self, r: ReloadResult) -> None:
+        if not r.ok:
+            self.events.emit("", "reload", "refused", r.error)
+            return
+        parts = [
+            f"{k} {', '.join(v)}"
+            for k, v in (("added", r.added), ("removed", r.removed), ("restarted", r.restarted))
+            if v
+        ]
+        parts += r.changed
+        self.events.emit("", "reload", "applied", "; ".join(parts) or "nothing changed")
 
     def _check_reloadable(self, new: config.Config) -> None:
         old = self.config.daemon
@@ -155,6 +203,7 @@ class Daemon:
             queue_length=self.router.pool.queue_length if self.router else None,
             last_reload=self.last_reload,
             state_error=self.store.error,
+            roll=self.roller.status,
         )
 
     # --------------------------------------------------------------- run

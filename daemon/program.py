@@ -264,7 +264,10 @@ class Program:
         return await self.wait_for(FINAL_AFTER_START)
 
     async def stop(self, *, wait: bool = True) -> State:
-        if self.state in (State.STOPPED, State.EXITED, State.FATAL):
+        pending = self.mem.holding or (
+            self.state == State.FATAL and self.spec.fatal_retry_after > 0
+        )
+        if self.state in (State.STOPPED, State.EXITED, State.FATAL) and not pending:
             return self.state  # stopping what is not running is done already
         self.feed(machine.Stop())
         if not wait:

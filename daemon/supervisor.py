@@ -36,6 +36,13 @@ class Supervisor:
         self.programs: dict[str, Program] = {}
         self.listeners: list[Callable[[Transition], None]] = []
         self.restart_listeners: list[Callable[[str, str], None]] = []  # (name, reason)
+        # The start-up ramp: at most max_starting instances warming up at once
+        # (0: no limit). What "warming" means is the router's to say (RUNNING
+        # but no health probe passed yet); without a router, STARTING.
+        self.max_starting = 0
+        self.warming: Callable[[Program], bool] = lambda p: p.state == State.STARTING
+        self._ramp: collections.deque[str] = collections.deque()
+        self._ramp_timer: asyncio.TimerHandle | None = None
         # The router drains an instance (no new requests, in-flight ones
         # finish) before any stop or restart; None when there is no router.
         self.drain: Callable[[str, DrainReason], Awaitable[None]] | None = None
@@ -63,6 +70,8 @@ class Supervisor:
         self.store.save_soon()
         for listener in self.listeners:
             listener(transition)
+        if self._ramp and transition.old == State.STARTING:
+            self.ramp()
 
     def by_priority(self, reverse: bool = False) -> list[list[Program]]:
         groups: dict[int, list[Program]] = collections.defaultdict(list)
@@ -151,7 +160,7 @@ class Supervisor:
         """A new program (reload): started if it autostarts and nobody stopped it."""
         program = self.add(spec)
         if spec.autostart and self.store.program(spec.name).desired == "running":
-            program.feed(machine.Start())
+            self._start_ramped(program)
 
     def _want(self, name: str, desired: Desired) -> None:
         """An operator's wish, remembered across daemon restarts."""
@@ -181,7 +190,38 @@ class Supervisor:
             for program in group:
                 wanted = self.store.program(program.name).desired == "running"
                 if program.spec.autostart and wanted and program.state not in RUNNING_STATES:
-                    program.feed(machine.Start())
+                    self._start_ramped(program)
+
+    def _start_ramped(self, program: Program) -> None:
+        """Start now, or queue an instance behind the start-up ramp."""
+        if program.spec.kind == "instance" and self.max_starting:
+            self._ramp.append(program.name)
+            self.ramp()
+        else:
+            program.feed(machine.Start())
+
+    def _ramp_later(self) -> None:
+        self._ramp_timer = None
+        self.ramp()
+
+    def ramp(self) -> None:
+        """Start queued instances while fewer than max_starting warm up; called
+        whenever one may have finished warming up."""
+        while self._ramp:
+            warming = sum(
+                1 for p in self.programs.values() if p.spec.kind == "instance" and self.warming(p)
+            )
+            if warming >= self.max_starting:
+                # Also look again later: one that never passes a probe stops
+                # counting as warming after a while, with no event to say so.
+                if self._ramp_timer is None:
+                    loop = asyncio.get_running_loop()
+                    self._ramp_timer = loop.call_later(5.0, self._ramp_later)
+                return
+            program = self.programs.get(self._ramp.popleft())
+            wanted = program is not None and self.store.program(program.name).desired == "running"
+            if program is not None and wanted and program.state not in RUNNING_STATES:
+                program.feed(machine.Start())
 
     async def stop_all(self) -> None:
         """Reverse priority; the programs of one priority stop in parallel."""

@@ -58,6 +58,7 @@ class SupervisorStats:
         self.start_count = 0
         self.start_sum = 0.0
         self.pss_bytes: dict[str, int] = {}
+        self.recent: collections.deque[Transition] = collections.deque(maxlen=40)
         self._seen_exit: dict[str, float] = {}
         self._kick = asyncio.Event()  # a program became RUNNING: sample soon
         self.started_at = time.time()
@@ -66,6 +67,7 @@ class SupervisorStats:
 
     def on_transition(self, t: Transition) -> None:
         self.entered[t.new.name] += 1
+        self.recent.append(t)
         program = self.supervisor.programs.get(t.program)
         last = program.last_exit if program is not None else None
         if last is not None and self._seen_exit.get(t.program) != last.at:

@@ -79,6 +79,13 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     profile: str | None = None  # the pool file an instance was made from
     profile_generation: int = 0  # copies made from the pool: a new one restarts it
     fatal_reason: str | None = None  # set when the program cannot start at all
+    # mictld's own, off by default so that supervisord's semantics hold:
+    flap_exits: int = 0  # this many exits after startsecs within flap_window: hold back
+    flap_window: float = 60.0
+    flap_delay: float = 1.0  # the first hold-back; doubles each time, up to flap_delay_max
+    flap_delay_max: float = 300.0
+    fatal_retry_after: float = 0.0  # try a FATAL program again after this; doubles, capped
+    fatal_retry_max: float = 3600.0
 
 
 class Transition(msgspec.Struct, frozen=True):
@@ -155,6 +162,19 @@ class ReloadResult(msgspec.Struct, kw_only=True):
     changed: list[str] = []  # settings applied in place: "router.strategy: 'a' -> 'b'"
 
 
+class RollStatus(msgspec.Struct, kw_only=True):
+    """A rolling restart: its batches and how far it got."""
+
+    running: bool
+    started_at: float
+    batches: list[list[str]]
+    done: int = 0  # batches finished
+    restarted: list[str] = []
+    stopped: str = ""  # why the roll stopped before the end
+    finished_at: float | None = None
+
+
+
 class DaemonInfo(msgspec.Struct, kw_only=True):
     version: str
     pid: int
@@ -168,6 +188,7 @@ class DaemonInfo(msgspec.Struct, kw_only=True):
     queue_length: int | None = None  # requests waiting at the front port
     last_reload: ReloadResult | None = None
     state_error: str | None = None  # why the state file could not be written
+    roll: RollStatus | None = None  # the running or last rolling restart
 
 
 class BackendInfo(msgspec.Struct, kw_only=True):

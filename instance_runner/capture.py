@@ -10,12 +10,14 @@ decides where the profile goes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
 import time
 from collections.abc import Awaitable, Callable
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 
 from instance_runner.launch import launch
@@ -76,17 +78,25 @@ async def capture(
             deadline = time.monotonic() + timeout
             while True:
                 # The person may open tabs: any page of the context counts.
-                states = [await evaluate(rule, p, context) for p in context.pages]
+                try:
+                    states = [await evaluate(rule, p, context) for p in context.pages]
+                except PlaywrightError:
+                    if not browser.is_connected():
+                        raise CaptureError("the browser was closed; nothing saved") from None
+                    states = []  # a page closed or navigated meanwhile: look again
                 if "logged_in" in states:
                     break
                 if driving and driving.done() and driving.exception():
                     raise CaptureError(f"the login script failed: {driving.exception()}")
                 if time.monotonic() > deadline:
                     raise CaptureError(f"not signed in after {timeout:g}s; nothing saved")
-                if browser.is_connected() and not context.pages:
+                if not browser.is_connected() or not context.pages:
                     raise CaptureError("the browser window was closed; nothing saved")
                 await asyncio.sleep(0.5)  # a person is typing: no hurry
+            if driving and not driving.done():
+                driving.cancel()
             state = await context.storage_state()
         finally:
-            await browser.close()
+            with contextlib.suppress(PlaywrightError):
+                await browser.close()
     return json.dumps(state, indent=2).encode()

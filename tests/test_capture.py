@@ -102,3 +102,85 @@ def test_no_display_gives_one_line_with_both_ways_out(tmp_path: Path) -> None:
     assert "no display" in line and "scp someone.json" in line
     assert "xvfb-run" in line and "--remote-debugging-port 9222" in line
     assert "ssh -L 9222:127.0.0.1:9222" in line
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses listening on `port` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, _, hexport = local.rpartition(":")
+                if state == "0A" and int(hexport, 16) == port:
+                    found.add(address)
+    return found
+
+
+def test_no_display_way_out_sign_in_through_the_devtools_port(
+    site: tuple[Path, int], tmp_path: Path
+) -> None:
+    """xvfb-run with --remote-debugging-port: the person signs in through the
+    forwarded DevTools port (here: its protocol, as chrome://inspect does)."""
+    import asyncio
+    import urllib.request
+
+    import aiohttp
+
+    from tests.helpers import free_port, port_open, wait_until
+
+    _, site_port = site
+    out, port = tmp_path / "profiles", free_port()
+    url = f"http://127.0.0.1:{site_port}/"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    argv = [xvfb_run(), "-a", str(BIN / "mictl"), "profile", "capture", "remote", "--site", "demo",
+            "--url", url, "--out", str(out), "--timeout", "120", "--remote-debugging-port",
+            str(port)]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        wait_until(lambda: port_open(port), 60, "the DevTools port")
+        assert _listening_addresses(port) <= {"0100007F", "00000000000000000000000001000000"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/version") as r:
+            assert "Headless" not in json.loads(r.read())["Browser"]  # a real window
+
+        def page_on_site() -> list[dict]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as r:
+                return [t for t in json.loads(r.read()) if t.get("url") == url]
+
+        pages = wait_until(page_on_site, 60, "the sign-in page in the browser")
+
+        async def sign_in(ws_url: str) -> None:
+            async with aiohttp.ClientSession() as http, http.ws_connect(ws_url) as ws:
+                cookie = {"name": "demo_session", "value": SESSION, "url": url}
+                await ws.send_json({"id": 1, "method": "Network.setCookie", "params": cookie})
+                await ws.send_json({"id": 2, "method": "Page.reload", "params": {}})
+                while (await ws.receive_json()).get("id") != 2:
+                    pass
+
+        asyncio.run(sign_in(pages[0]["webSocketDebuggerUrl"]))
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stdout.decode() + stderr.decode()
+    saved = json.loads((out / "remote.json").read_text())
+    assert {c["name"]: c["value"] for c in saved["cookies"]}["demo_session"] == SESSION
+
+
+def test_capture_refuses_a_name_the_config_gives_a_program(tmp_path: Path) -> None:
+    cfg = tmp_path / "mictl.toml"
+    cfg.write_text('[profiles]\ndir = "profiles"\n[programs.demo-site]\ncommand = "sleep 1"\n')
+    result = subprocess.run(
+        [str(BIN / "mictl"), "-c", str(cfg), "profile", "capture", "demo-site", "--site", "demo"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and "[programs.demo-site]" in result.stderr
+
+
+def test_closing_the_window_saves_nothing(site: tuple[Path, int], tmp_path: Path) -> None:
+    _, site_port = site
+    out = tmp_path / "profiles"
+    result = capture(out, site_port, "closed", login=str(REPO / "tests" / "logins" / "close.py"))
+    assert result.returncode == 1 and "window was closed; nothing saved" in result.stderr
+    assert not out.exists() or not list(out.iterdir())

@@ -327,9 +327,10 @@ def test_leftover_that_ignores_sigterm_gets_sigkill_after_stopwaitsecs(tmp_path:
     script = tmp_path / "work" / "stubborn.sh"
     script.parent.mkdir()
     script.write_text(
-        "( trap 'echo term >> got.txt' TERM\n"
+        "( trap 'echo term >> got.txt' TERM; touch trapped\n"
         "  i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done ) &\n"
         "echo $! > child.pid\n"
+        "while [ ! -e trapped ]; do sleep 0.05; done\n"  # exit only once the trap is set
         "exit 0\n"
     )
     body = f"""

@@ -153,12 +153,15 @@ PARITY: dict[str, dict[str, str]] = {
     },
     # `signal 15 NAME`: a number, like a name.
     "signalled": {"command": "sleep 600", "autorestart": "unexpected"},
+    # Exit 78 is retried like any exit (only an instance's is FATAL at once).
+    "exit78": {"command": "sh -c 'exit 78'", "startretries": "1"},
 }
 PARITY_EXPECTED = {
     "negmax": ["STARTING", "RUNNING"],
     "reader": ["STARTING", "RUNNING"],
     "pathed": ["STARTING", "RUNNING"],
     "signalled": ["STARTING", "RUNNING", "EXITED", "STARTING", "RUNNING"],
+    "exit78": ["STARTING", "BACKOFF", "STARTING", "BACKOFF", "FATAL"],
 }
 
 

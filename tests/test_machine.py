@@ -6,12 +6,24 @@ import re
 import signal
 from pathlib import Path
 
+import msgspec
 import supervisor.process
 from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon import machine
-from daemon.machine import Enter, Exited, Kill, Memory, SetTimer, Spawn, Start, Stop, Timeout
+from daemon.machine import (
+    CancelTimer,
+    Enter,
+    Exited,
+    Kill,
+    Memory,
+    SetTimer,
+    Spawn,
+    Start,
+    Stop,
+    Timeout,
+)
 from daemon.types import TRANSITIONS, ProgramSpec, State
 
 SPEC = ProgramSpec(name="p", argv=("true",), startsecs=2, startretries=2)
@@ -168,8 +180,131 @@ def test_any_event_sequence_only_takes_legal_edges(
             continue
 
 
-def test_exit_78_while_starting_is_fatal_without_retries() -> None:
-    mem, states, actions = run([(0, Start()), (0.1, Exited(78))])
+def test_exit_78_while_starting_is_fatal_without_retries_for_instances_only() -> None:
+    instance = ProgramSpec(name="i", kind="instance", argv=("x",), startsecs=2, startretries=2)
+    mem, states, actions = run([(0, Start()), (0.1, Exited(78))], instance)
     assert [s.name for s in states] == ["STARTING", "BACKOFF", "FATAL"]
     assert "EX_CONFIG" in mem.spawnerr
     assert not [a for a in actions if isinstance(a, SetTimer) and a.delay == 1.0]
+    # Any other program exiting 78 is retried, as under supervisord.
+    mem, states, _ = run([(0, Start()), (0.1, Exited(78))])
+    assert [s.name for s in states] == ["STARTING", "BACKOFF"] and mem.backoff == 1
+
+
+QUICK = ProgramSpec(name="q", argv=("x",), startsecs=0, autorestart="true")
+
+
+def test_instant_exit_restarts_after_the_respawn_floor() -> None:
+    mem, states, actions = run([(0, Start()), (0, Timeout()), (0.01, Exited(1))], QUICK)
+    assert [s.name for s in states] == ["STARTING", "RUNNING", "EXITED"]
+    assert mem.holding and actions[-1] == SetTimer(machine.RESPAWN_FLOOR - 0.01)
+    assert sum(isinstance(a, Spawn) for a in actions) == 1
+    mem, acts = machine.decide(QUICK, mem, Timeout(), 1.0)
+    assert mem.state == State.STARTING and Spawn() in acts and not mem.holding
+
+
+def test_a_crash_after_the_floor_restarts_at_once() -> None:
+    _, states, actions = run([(0, Start()), (0, Timeout()), (1.5, Exited(1))], QUICK)
+    assert states[-2:] == [State.EXITED, State.STARTING]
+    assert sum(isinstance(a, Spawn) for a in actions) == 2
+
+
+def test_stop_calls_off_a_pending_respawn_and_start_takes_over() -> None:
+    mem, _, _ = run([(0, Start()), (0, Timeout()), (0.01, Exited(1))], QUICK)
+    stopped, acts = machine.decide(QUICK, mem, Stop(), 0.5)
+    assert acts == [CancelTimer()] and stopped.state == State.EXITED and not stopped.holding
+    assert machine.decide(QUICK, stopped, Timeout(), 1.0)[1] == []  # nothing fires
+    started, acts = machine.decide(QUICK, mem, Start(), 0.5)
+    assert started.state == State.STARTING and Spawn() in acts and not started.holding
+
+
+# ------------------------------------------------ mictld's own: flapping, FATAL retry
+
+FLAPPY = ProgramSpec(
+    name="f",
+    argv=("x",),
+    startsecs=1,
+    autorestart="true",
+    flap_exits=3,
+    flap_window=60,
+    flap_delay=2,
+    flap_delay_max=5,
+)
+
+
+def test_a_flapping_program_is_held_back_with_growing_delays() -> None:
+    events: list[tuple[float, machine.Event]] = [(0, Start())]
+    t = 0.0
+    for _ in range(2):  # two crashes after startsecs: respawned at once
+        events += [(t + 1, Timeout()), (t + 5, Exited(1))]
+        t += 5
+    mem, _, _ = run(events, FLAPPY)
+    assert mem.state == State.STARTING and not mem.holding
+    # The third exit within the window: held back 2 s, then 4, then capped at 5.
+    delays = []
+    for _ in range(3):
+        mem, acts = machine.decide(FLAPPY, mem, Timeout(), t + 1)  # startsecs passed
+        mem, acts = machine.decide(FLAPPY, mem, Exited(1), t + 5)
+        assert mem.state == State.EXITED and mem.holding and "flapping" in mem.spawnerr
+        delays.append(next(a.delay for a in acts if isinstance(a, SetTimer)))
+        mem, acts = machine.decide(FLAPPY, mem, Timeout(), t + 6)
+        assert mem.state == State.STARTING and any(isinstance(a, Spawn) for a in acts)
+        t += 6
+    assert delays == [2, 4, 5]
+
+
+def test_a_held_back_program_stopped_by_the_operator_stays_exited() -> None:
+    mem = Memory(state=State.EXITED, holding=True)
+    mem, acts = machine.decide(FLAPPY, mem, Stop(), 0)
+    assert mem.state == State.EXITED and not mem.holding
+    assert machine.CancelTimer() in acts
+
+
+def test_flapping_is_off_by_default_as_in_supervisord() -> None:
+    spec = ProgramSpec(name="p", argv=("x",), startsecs=1, autorestart="true")
+    mem = Memory()
+    t = 0.0
+    mem, _ = machine.decide(spec, mem, Start(), t)
+    for _ in range(10):
+        mem, _ = machine.decide(spec, mem, Timeout(), t + 1)
+        mem, acts = machine.decide(spec, mem, Exited(1), t + 2)
+        assert mem.state == State.STARTING and any(isinstance(a, Spawn) for a in acts)
+        t += 2
+
+
+def test_fatal_retry_after_tries_again_with_growing_delays() -> None:
+    spec = ProgramSpec(
+        name="p",
+        argv=("x",),
+        startsecs=1,
+        startretries=0,
+        fatal_retry_after=10,
+        fatal_retry_max=25,
+    )
+    mem, _ = machine.decide(spec, Memory(), Start(), 0)
+    delays: list[float] = []
+    t = 0.0
+    for _ in range(3):
+        mem, acts = machine.decide(spec, mem, Exited(1), t + 0.5)  # dies while starting
+        assert mem.state == State.FATAL and "retrying in" in mem.spawnerr
+        delays.append(next(a.delay for a in acts if isinstance(a, SetTimer)))
+        t += 0.5 + delays[-1]
+        mem, acts = machine.decide(spec, mem, Timeout(), t)
+        assert mem.state == State.STARTING
+    assert delays == [10, 20, 25]
+    # Once it stays up past startsecs, the next FATAL waits the first delay again.
+    mem, _ = machine.decide(spec, mem, Timeout(), t + 1)
+    assert mem.state == State.RUNNING and mem.fatal_retries == 0
+
+
+def test_fatal_is_final_by_default_and_a_stop_cancels_a_pending_retry() -> None:
+    plain = ProgramSpec(name="p", argv=("x",), startsecs=1, startretries=0)
+    mem, _ = machine.decide(plain, Memory(), Start(), 0)
+    mem, acts = machine.decide(plain, mem, Exited(1), 0.5)
+    assert mem.state == State.FATAL and not any(isinstance(a, SetTimer) for a in acts)
+    retry = msgspec.structs.replace(plain, fatal_retry_after=5)
+    mem, _ = machine.decide(retry, Memory(), Start(), 0)
+    mem, _ = machine.decide(retry, mem, Exited(1), 0.5)
+    mem, acts = machine.decide(retry, mem, Stop(), 1)
+    assert mem.state == State.FATAL and machine.CancelTimer() in acts
+    assert "retrying" not in mem.spawnerr

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from instance_runner.scrub import Scrubber, Secrets, har_secrets, names_near_emails, scrub_har
+from instance_runner.sites.demo.answers import ERROR as ERROR_MARKER
 from instance_runner.sites.demo.answers import answer
 from tests.helpers import DEMO_PROFILES, demo_site
 from tests.recording import every_byte, mictl, modes
@@ -21,18 +22,22 @@ EMAIL = "ada.lovelace@example.org"
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    tmp = tmp_path_factory.mktemp("rec")
-    proc, port = demo_site(tmp)
-    out = tmp / "recording"
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    proc, port = demo_site(tmp_path_factory.mktemp("site"))
+    yield port
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory, demo: int) -> Path:
+    out, port = tmp_path_factory.mktemp("rec") / "recording", demo
     prompt = f"hello, write to {EMAIL} please"
     result = mictl("site", "record", "--profile", str(DEMO_PROFILES / "demo-a.json"),
                    "--site", "demo", "--url", f"http://127.0.0.1:{port}/", "--out", str(out),
                    "--prompt", prompt, "--redact", "demo-a")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no `verified` date" in result.stdout or "verified" in result.stdout
-    yield out
-    proc.stop()  # replays need no site: they are served from the recording
+    return out  # replays need no site: they are served from the recording
 
 
 def test_recording_holds_the_evidence_and_no_secret(recording: Path) -> None:
@@ -106,3 +111,41 @@ def test_scrubber_removes_headers_tokens_emails_and_names() -> None:
         assert secret not in clean, secret
     kept = json.loads(json.loads(clean)["log"]["entries"][0]["request"]["postData"]["text"])
     assert kept == {"access_token": "[redacted]", "q": "hi"} and "alt=json" in clean
+
+
+def test_verified_date_is_printed_and_warned_about_after_30_days() -> None:
+    import datetime
+
+    import msgspec
+
+    from ctl.local import site_path, verified_line
+    from instance_runner.sites.loader import load_site
+
+    site = msgspec.structs.replace(load_site("demo"), verified="2026-11-01", verified_against="x")
+    path = site_path("demo")
+    fresh = verified_line(site, path, datetime.date(2026, 12, 1))
+    assert fresh == "site file demo verified 2026-11-01 against x"
+    stale = verified_line(site, path, datetime.date(2026, 12, 2))
+    assert stale.startswith("warning:") and "31 days ago" in stale
+    unknown = msgspec.structs.replace(site, verified="")
+    assert "no `verified` date" in verified_line(unknown, path)
+
+
+def test_a_failed_exchange_is_recorded_with_its_error_snapshot_and_replays(
+    demo: int, tmp_path: Path
+) -> None:
+    out = tmp_path / "failed"
+    result = mictl("site", "record", "--profile", str(DEMO_PROFILES / "demo-a.json"),
+                   "--site", "demo", "--url", f"http://127.0.0.1:{demo}/", "--out", str(out),
+                   "--prompt", f"this breaks {ERROR_MARKER}")  # fmt: skip
+    assert result.returncode == 1 and "the exchange failed" in result.stdout, result.stdout
+    assert (out / "dom" / "error.html").exists() and (out / "screenshot.png").exists()
+    assert "internal error" in json.loads((out / "meta.json").read_text())["error"]
+    replayed = mictl("site", "replay", str(out), "--json")
+    report = json.loads(replayed.stdout)
+    assert replayed.returncode == 0 and report["ok"], replayed.stdout
+    assert report["recorded_error"] and report["error"].split(":")[0] == "SiteError"
+    assert [(r["role"], r["status"]) for r in report["roles"] if r["moment"] == "error"] == [
+        ("error", "ok"),
+        ("rate_limit", "absent"),
+    ]

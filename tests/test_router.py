@@ -423,10 +423,11 @@ def test_health_endpoints(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"{base}/readyz") as r:
             assert json.loads(r.read())["routable"] == ["a"]
         with urllib.request.urlopen(f"{base}/dashboard") as r:
-            assert b"<title>mictl</title>" in r.read()
+            assert b"<title>mictl dashboard</title>" in r.read()
         with urllib.request.urlopen(f"{base}/dashboard.json") as r:
             snapshot = json.loads(r.read())
-        assert [(b["name"], b["routable"]) for b in snapshot["backends"]] == [("a", True)]
+        seen = [(p["name"], p["backend"]["routable"]) for p in snapshot["programs"]]
+        assert seen == [("a", True)]
         d.client.call("POST", "/v1/programs/a/stop", dict)
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(f"{base}/readyz")

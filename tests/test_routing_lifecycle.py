@@ -117,9 +117,7 @@ def test_profile_removed_while_streaming_finishes_then_stops(tmp_path: Path) -> 
 
 def test_reload_reports_a_strategy_change(tmp_path: Path) -> None:
     with fleet(tmp_path, NAMES, 'strategy = "round_robin"\n') as (d, _):
-        text = d.config.read_text().replace(
-            'strategy = "round_robin"', 'strategy = "least_busy"'
-        )
+        text = d.config.read_text().replace('strategy = "round_robin"', 'strategy = "least_busy"')
         assert "least_busy" in text, "the test's config names its strategy"
         d.config.write_text(text)
         change = "router.strategy: 'round_robin' -> 'least_busy'"

@@ -8,6 +8,7 @@ official openai client.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import openai
 import pytest
 
+from tests.helpers import BIN, wait_until
 from tests.replicas.arena import catalog, harness
 from tests.replicas.tls import Replica
 
@@ -116,11 +118,18 @@ def test_cloudflare_is_told_apart_from_a_logout(tmp: Path, replica: Replica) -> 
         assert "wants a person" in proc.output() and "account carol" in proc.output()
     finally:
         proc.stop()
-    # The same account started behind the challenge: captcha from the start.
+    # The same account started behind the challenge: captcha from the start,
+    # and back by itself once the challenge is gone (the next probe passes).
     proc, port = harness.instance(tmp, replica, "carol2", harness.profile("carol"))
     try:
         report = harness.health(port)
         assert report["state"] == "captcha" and not report["logged_out"]
+        harness.set_account(replica, "carol", cloudflare="")
+        wait_until(lambda: harness.health(port)["state"] == "ok", 30, "the hold to end")
+        reply = ask(port, "gpt-5.1", "are you there?").choices[0].message.content
+        assert reply == catalog.answer(catalog.BY_NAME["gpt-5.1"], "are you there?")
+        assert harness.account(replica, "carol")["requests"][-1]["model"] == "gpt-5.1"
+        assert "human check has passed" in proc.output()
     finally:
         proc.stop()
     # A profile without the session cookie: the sign-in page, a logout.
@@ -164,3 +173,19 @@ def test_an_old_host_profile_the_site_refuses_asks_for_a_new_capture(
         assert "capture the profile again on arena.ai" in str(err.value.body)
     finally:
         proc.stop()
+
+
+def test_site_check_passes_against_the_replica(tmp: Path, replica: Replica) -> None:
+    profile = tmp / "check.json"
+    profile.write_text(harness.profile("alice"))
+    profile.chmod(0o600)
+    argv = [str(BIN / "mictl"), "site", "check", "--profile", str(profile), "--site", "lmarena"]
+    argv += ["--screenshot", str(tmp / "check.png")]
+    argv += [f"--browser-arg={a}" for a in replica.browser_args]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "signed in" in result.stdout
+    assert 'prompt           found (1/3)            textarea[name="message"]' in result.stdout
+    assert "models: gemini-2.5-pro, claude-sonnet-4-5-20250929-thinking-32k, gpt-5.1" in (
+        result.stdout
+    )

@@ -60,9 +60,7 @@ def ask(port: int, model: str, text: str) -> str:
     with openai.OpenAI(
         base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0, timeout=120
     ) as c:
-        reply = c.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": text}]
-        )
+        reply = c.chat.completions.create(model=model, messages=[{"role": "user", "content": text}])
         return reply.choices[0].message.content or ""
 
 
@@ -115,6 +113,8 @@ def test_a_captcha_holds_one_account_and_costs_clients_nothing(
     report = harness.health(ben_port)
     assert report["captcha"] and report["logged_in"] and not report["logged_out"]
     wait_until(lambda: "ben" not in routable(fleet), 10, "the router stops sending ben work")
+    assert backends(fleet)["ben"]["health"] == "captcha", backends(fleet)["ben"]
+    assert "captcha" in fleet.ctl("status", "ben").stdout
     log = (fleet.root / "log").glob("ben*.log")
     text = "".join(p.read_text() for p in log) + fleet.ctl("logs", "ben", "-n", "200").stdout
     assert "account ben" in text and "wants a person" in text

@@ -28,10 +28,11 @@ from daemon.config import Config
 from daemon.router import validate
 from daemon.router.backend import Backend
 from daemon.router.dashboard import routes as dashboard_routes
+from daemon.router.dashboard.model import Feed
 from daemon.router.metrics import Metrics
 from daemon.router.pool import NoRoute, Pool
 from daemon.router.proxy import Forwarder, Relay, error_body, no_route_response
-from daemon.router.routability import Policy
+from daemon.router.routability import Policy, ProcessUp
 from daemon.types import ProgramSpec
 
 log = logging.getLogger("mictld.router")
@@ -44,6 +45,7 @@ class Router:
         self.metrics = Metrics(self.pool)
         self.forwarder = Forwarder(self.pool, self.metrics)
         self.keys: list[bytes] = []
+        self.dashboard: Feed | None = None  # the daemon's view, when there is a daemon
         self.apply_config(cfg)
 
     def apply_config(self, cfg: Config) -> None:
@@ -54,28 +56,38 @@ class Router:
         self.pool.policy = Policy(unhealthy_after=cfg.health.unhealthy_after)
         wanted = set(cfg.upstreams)
         for name in [
-            n for n, b in self.pool.backends.items() if b.kind == "upstream" and n not in wanted
+            n for n, b in self.pool.backends.items() if b.kind != "instance" and n not in wanted
         ]:
             del self.pool.backends[name]
         for name, up in cfg.upstreams.items():
             key = _upstream_key(name, up.api_key_env, up.api_key_file)
             old = self.pool.backends.get(name)
+            kind = "mictld" if up.kind == "mictld" else "upstream"
+            # A host's models come from its /v1/models unless the config names them.
+            models = set(up.models) if up.models or kind == "upstream" else None
             backend = Backend(
                 name,
                 up.base_url,
-                kind="upstream",
+                kind=kind,
                 breaker=cfg.router.breaker,
                 max_concurrent=up.max_concurrent,
                 weight=up.weight,
                 priority=up.priority,
-                models=set(up.models),
+                models=models,
                 api_key=key,
                 rpm=up.rpm,
             )
             if old is not None:  # keep what it learned
                 backend.in_flight, backend.breaker = old.in_flight, old.breaker
                 backend.cooldowns, backend.ewma_ms = old.cooldowns, old.ewma_ms
+                backend.served, backend.failed = old.served, old.failed
             self.pool.backends[name] = backend
+            if kind == "mictld":
+                if old is not None and old.kind == kind and old.base_url == backend.base_url:
+                    backend.mem = old.mem  # still the same host: as routable as it was
+                    backend.models = models if models is not None else old.models
+                else:  # a new host: routable once its /readyz passes
+                    self.pool.feed(backend, ProcessUp())
         self.pool.wake()
 
     def sync_instances(self, specs: list[ProgramSpec]) -> list[str]:
@@ -220,8 +232,6 @@ def build_app(router: Router) -> ASGIApp:
     async def not_chat(request: Request) -> Response:
         return _error(405, "use POST for /v1/chat/completions", "method_not_allowed")
 
-    page, data = dashboard_routes(router.pool)
-
     def keyed(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
         """With API keys configured the dashboard wants one too (?key= in a browser)."""
 
@@ -233,13 +243,10 @@ def build_app(router: Router) -> ASGIApp:
 
         return guarded
 
-    dashboard, dashboard_json = keyed(page), keyed(data)
-
     rest = Starlette(
         exception_handlers=http_errors.handlers(),
         routes=[
-            Route("/dashboard", dashboard),
-            Route("/dashboard.json", dashboard_json),
+            *dashboard_routes(router, keyed),
             Route("/v1/chat/completions", not_chat),
             Route("/v1/models", models),
             Route("/healthz", healthz),

@@ -1,4 +1,5 @@
-"""One place requests can go: a supervised instance or an API-key upstream."""
+"""One place requests can go: a supervised instance, an API-key upstream, or
+another host's mictld (an upstream that is probed like an instance)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class Backend:
         name: str,
         base_url: str,
         *,
-        kind: Literal["instance", "upstream"],
+        kind: Literal["instance", "upstream", "mictld"],
         breaker: BreakerSection,
         max_concurrent: int = 1,
         weight: int = 1,
@@ -46,7 +47,8 @@ class Backend:
         self.cooldowns: dict[str, float] = {}  # model -> until (monotonic); "*" = all
         self.sends: collections.deque[float] = collections.deque()  # for rpm
         # Whether it takes work: written only by Pool.feed (routability.py).
-        # Instances start DOWN: RUNNING and a passing probe make them routable.
+        # Instances start DOWN: RUNNING and a passing probe make them routable;
+        # a mictld host likewise needs a passing probe of its /readyz.
         self.mem = Memory(phase=Phase.ROUTABLE if kind == "upstream" else Phase.DOWN)
         self.current_weight = 0  # smooth weighted round robin
 
@@ -57,6 +59,11 @@ class Backend:
     @property
     def draining(self) -> bool:
         return self.mem.phase == Phase.DRAINING
+
+    @property
+    def probed(self) -> bool:
+        """Its health comes from probes (instances and mictld hosts)."""
+        return self.kind != "upstream"
 
     @property
     def process_up(self) -> bool:

@@ -5,7 +5,8 @@ model down, whether to try another backend and whether to probe the backend
 now. A client's bad request (4xx) never counts against a backend; a 503 from
 an instance is its own state speaking (logged out, captcha, its queue full),
 which its /health tells the routability machine, so it asks for a probe
-instead of feeding the breaker.
+instead of feeding the breaker; so is a 503 from another host's mictld (none
+of its accounts free), which its /readyz tells.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Literal
 import msgspec
 
 Outcome = Literal["ok", "fail", "hard_fail", "neutral"]
-Kind = Literal["instance", "upstream"]
+Kind = Literal["instance", "upstream", "mictld"]
 
 # Not HTTP statuses: what happened when no status came back.
 REFUSED = -1  # connection refused or reset before an answer
@@ -50,6 +51,6 @@ def classify(kind: Kind, status: int) -> Verdict:
         return RATE_LIMITED
     if status < 500:
         return CLIENT_ERROR
-    if kind == "instance":
+    if kind != "upstream":  # an instance, or a mictld host: its /health or /readyz says more
         return INSTANCE_STATE if status == 503 else INSTANCE_FAULT
     return BACKEND_FAULT

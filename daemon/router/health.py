@@ -1,10 +1,12 @@
-"""Active health probes of each instance's /health.
+"""Active health probes of each instance's /health and each mictld host's /readyz.
 
 What a probe finds is an event into the backend's routability machine
 (routability.py): a passing probe says ok, not ready, logged out or captcha;
 no answer counts a failure. M failures in a row ask the supervisor for a
-restart. What /health says of models and per-model rate limits goes into the
-pool as data.
+restart (of an instance; another host's mictld is its own supervisor's).
+What /health says of models and per-model rate limits goes into the pool as
+data; a host's models come from its /v1/models, its per-model cooldowns from
+its 429s (proxy.py), as for any upstream.
 """
 
 from __future__ import annotations
@@ -35,6 +37,24 @@ class HealthReport(msgspec.Struct):
     browser_connected: bool = True
     models: list[str] = []
     rate_limited_until: dict[str, float] = {}
+
+
+class Readiness(msgspec.Struct):
+    """A mictld's /readyz: ready when any of its backends takes work."""
+
+    ready: bool
+
+
+class Model(msgspec.Struct):
+    id: str
+
+
+class ModelList(msgspec.Struct):
+    data: list[Model]
+
+
+class BadAnswer(Exception):
+    """A host answered, but not as a mictld does (e.g. 401: a wrong key)."""
 
 
 def verdict(report: HealthReport) -> Verdict:
@@ -71,9 +91,7 @@ class Prober:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.cfg.timeout))
         try:
             while not stop.is_set():
-                backends = [
-                    b for b in self.pool.backends.values() if b.kind == "instance" and b.process_up
-                ]
+                backends = [b for b in self.pool.backends.values() if b.probed and b.process_up]
                 await asyncio.gather(*(self.probe(b) for b in backends))
                 self.after_round()
                 with contextlib.suppress(TimeoutError):
@@ -104,6 +122,8 @@ class Prober:
     async def probe(self, b: Backend, *, count_failures: bool = True) -> Verdict | None:
         """One probe of one backend; what it said, or None without an answer."""
         assert self.session is not None
+        if b.kind == "mictld":
+            return await self._probe_host(b, count_failures)
         try:
             root = b.base_url.removesuffix("/v1")
             async with self.session.get(f"{root}/health") as resp:
@@ -126,6 +146,38 @@ class Prober:
         self.pool.feed(b, ProbePassed(said))
         return said
 
+    async def _probe_host(self, b: Backend, count_failures: bool) -> Verdict | None:
+        """Another host's mictld: its /readyz, then (ready) its /v1/models."""
+        assert self.session is not None
+        headers = {"Authorization": f"Bearer {b.api_key}"} if b.api_key else {}
+        models: set[str] = set()
+        try:
+            root = b.base_url.removesuffix("/v1")
+            async with self.session.get(f"{root}/readyz", headers=headers) as resp:
+                ready = msgspec.json.decode(await resp.read(), type=Readiness).ready
+            if ready:
+                async with self.session.get(f"{b.base_url}/models", headers=headers) as resp:
+                    if resp.status != 200:
+                        raise BadAnswer(f"/v1/models answered {resp.status}")
+                    listed = msgspec.json.decode(await resp.read(), type=ModelList)
+                models = {m.id for m in listed.data}
+        except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError, OSError) as exc:
+            if count_failures:
+                self._failed(b, exc.__class__.__name__)
+            return None
+        except BadAnswer as exc:
+            if count_failures:
+                self._failed(b, str(exc))
+            return None
+        if self.pool.backends.get(b.name) is not b:
+            return None  # removed or replaced by a reload while the probe was out
+        self.failures[b.name] = 0
+        if models:  # a ready host lists what its routable accounts serve
+            b.models = models
+        said: Verdict = "ok" if ready and b.models is not None else "not_ready"
+        self.pool.feed(b, ProbePassed(said))
+        return said
+
     def _failed(self, b: Backend, why: str) -> None:
         if b.phase == Phase.STARTING:
             # Not up yet since its process started: a slow start is not a
@@ -137,7 +189,7 @@ class Prober:
                 return
         failures = self.failures[b.name] = self.failures.get(b.name, 0) + 1
         self.pool.feed(b, ProbeFailed(failures, why))
-        if self.cfg.restart_after and failures >= self.cfg.restart_after:
+        if b.kind == "instance" and self.cfg.restart_after and failures >= self.cfg.restart_after:
             self.failures[b.name] = 0
             self._starting_since.pop(b.name, None)
             reason = f"health: {failures} failed probes ({why})"

@@ -10,20 +10,27 @@ policy in daemon/recycle.py) and goes through `request_restart`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 
 from daemon import recycle
 from daemon.config import Config
 from daemon.health_restarts import HealthRestarts
 from daemon.orphans import tree_pss_mb
+from daemon.program import Program
 from daemon.router.app import Router
 from daemon.router.backend import Backend, describe
 from daemon.router.health import Prober
-from daemon.router.routability import Drain, ProcessDown, ProcessUp, Undrain
+from daemon.router.routability import Drain, Phase, ProcessDown, ProcessUp, Undrain
 from daemon.supervisor import Supervisor
 from daemon.types import BackendInfo, DrainReason, ProgramInfo, ProgramSpec, State, Transition
 
 log = logging.getLogger("mictld.router")
+
+WARM_UP = (
+    60.0  # seconds a RUNNING instance may take to pass its first probe and still count as warming
+)
 
 
 class NotDrained(Exception):
@@ -55,6 +62,8 @@ class RouterLink:
         supervisor.listeners.append(self.on_transition)
         supervisor.drain = self.drain_for
         supervisor.undrain = self.undrain_after
+        supervisor.warming = self.warming
+        router.pool.on_phase = lambda backend: supervisor.ramp()
         self.configure(cfg)
 
     def configure(self, cfg: Config) -> None:
@@ -99,10 +108,34 @@ class RouterLink:
                 "%s: still %d in flight after %ss; going on", name, backend.in_flight, timeout
             )
 
+    async def wait_routable(self, name: str, timeout: float) -> bool:
+        """Until the backend takes work (True), or `timeout` passes (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (backend := self.pool.backends.get(name)) is not None:
+            if backend.up(self.pool.clock()):
+                return True
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.pool.phase_changed(), left)
+        return False
+
     def undrain_after(self, name: str, reason: DrainReason) -> None:
         backend = self.pool.backends.get(name)
         if backend is not None:
             self.pool.feed(backend, Undrain(reason))
+
+    def warming(self, program: Program) -> bool:
+        """Started but not taking work yet (for the start-up ramp): STARTING,
+        or RUNNING with no passing probe, for at most WARM_UP seconds."""
+        if program.state == State.STARTING:
+            return True
+        backend = self.pool.backends.get(program.name)
+        if program.state != State.RUNNING or backend is None or backend.phase != Phase.STARTING:
+            return False
+        return time.time() - program.since < WARM_UP
 
     # --------------------------------------------------------- recycling
 

@@ -83,9 +83,13 @@ class Pool:
         self.cursor = Cursor()
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._released = asyncio.Event()
+        self._phase_changed = asyncio.Event()
         self.policy = routability.Policy()
         # Called when the machine wants a backend probed now (the prober sets it).
         self.on_probe_now: Callable[[Backend], None] = lambda backend: None
+        self.on_phase: Callable[[Backend], None] = lambda backend: None  # entered a phase
+        # Every phase, breaker and cooldown change: (program, kind, detail, reason).
+        self.on_event: Callable[[str, str, str, str], object] = lambda *event: None
 
     # ------------------------------------------------------ routability
 
@@ -95,6 +99,10 @@ class Pool:
         for action in actions:
             if isinstance(action, Enter):
                 log.info("%s: %s (%s)", backend.name, action.phase.value, action.reason)
+                self.on_event(backend.name, "routing", action.phase.value, action.reason)
+                self._phase_changed.set()
+                self._phase_changed = asyncio.Event()
+                self.on_phase(backend)
                 if action.phase == Phase.STARTING:
                     backend.breaker.reset()  # a new process: old faults are not its
                 self.wake()
@@ -246,6 +254,7 @@ class Pool:
     def _release(self, backend: Backend, outcome: Outcome) -> None:
         """Through Lease.release only, so that each slot is freed once."""
         now = self.clock()
+        before = backend.breaker.state
         backend.in_flight -= 1
         if outcome.kind == OK:
             backend.served += 1
@@ -256,11 +265,18 @@ class Pool:
             backend.breaker.on_failure(now, hard=outcome.kind == HARD_FAIL)
         else:
             backend.breaker.on_neutral()
+        if backend.breaker.state != before:
+            log.info("%s: breaker %s", backend.name, backend.breaker_state)
+            self.on_event(backend.name, "breaker", backend.breaker_state, outcome.kind)
         if backend.breaker_open():  # waiters may use it again once half-open
             asyncio.get_running_loop().call_later(backend.breaker.reopen_in(now) + 0.01, self.wake)
         self._released.set()
         self._released = asyncio.Event()
         self.wake()
+
+    async def phase_changed(self) -> None:
+        """Until some backend enters a new phase."""
+        await self._phase_changed.wait()
 
     async def idle(self, backend: Backend, timeout: float) -> bool:
         """Wait until `backend` has nothing in flight (a drain); False on timeout."""
@@ -278,6 +294,7 @@ class Pool:
     def cool(self, backend: Backend, model: str, seconds: float) -> None:
         """A rate limit: that backend rests for that model; not a fault."""
         backend.cooldowns[model] = self.clock() + seconds
+        self.on_event(backend.name, "cooldown", f"{model} for {seconds:g}s", "rate limited")
         loop = asyncio.get_running_loop()
         loop.call_later(seconds + 0.01, self.wake)
 

@@ -157,7 +157,7 @@ class Forwarder:
         if verdict.cool:
             self.pool.cool(backend, model, _retry_after(retry_after))
         lease.release(Outcome(verdict.outcome, latency_ms))
-        if verdict.probe and backend.kind == "instance":
+        if verdict.probe and backend.probed:
             self.pool.on_probe_now(backend)
 
     async def _attempt(

@@ -159,6 +159,11 @@ class SiteAdapter:
         try:
             try:
                 chosen = self.resolve(model) if model else None
+                if model and chosen is None and not self._models:
+                    # The list could not be read when the page opened (a human
+                    # check stood in front of it): read it from a fresh page.
+                    await pick.reset(self.page, self.context, self.site)
+                    chosen = self.resolve(model) if await self.load_models() else None
                 await pick.prepare(self.page, self.context, self.site, chosen)
                 if reason := await self.signed_out_reason():
                     raise LoggedOut(f"{status.LOGGED_OUT} ({reason})")

@@ -1,0 +1,168 @@
+"""The dashboard's feed from the whole daemon: every program (supervisor),
+how the router sees it (link), memory and recent events (supmetrics), and
+the actions, each through the same path `mictl` takes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Protocol
+
+from daemon.config import Config, DashboardSection
+from daemon.rolling import RollBusy, Roller
+from daemon.router.app import Router
+from daemon.router.dashboard import build_snapshot
+from daemon.router.dashboard.model import (
+    BACKEND_ACTIONS,
+    ActionRefused,
+    EventView,
+    ProgramView,
+    Snapshot,
+)
+from daemon.router.listener import NotDrained, RouterLink
+from daemon.state import StateStore
+from daemon.supervisor import Supervisor, UnknownProgram
+from daemon.supmetrics import SupervisorStats
+from daemon.types import State
+
+log = logging.getLogger("mictld")
+
+
+class Daemon(Protocol):
+    """What the dashboard reads of daemon/main.py's Daemon, and no more."""
+
+    config: Config
+    started_at: float
+    supervisor: Supervisor
+    store: StateStore
+    router: Router | None
+    link: RouterLink | None
+    stats: SupervisorStats
+    roller: Roller
+
+    @property
+    def stopping(self) -> bool: ...
+
+
+class DaemonFeed:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self._changed = asyncio.Event()
+        self._token_for: Config | None = None
+        self._token = ""
+        daemon.supervisor.listeners.append(lambda t: self._changed.set())
+
+    # ------------------------------------------------------------ reads
+
+    def snapshot(self) -> Snapshot:
+        d = self.daemon
+        assert d.router is not None
+        link, stats = d.link, d.stats
+        views = []
+        for name, program in sorted(d.supervisor.programs.items()):
+            backend = None
+            if link is not None and name in link.pool.backends:
+                backend = link.describe(name)
+            views.append(
+                ProgramView(
+                    name=name,
+                    kind=program.spec.kind,
+                    state=program.state.name,
+                    pid=program.pid,
+                    port=program.spec.port,
+                    uptime=program.uptime(),
+                    restarts=d.store.program(name).restarts,
+                    reason=program.reason,
+                    memory_bytes=stats.pss_bytes.get(name) if program.pid else None,
+                    backend=backend,
+                )
+            )
+        if link is not None:
+            for name in sorted(set(link.pool.backends) - set(d.supervisor.programs)):
+                views.append(
+                    ProgramView(name=name, kind="upstream", state="-", backend=link.describe(name))
+                )
+        events = [
+            EventView(at=t.at, program=t.program, old=t.old.name, new=t.new.name, reason=t.reason)
+            for t in reversed(stats.recent)
+        ]
+        return build_snapshot(
+            d.router,
+            views,
+            events,
+            admin=bool(self.admin_token()),
+            uptime=time.time() - d.started_at,
+        )
+
+    async def changed(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        self._changed.clear()
+
+    def closed(self) -> bool:
+        return self.daemon.stopping
+
+    def admin_token(self) -> str:
+        """From [dashboard]; the file is read once per config (load or reload)."""
+        cfg = self.daemon.config
+        if cfg is not self._token_for:
+            self._token_for, self._token = cfg, _read_token(cfg.dashboard)
+        return self._token
+
+    # ---------------------------------------------------------- actions
+
+    async def act(self, name: str, action: str) -> str:
+        d = self.daemon
+        log.info("dashboard: %s %s", action, name)
+        if action in BACKEND_ACTIONS:
+            if d.link is None or name not in d.link.pool.backends:
+                raise ActionRefused(404, f"{name} is not a backend of the router")
+            try:
+                if action == "drain":
+                    info = await d.link.drain(name, wait=False)
+                elif action == "undrain":
+                    info = d.link.undrain(name)
+                else:
+                    info = d.link.breaker_reset(name)
+            except NotDrained as exc:
+                raise ActionRefused(409, str(exc)) from None
+            return f"{info.health}, breaker {info.breaker}"
+        try:
+            program = d.supervisor.get(name)
+        except UnknownProgram:
+            raise ActionRefused(404, f"no program {name!r}") from None
+        if action == "start":
+            state = await d.supervisor.start(name, wait=False)
+        elif action == "stop":
+            state = await d.supervisor.stop(name, wait=False)
+        else:
+            asyncio.get_running_loop().create_task(d.supervisor.restart(name))
+            return f"restarting (was {program.state.name})"
+        return state.name
+
+    async def rolling_restart(self) -> str:
+        """Every running instance, one batch at a time (daemon/rolling.py,
+        the same roll as `mictl restart --all --rolling`)."""
+        names = [
+            n
+            for n, p in sorted(self.daemon.supervisor.programs.items())
+            if p.spec.kind == "instance" and p.state == State.RUNNING
+        ]
+        try:
+            self.daemon.roller.start(names)
+        except RollBusy as exc:
+            raise ActionRefused(409, str(exc)) from None
+        return f"started for {len(names)} instances: {', '.join(names) or '-'}"
+
+
+def _read_token(section: DashboardSection) -> str:
+    if section.admin_token or not section.admin_token_file:
+        return section.admin_token
+    try:
+        with open(section.admin_token_file) as f:
+            return f.readline().strip()
+    except OSError as exc:
+        log.error("dashboard actions disabled: %s: %s", section.admin_token_file, exc.strerror)
+        return ""
