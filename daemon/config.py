@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shlex
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from supervisor import datatypes
 
 from common.files import read_regular
 from common.names import NAME_RE
-from daemon import config_checks
+from daemon import config_checks, expansions
+from daemon.config_fleet import FleetSection, ScalingSection
 from daemon.config_schema import (
     BreakerSection,
     BrowserSection,
@@ -46,10 +48,12 @@ __all__ = [
     "ConfigError",
     "DaemonSection",
     "DashboardSection",
+    "FleetSection",
     "HealthSection",
     "ProfilesSection",
     "ProgramOptions",
     "RouterSection",
+    "ScalingSection",
     "UpstreamSection",
     "api_keys",
     "load",
@@ -60,6 +64,7 @@ __all__ = [
 
 ENV_PREFIX = "MICTL_"
 MAX_CONFIG_BYTES = 4 * 2**20
+
 
 # ------------------------------------------------------------------ loading
 
@@ -75,8 +80,9 @@ def load(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Con
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); TOML is UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    _apply_env(raw, os.environ if env is None else env, path)
-    config = _decode(raw, path)
+    environ = os.environ if env is None else env
+    _apply_env(raw, environ, path)
+    config = _decode(raw, path, environ)
     _resolve_paths(config, path.resolve().parent)
     config.path = str(path.resolve())
     try:  # every program option must parse
@@ -103,7 +109,7 @@ def api_keys(config: Config) -> list[str]:
     return keys
 
 
-def _decode(raw: dict[str, Any], path: Path) -> Config:
+def _decode(raw: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Config:
     programs = raw.pop("programs", {})
     if not isinstance(programs, dict):
         raise ConfigError(f"{path}: programs: expected a table of [programs.NAME]")
@@ -114,6 +120,13 @@ def _decode(raw: dict[str, Any], path: Path) -> Config:
     for name, options in programs.items():
         if not NAME_RE.match(name):
             raise ConfigError(f"{path}: programs.{name}: name must match {NAME_RE.pattern}")
+        if isinstance(options, dict):  # supervisord's %(program_name)s and friends
+            here = str(path.resolve().parent)
+            found = expansions.program_expansions(name, here, environ)
+            try:
+                options = expansions.expand_program(options, found, f"programs.{name}")
+            except ValueError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
         try:
             config.programs[name] = msgspec.convert(options, ProgramOptions, strict=False)
         except msgspec.ValidationError as exc:
@@ -164,8 +177,13 @@ def _resolve_paths(config: Config, here: Path) -> None:
     config.dashboard.admin_token_file = resolve(config.dashboard.admin_token_file)
     for upstream in config.upstreams.values():
         upstream.api_key_file = resolve(upstream.api_key_file)
-    for options in config.programs.values():
+    for options in [*config.programs.values(), config.profiles.program]:
         options.directory = resolve(options.directory)
+        # A log file path is relative to the config file, like %(here)s.
+        for field in ("stdout_logfile", "stderr_logfile"):
+            value = getattr(options, field)
+            if value.upper() not in ("AUTO", "NONE") and value.lower() != "syslog":
+                setattr(options, field, resolve(value))
 
 
 # ------------------------------------------------------ program resolution
@@ -197,10 +215,18 @@ def resolve_program(
     killasgroup = (
         stopasgroup if options.killasgroup is None else parse("killasgroup", datatypes.boolean)
     )
+    if stopasgroup and not killasgroup:  # supervisord refuses it too
+        raise ConfigError(f"{key}.killasgroup: cannot be false when stopasgroup is true")
     env = options.environment
     if isinstance(env, str):
         env = parse("environment", datatypes.dict_of_key_value_pairs)
-    for field in ("startsecs", "startretries", "stopwaitsecs", "stdout_logfile_backups"):
+    for field in (
+        "startsecs",
+        "startretries",
+        "stopwaitsecs",
+        "stdout_logfile_backups",
+        "stderr_logfile_backups",
+    ):
         if getattr(options, field) < 0:
             raise ConfigError(f"{key}.{field}: must be >= 0")
     return ProgramSpec(
@@ -218,11 +244,15 @@ def resolve_program(
         priority=options.priority,
         environment=tuple(sorted(env.items())),
         directory=options.directory or None,
-        stdout_logfile=_logfile(options.stdout_logfile, log_dir, f"{name}.log"),
+        stdout_logfile=_logfile(options.stdout_logfile, log_dir, f"{name}.log", f"{key}.stdout"),
         stdout_logfile_maxbytes=parse("stdout_logfile_maxbytes", _byte_size),
         stdout_logfile_backups=options.stdout_logfile_backups,
         redirect_stderr=parse("redirect_stderr", datatypes.boolean),
-        stderr_logfile=_logfile(options.stderr_logfile, log_dir, f"{name}.err.log"),
+        stderr_logfile=_logfile(
+            options.stderr_logfile, log_dir, f"{name}.err.log", f"{key}.stderr"
+        ),
+        stderr_logfile_maxbytes=parse("stderr_logfile_maxbytes", _byte_size),
+        stderr_logfile_backups=options.stderr_logfile_backups,
         **extra,
     )
 
@@ -246,9 +276,14 @@ def _byte_size(value: str | int) -> int:
     return value if isinstance(value, int) else datatypes.byte_size(value)
 
 
-def _logfile(value: str, log_dir: str, default_name: str) -> str | None:
+def _logfile(value: str, log_dir: str, default_name: str, key: str) -> str | None:
     if value.upper() == "NONE":
         return None
+    if value.lower() == "syslog":  # supervisord's deprecated magic name
+        raise ConfigError(
+            f"{key}_logfile: 'syslog' is not supported (mictld's own log goes to the "
+            "journal under systemd); give a file, AUTO or NONE"
+        )
     if value.upper() == "AUTO":
         return os.path.join(log_dir, default_name)
     return value

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from daemon.config_fleet import FleetSection, ScalingSection
+
 
 class ConfigError(Exception):
     """A config that cannot be used; the message names the file and key path."""
@@ -60,6 +62,8 @@ class ProgramOptions(Struct):
     stdout_logfile_backups: Count = 10
     redirect_stderr: bool | str = False
     stderr_logfile: str = "AUTO"  # AUTO = <log_dir>/<name>.err.log
+    stderr_logfile_maxbytes: str | int = "50MB"
+    stderr_logfile_backups: Count = 10
 
 
 class BrowserSection(Struct):
@@ -192,4 +196,6 @@ class Config(Struct):
     health: HealthSection = msgspec.field(default_factory=HealthSection)
     upstreams: dict[str, UpstreamSection] = {}
     dashboard: DashboardSection = msgspec.field(default_factory=DashboardSection)
+    fleet: FleetSection = msgspec.field(default_factory=FleetSection)
+    scaling: ScalingSection = msgspec.field(default_factory=ScalingSection)
     path: str = ""  # the file this came from (set by the loader, not the file)

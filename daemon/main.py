@@ -38,6 +38,7 @@ from daemon.rolling import Roller
 from daemon.router.app import Router
 from daemon.router.app import build_app as build_front
 from daemon.router.listener import RouterLink
+from daemon.scaler import Scaler
 from daemon.state import StateStore, check_writable
 from daemon.supervisor import Supervisor
 from daemon.tasks import resilient
@@ -69,6 +70,16 @@ class Daemon:
         self.events = EventLog()
         self._record_events()
         self.roller = Roller(self.supervisor, self._ready, self.events.emit)
+        self.supervisor.max_starting = cfg.fleet.starting_limit()
+        self.scaler: Scaler | None = None
+        if self.router is not None:
+            self.scaler = Scaler(
+                self.supervisor,
+                self.store,
+                self.router.pool,
+                lambda: self.config.scaling.policy(),
+                self.events.emit,
+            )
         if self.router is not None:
             self.router.dashboard = DaemonFeed(self)
 
@@ -114,7 +125,7 @@ class Daemon:
                 # Off the loop: the loopback check may resolve a host name.
                 new = await asyncio.to_thread(config.load, self.config.path)
                 self._check_reloadable(new)
-                specs = programs.build(new, self.store)
+                specs = new.fleet.apply(programs.build(new, self.store))
             except config.ConfigError as exc:
                 log.error("reload refused, config unchanged: %s", exc)
                 self.last_reload = ReloadResult(ok=False, at=time.time(), error=str(exc))
@@ -122,6 +133,7 @@ class Daemon:
             old_specs = [p.spec for p in self.supervisor.programs.values()]
             the_plan = reload.plan(self.config, new, old_specs, specs)
             self.config = new
+            self.supervisor.max_starting = new.fleet.starting_limit()
 
             def sync() -> None:
                 if self.link is not None:
@@ -150,6 +162,9 @@ class Daemon:
         )
         self.supervisor.restart_listeners.append(
             lambda name, reason: emit(name, "restart", "requested", reason)
+        )
+        self.supervisor.note_listeners.append(
+            lambda name, kind, text: emit(name, kind, "held back", text)
         )
         if self.router is not None:
             self.router.pool.on_event = emit
@@ -227,7 +242,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig)
         d = self.config.daemon
-        specs = programs.build(self.config, self.store)
+        specs = self.config.fleet.apply(programs.build(self.config, self.store))
         for spec in specs:
             self.supervisor.add(spec)
         front_sock = self._bind_front()  # first: a taken port leaves no control socket behind
@@ -260,6 +275,10 @@ class Daemon:
         notify("READY=1")
         watchdog = background(self._watchdog(), "watchdog")
         sampler = background(self.stats.sample_forever(self._stop), "memory sampler")
+        if self.scaler is not None:
+            servers.append(
+                background(self.scaler.run(self._stop, self.config.scaling.interval), "scaler")
+            )
         log.info("mictld %s ready (pid %d)", __version__, os.getpid())
 
         await self._stop.wait()

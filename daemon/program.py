@@ -43,11 +43,13 @@ class Program:
         *,
         state_dir: str,
         on_transition: Callable[[Program, Transition], None],
+        on_note: Callable[[Program, str, str], None] = lambda program, kind, text: None,
     ) -> None:
         self.spec = spec
         self.mem = Memory()
         self.state_dir = state_dir
         self.on_transition = on_transition
+        self.on_note = on_note  # what is worth an event but is no transition
         self.pid: int | None = None
         self.started_at: float | None = None  # wall clock, for uptime
         self.since: float = time.time()  # when the current state was entered
@@ -79,10 +81,15 @@ class Program:
     # ---------------------------------------------------------- events
 
     def feed(self, event: Event) -> None:
+        before = self.mem
         self.mem, actions = machine.decide(self.spec, self.mem, event, time.monotonic())
         follow: list[Event] = []
         for action in actions:
             self._perform(action, follow)
+        if self.mem.holding and not before.holding:
+            # Not a transition (it stays EXITED), but an operator wants to know.
+            log.warning("%s: %s", self.name, self.mem.spawnerr)
+            self.on_note(self, "flap", self.mem.spawnerr)
         for event in follow:
             self.feed(event)
 
@@ -133,6 +140,9 @@ class Program:
         env[TAG] = self.state_dir
         self._spawn_token = f"{spec.name}:{uuid.uuid4().hex}"
         env[SPAWN_TAG] = self._spawn_token
+        if spec.directory and not os.path.isdir(spec.directory):
+            # Not "command not found": supervisord's words for this case.
+            return machine.SpawnFailed(f"couldn't chdir to {spec.directory}: ENOENT")
         if spec.port and _port_taken(spec.port):
             return machine.SpawnFailed(f"port {spec.port} is {ports.describe_taken(spec.port)}")
         stdout = subprocess.PIPE if spec.stdout_logfile else subprocess.DEVNULL
@@ -177,10 +187,12 @@ class Program:
         pipe.close()
         sink = self._logs.get(stream)
         if sink is None and path:
+            s = self.spec
+            big, keep = s.stdout_logfile_maxbytes, s.stdout_logfile_backups
+            if stream == "stderr":
+                big, keep = s.stderr_logfile_maxbytes, s.stderr_logfile_backups
             try:
-                sink = RotatingFile(
-                    path, self.spec.stdout_logfile_maxbytes, self.spec.stdout_logfile_backups
-                )
+                sink = RotatingFile(path, big, keep)
             except OSError as exc:  # a FIFO, a full disk, no descriptors: discard
                 log.error("%s: cannot open %s log %s: %s", self.name, stream, path, exc.strerror)
             else:

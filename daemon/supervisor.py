@@ -11,6 +11,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Literal
 
 from daemon import machine
 from daemon.program import Program
@@ -18,6 +19,8 @@ from daemon.state import StateStore
 from daemon.types import RUNNING_STATES, Desired, DrainReason, ProgramSpec, State, Transition
 
 log = logging.getLogger("mictld")
+
+Actor = Literal["operator", "scaler"]
 
 
 class UnknownProgram(KeyError):
@@ -36,6 +39,7 @@ class Supervisor:
         self.programs: dict[str, Program] = {}
         self.listeners: list[Callable[[Transition], None]] = []
         self.restart_listeners: list[Callable[[str, str], None]] = []  # (name, reason)
+        self.note_listeners: list[Callable[[str, str, str], object]] = []  # (name, kind, text)
         # The start-up ramp: at most max_starting instances warming up at once
         # (0: no limit). What "warming" means is the router's to say (RUNNING
         # but no health probe passed yet); without a router, STARTING.
@@ -43,6 +47,8 @@ class Supervisor:
         self.warming: Callable[[Program], bool] = lambda p: p.state == State.STARTING
         self._ramp: collections.deque[str] = collections.deque()
         self._ramp_timer: asyncio.TimerHandle | None = None
+        # Instances the scaler keeps in reserve are not started with the daemon.
+        self.standby: Callable[[Program], bool] = lambda program: False
         # The router drains an instance (no new requests, in-flight ones
         # finish) before any stop or restart; None when there is no router.
         self.drain: Callable[[str, DrainReason], Awaitable[None]] | None = None
@@ -55,7 +61,14 @@ class Supervisor:
             raise UnknownProgram(name, self.programs) from None
 
     def add(self, spec: ProgramSpec) -> Program:
-        program = Program(spec, state_dir=self.state_dir, on_transition=self._on_transition)
+        program = Program(
+            spec,
+            state_dir=self.state_dir,
+            on_transition=self._on_transition,
+            on_note=lambda p, kind, text: [
+                note(p.name, kind, text) for note in self.note_listeners
+            ],
+        )
         saved = self.store.program(spec.name)
         program.last_exit = saved.last_exit
         self.programs[spec.name] = program
@@ -81,18 +94,18 @@ class Supervisor:
 
     # ---------------------------------------------------- operator verbs
 
-    async def start(self, name: str, *, wait: bool = True) -> State:
+    async def start(self, name: str, *, wait: bool = True, by: Actor = "operator") -> State:
         program = self.get(name)
         async with program.lock:
-            self._want(name, "running")
+            self._want(name, "running", by)
             if program.state in RUNNING_STATES:
                 return program.state
             return await program.start(wait=wait)
 
-    async def stop(self, name: str, *, wait: bool = True) -> State:
+    async def stop(self, name: str, *, wait: bool = True, by: Actor = "operator") -> State:
         program = self.get(name)
         async with program.lock:
-            self._want(name, "stopped")
+            self._want(name, "stopped", by)
             await self._drain(program, "stop")
             return await program.stop(wait=wait)
 
@@ -162,9 +175,12 @@ class Supervisor:
         if spec.autostart and self.store.program(spec.name).desired == "running":
             self._start_ramped(program)
 
-    def _want(self, name: str, desired: Desired) -> None:
-        """An operator's wish, remembered across daemon restarts."""
-        self.store.program(name).desired = desired
+    def _want(self, name: str, desired: Desired, by: Actor | None = None) -> None:
+        """An operator's (or the scaler's) wish, remembered across daemon restarts."""
+        saved = self.store.program(name)
+        saved.desired = desired
+        if by is not None:
+            saved.desired_by = by
         self.store.save()  # now: a failure fails the operator's command (control.py)
 
     async def _drain(self, program: Program, reason: DrainReason) -> None:
@@ -189,7 +205,8 @@ class Supervisor:
         for group in self.by_priority():
             for program in group:
                 wanted = self.store.program(program.name).desired == "running"
-                if program.spec.autostart and wanted and program.state not in RUNNING_STATES:
+                idle = program.state not in RUNNING_STATES and not self.standby(program)
+                if program.spec.autostart and wanted and idle:
                     self._start_ramped(program)
 
     def _start_ramped(self, program: Program) -> None:

@@ -24,7 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from daemon.orphans import tree_pss_mb
+from daemon.orphans import pss_mb_by_spawn
 from daemon.types import State, Transition
 
 if TYPE_CHECKING:
@@ -112,7 +112,8 @@ class SupervisorStats:
             for name, p in list(self.supervisor.programs.items())
             if p.pid is not None
         ]
-        return {name: int(tree_pss_mb(token) * 2**20) for name, token in tokens}
+        mb = pss_mb_by_spawn({token for _, token in tokens})
+        return {name: int(mb[token] * 2**20) for name, token in tokens}
 
     async def sample_forever(self, stop: asyncio.Event, interval: float = 15.0) -> None:
         """Every `interval`, and shortly after a program becomes RUNNING."""

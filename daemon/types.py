@@ -75,6 +75,8 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     stdout_logfile_backups: int = 10
     redirect_stderr: bool = False
     stderr_logfile: str | None = None
+    stderr_logfile_maxbytes: int = 50 * 1024 * 1024
+    stderr_logfile_backups: int = 10
     port: int | None = None
     profile: str | None = None  # the pool file an instance was made from
     profile_generation: int = 0  # copies made from the pool: a new one restarts it
@@ -114,6 +116,7 @@ class ProgramState(msgspec.Struct, kw_only=True):
     last_exit: ExitRecord | None = None
     profile_digest: str | None = None  # of the pool file last seen
     profile_generation: int = 0  # how many times the private copy came from the pool
+    desired_by: Literal["", "operator", "scaler"] = ""  # who last started or stopped it
 
 
 class DaemonState(msgspec.Struct, kw_only=True):

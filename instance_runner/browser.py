@@ -90,9 +90,17 @@ class BrowserSession:
         executable = chromium.find(self.executable, chromium.playwright_default(), full=full)
         env = None
         if self.mode == "headed" and not os.environ.get("DISPLAY"):
-            self._display = await asyncio.to_thread(Xvfb.start)
-            env = {**os.environ, "DISPLAY": self._display.display}
-            log.info("headed browser on Xvfb display %s", self._display.display)
+            if Xvfb.available():
+                self._display = await asyncio.to_thread(Xvfb.start)
+                env = {**os.environ, "DISPLAY": self._display.display}
+                log.info("headed browser on Xvfb display %s", self._display.display)
+            else:
+                # Still full Chromium, the closest thing; said once, loudly.
+                log.warning(
+                    "the site wants a headed browser but there is no display and no Xvfb "
+                    "(apt-get install xvfb): running full Chromium headless instead"
+                )
+                self.mode = "headless"
         started = time.monotonic()
         self.browser = await self._pw.chromium.launch(
             executable_path=executable,
@@ -131,6 +139,7 @@ class BrowserSession:
         self.page = await self.context.new_page()
         self.page.on("crash", self._on_crash)
         self._adapter_ref[:] = [SiteAdapter(self.site, self.page, self.context)]
+        self.adapter.reset_ahead = not self.read_only  # an instance, not `site check`
         try:
             self.logged_in = await self.adapter.open()
         except Captcha as exc:

@@ -25,6 +25,10 @@ class Xvfb:
         self.proc = proc
         self.display = display
 
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("Xvfb") is not None
+
     @classmethod
     def start(cls, screen: str = "1280x900x24", timeout: float = 10.0) -> Xvfb:
         exe = shutil.which("Xvfb")

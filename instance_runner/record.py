@@ -137,6 +137,10 @@ async def record(
     shot = None
     tmp = _private_tmp()
     raw_har = os.path.join(tmp, HAR)
+    # The browser's own profile (cookies, HTTP cache) goes there too: Playwright
+    # makes it under the driver's TMPDIR, which inherits ours.
+    saved_tmpdir = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = tmp
     try:
         async with async_playwright() as pw:
             browser = await launch(pw, executable=executable, headless=headless, args=args)
@@ -175,6 +179,10 @@ async def record(
         har = json.loads(Path(raw_har).read_bytes()) if os.path.exists(raw_har) else {}
         _fill_tapped(har, site, tapped)
     finally:
+        if saved_tmpdir is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_tmpdir
         shutil.rmtree(tmp, ignore_errors=True)
     return _scrubbed(meta, har, snapshots, shot, site_text, secrets)
 

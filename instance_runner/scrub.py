@@ -35,7 +35,12 @@ SECRET_NAMES = re.compile(
     r"^code$|^at$|xsrf|csrf|credential|^email$|cookie)",
     re.IGNORECASE,
 )
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040|&#64;)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# An address ends in a letters-only top-level label that is not a file type
+# ("icon@2x.png", "lit@2.8.0" in a script are no addresses).
+EMAIL = re.compile(
+    r"[A-Za-z0-9._%+-]+(?:@|%40|\\u0040|&#64;)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+    r"\.(?!(?:png|jpe?g|gif|svg|webp|ico|js|mjs|css|map|json|html?|woff2?|ttf)\b)[A-Za-z]{2,}\b"
+)
 # "Jane Doe (jane@x.com)", "Jane Doe <jane@x.com>", "Google Account: Jane Doe &#10;(jane@...)"
 NAME_BY_EMAIL = re.compile(
     r"([A-Z][\w'\u2019.-]*(?:[ \t][A-Z][\w'\u2019.-]*){0,3})\s*(?:&#10;|\\n)?\s*[(<]\s*"
@@ -159,24 +164,29 @@ def names_near_emails(texts: Iterable[str]) -> set[str]:
 
 
 def scrub_har(har: dict[str, Any], scrub: Scrubber) -> dict[str, Any]:
+    def redact(item: dict[str, Any]) -> None:
+        if item.get("value") not in (None, "", REDACTED):
+            item["value"] = REDACTED
+            scrub.count += 1
+
     for entry in har.get("log", {}).get("entries", []):
         req, res = entry.get("request", {}), entry.get("response", {})
         for side in (req, res):
             for h in side.get("headers", []):
                 if SECRET_HEADERS.match(h.get("name", "")):
-                    h["value"] = REDACTED
+                    redact(h)
             for c in side.get("cookies", []):
-                c["value"] = REDACTED
+                redact(c)
         for q in req.get("queryString", []):
             if SECRET_NAMES.search(q.get("name", "")):
-                q["value"] = REDACTED
+                redact(q)
         if "url" in req:
             req["url"] = scrub.url(req["url"])
         post = req.get("postData")
         if post:
             for p in post.get("params", []) or []:
                 if SECRET_NAMES.search(p.get("name", "")):
-                    p["value"] = REDACTED
+                    redact(p)
             if "text" in post:
                 post["text"] = scrub.body(post["text"], post.get("mimeType", ""))
         content = res.get("content", {})

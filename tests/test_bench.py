@@ -36,3 +36,25 @@ def test_restart_latency_reports_api_and_outside_for_both_daemons() -> None:
     # supervisord's RUNNING came from its event listener.
     assert rows[("supervisord", "/proc")].count(" / ") == 3
     assert rows[("mictld", "/proc")].split()[-1] != "-"
+
+
+@pytest.mark.browser
+def test_scale_prints_one_row_per_size() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "scale.py"),
+            "--sizes",
+            "1",
+            "--idle",
+            "1",
+            "--requests",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("1 ")]
+    assert len(rows) == 1 and len(rows[0]) >= 8, result.stdout

@@ -155,6 +155,16 @@ PARITY: dict[str, dict[str, str]] = {
     "signalled": {"command": "sleep 600", "autorestart": "unexpected"},
     # Exit 78 is retried like any exit (only an instance's is FATAL at once).
     "exit78": {"command": "sh -c 'exit 78'", "startretries": "1"},
+    # A missing directory: a failed start, retried, then FATAL.
+    "nodir": {"command": "sleep 600", "directory": "/nonexistent/mictl", "startretries": "1"},
+    # stderr rotates on its own settings (stdout's 50MB would never rotate).
+    "errlog": {
+        "command": "sh -c 'for i in $(seq 20); do echo 0123456789012345678901234567890123 >&2; "
+        "sleep 0.05; done; exec sleep 600'",
+        "stderr_logfile": "errlog.err",
+        "stderr_logfile_maxbytes": "100",
+        "stderr_logfile_backups": "2",
+    },
 }
 PARITY_EXPECTED = {
     "negmax": ["STARTING", "RUNNING"],
@@ -162,6 +172,8 @@ PARITY_EXPECTED = {
     "pathed": ["STARTING", "RUNNING"],
     "signalled": ["STARTING", "RUNNING", "EXITED", "STARTING", "RUNNING"],
     "exit78": ["STARTING", "BACKOFF", "STARTING", "BACKOFF", "FATAL"],
+    "nodir": ["STARTING", "BACKOFF", "STARTING", "BACKOFF", "FATAL"],
+    "errlog": ["STARTING", "RUNNING"],
 }
 
 
@@ -169,9 +181,10 @@ def _parity_programs(work: Path) -> dict[str, dict[str, str]]:
     work.mkdir(parents=True, exist_ok=True)
     programs = {}
     for name, options in PARITY.items():
-        options = {**options, "startsecs": "2", "directory": str(work)}
-        if "stdout_logfile" in options:
-            options["stdout_logfile"] = str(work / options["stdout_logfile"])
+        options = {"startsecs": "2", "directory": str(work), **options}
+        for log in ("stdout_logfile", "stderr_logfile"):
+            if log in options:
+                options[log] = str(work / options[log])
         programs[name] = options
     return programs
 
@@ -198,6 +211,10 @@ def test_issue13_rows_behave_as_under_supervisord(tmp_path: Path) -> None:
         for work in (sv_dir / "work", mi_dir / "work"):
             assert (work / "path.txt").read_text() == "/usr/bin:/bin\n"
             assert not (work / "negmax.log.1").exists()
+            err = work / "errlog.err"
+            wait_until(lambda e=err: Path(f"{e}.2").exists(), 30, f"{err} rotated twice")
+            assert not Path(f"{err}.3").exists()  # stderr_logfile_backups = 2
+        assert "couldn't chdir to /nonexistent/mictl" in mi.program("nodir").reason
         # A deliberate difference: supervisord 4.3 opens a -1 log in text mode
         # and drops every byte; mictl keeps the output (never rotating).
         log = mi_dir / "work" / "negmax.log"

@@ -269,3 +269,13 @@ def test_two_demo_hosts_one_sigkilled_under_load_loses_no_request(tmp_path: Path
         assert row[1:3] == ["mictld", "no"], health
         row = next(line.split() for line in health.splitlines() if line.startswith("hostb"))
         assert row[1:3] == ["mictld", "yes"], health
+
+
+def test_a_host_503_asks_for_its_readyz_and_its_429_cools_that_model() -> None:
+    from daemon.router.classify import classify
+
+    busy, broken, limited = (classify("mictld", status) for status in (503, 502, 429))
+    assert (busy.outcome, busy.retry, busy.probe) == ("neutral", True, True)
+    assert (broken.outcome, broken.retry, broken.probe) == ("fail", True, True)
+    assert (limited.cool, limited.retry) == (True, True)
+    assert classify("upstream", 503).probe is False  # a plain upstream has nothing to probe

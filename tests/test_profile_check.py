@@ -111,3 +111,20 @@ def test_instance_names_are_the_daemons() -> None:
     assert instance_name_error("user-a.1_x") is None
     for bad in ("../x", ".hidden", "a b", "x/y", ""):
         assert instance_name_error(bad)
+
+
+@pytest.mark.browser
+def test_captcha_and_unknown(site: int, tmp_path: Path) -> None:
+    from instance_runner.sites.loader import BUNDLED
+
+    demo = (BUNDLED / "demo.toml").read_text()
+    captcha = tmp_path / "captcha.toml"  # as if a human check covered the page
+    human_check = 'logged_in = "#chat"\ncaptcha = "#send"'
+    captcha.write_text(demo.replace('logged_in = "#chat"', human_check))
+    unknown = tmp_path / "unknown.toml"  # a page the rule cannot read
+    demo = demo.replace('logged_in = "#chat"', 'logged_in = "#nothing-here"')
+    unknown.write_text(demo.replace("[timeouts]\n", "[timeouts]\nready = 2\n"))
+    profile = DEMO_PROFILES / "demo-a.json"
+    for site_file, word in ((captcha, "CAPTCHA"), (unknown, "UNKNOWN")):
+        code, out = check(profile, site, "--site", str(site_file))
+        assert code == 1 and word in out, out

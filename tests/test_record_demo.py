@@ -97,7 +97,7 @@ def test_scrubber_removes_headers_tokens_emails_and_names() -> None:
             "content": {"mimeType": "text/html",
                         "text": '<a aria-label="Google Account: Ada Lovelace (ada@example.org)">'
                                 "</a> echo sid-value-123 nid-value-456 fresh-cookie-789"
-                                f" {HASH}"},
+                                f" {HASH} <img src=icon@2x.png>"},
         },
     }]}}  # fmt: skip
     secrets = Secrets()
@@ -107,6 +107,7 @@ def test_scrubber_removes_headers_tokens_emails_and_names() -> None:
     clean = json.dumps(scrub_har(har, Scrubber(secrets)))
     gone = ["sid-value-123", "nid-value-456", "fresh-cookie-789", HASH]
     gone += ["AIzaSecretKey123", "tok-999999", "ada@example.org", "Ada Lovelace"]
+    assert "icon@2x.png" in clean  # a file name, not an address
     for secret in gone:
         assert secret not in clean, secret
     kept = json.loads(json.loads(clean)["log"]["entries"][0]["request"]["postData"]["text"])

@@ -213,3 +213,22 @@ def test_site_check_passes_and_names_the_matching_selectors(rep: Replica) -> Non
 
 
 _ = Proc
+
+
+def test_new_chat_button_with_its_discard_dialog(rep: Replica) -> None:
+    """reset = "new_chat": the disabled button on a fresh chat is left alone,
+    the enabled one is clicked and its "Discard and continue" confirmed."""
+    bundled = Path(__file__).resolve().parents[1] / "instance_runner/sites/aistudio.toml"
+    variant = rep.tmp / "aistudio-new-chat.toml"
+    variant.write_text(bundled.read_text().replace('reset = "goto"', 'reset = "new_chat"'))
+    profile = harness.profile(rep.tmp / "newchat.json")
+    proc, port = harness.instance(rep.tmp, rep, "newchat", profile, ["--site", str(variant)])
+    try:
+        with client(port) as c:
+            for i in range(3):
+                got = c.chat.completions.create(model="gemini-2.5-pro", messages=ask(f"n {i}"))
+                assert got.choices[0].message.content == answer("gemini-2.5-pro", f"n {i}")
+                assert harness.last_request(rep)["turns"] == 1  # a new chat each time
+    finally:
+        proc.stop()
+    assert "is disabled" not in proc.output()

@@ -125,7 +125,7 @@ def test_cloudflare_is_told_apart_from_a_logout(tmp: Path, replica: Replica) -> 
         report = harness.health(port)
         assert report["state"] == "captcha" and not report["logged_out"]
         harness.set_account(replica, "carol", cloudflare="")
-        wait_until(lambda: harness.health(port)["state"] == "ok", 30, "the hold to end")
+        wait_until(lambda: harness.health(port)["state"] == "ok", 60, "the hold to end")
         reply = ask(port, "gpt-5.1", "are you there?").choices[0].message.content
         assert reply == catalog.answer(catalog.BY_NAME["gpt-5.1"], "are you there?")
         assert harness.account(replica, "carol")["requests"][-1]["model"] == "gpt-5.1"

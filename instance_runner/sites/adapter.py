@@ -64,6 +64,10 @@ class SiteAdapter:
         self._captured: list[SiteModel] = []  # from the network
         self._models: list[SiteModel] = []
         self._models_seen = asyncio.Event()
+        self._ahead: asyncio.Task[bool] | None = None  # the next chat, opened after an answer
+        # Open the next fresh chat as soon as an answer ends (an instance
+        # does; a recording wants the finished page left as it is).
+        self.reset_ahead = False
         page.on("load", lambda _: self.on_event("navigated", None))
         page.on("crash", lambda _: self.on_event("crashed", None))
         page.on("dialog", self._on_dialog)
@@ -156,6 +160,8 @@ class SiteAdapter:
         """
         s = self.site.selectors
         finished = False
+        fresh = await self._ahead if self._ahead else False
+        self._ahead = None
         try:
             try:
                 chosen = self.resolve(model) if model else None
@@ -164,9 +170,9 @@ class SiteAdapter:
                     # check stood in front of it): read it from a fresh page.
                     await pick.reset(self.page, self.context, self.site)
                     chosen = self.resolve(model) if await self.load_models() else None
-                await pick.prepare(self.page, self.context, self.site, chosen)
-                if reason := await self.signed_out_reason():
-                    raise LoggedOut(f"{status.LOGGED_OUT} ({reason})")
+                    fresh = True
+                # (a reset checks the sign-in: fresh or not, the page was checked)
+                await pick.prepare(self.page, self.context, self.site, chosen, fresh=fresh)
                 if wanted:
                     await settings.apply(self.page, self.site, wanted)
                 self._events = asyncio.Queue()
@@ -191,6 +197,17 @@ class SiteAdapter:
                 # cancelled scope, and the page must be stopped all the same.
                 with anyio.CancelScope(shield=True):
                     await self.stop()
+            if self.reset_ahead and self.site.reset != "none":
+                # Open the next fresh chat now, while no one waits for it.
+                self._ahead = asyncio.get_running_loop().create_task(self._reset_ahead())
+
+    async def _reset_ahead(self) -> bool:
+        try:
+            await pick.reset(self.page, self.context, self.site)
+            return True
+        except (PlaywrightError, SiteProblem) as exc:
+            log.info("could not open the next chat ahead: %s", _first_line(exc))
+            return False
 
     async def _answer(self) -> AsyncIterator[Event]:
         assert self._events is not None

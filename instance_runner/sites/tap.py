@@ -40,6 +40,8 @@ class NetworkTap:
         self._streaming: bool | None = False  # None: refused (read the body whole)
         self._pending: list[tuple[str, Any]] = []  # events before streaming began
         self._finished = False
+        self._enabling = False  # a streamResourceContent call is under way
+        self._responded = False  # the tapped request has its response
         self._watchers: list[tuple[str, Callable[[str, dict[str, Any], bytes], None]]] = []
         self._watched: dict[str, tuple[str, Callable[[str, dict[str, Any], bytes], None]]] = {}
         cdp.on("Network.requestWillBeSent", self._on_request)
@@ -58,6 +60,7 @@ class NetworkTap:
     def arm(self, url_contains: str) -> None:
         self._want, self._id = url_contains, None
         self._streaming, self._pending, self._finished = False, [], False
+        self._enabling = self._responded = False
 
     def disarm(self) -> None:
         self._want = self._id = None
@@ -81,6 +84,10 @@ class NetworkTap:
                 self._watched[event["requestId"]] = (url, callback)
         if self._want is not None and self._id is None and self._want in url:
             self._id = event["requestId"]
+            # Ask for the body's stream before the response starts: no round
+            # trip between the first bytes and us (retried at the response).
+            self._enabling = True
+            asyncio.get_running_loop().create_task(self._stream(self._id, early=True))
 
     def _on_response(self, event: dict[str, Any]) -> None:
         rid = event["requestId"]
@@ -89,12 +96,21 @@ class NetworkTap:
         response = event["response"]
         headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
         self.push("net_response", (int(response.get("status", 0)), headers))
-        asyncio.get_running_loop().create_task(self._stream(rid))
+        self._responded = True
+        if not self._enabling and self._streaming is False:
+            self._enabling = True
+            asyncio.get_running_loop().create_task(self._stream(rid))
 
-    async def _stream(self, rid: str) -> None:
+    async def _stream(self, rid: str, *, early: bool = False) -> None:
         try:
             reply = await self.cdp.send("Network.streamResourceContent", {"requestId": rid})
         except PlaywrightError:
+            if early:  # too soon for this request: again once it has a response
+                self._enabling = False
+                if self._responded and rid == self._id:
+                    self._enabling = True
+                    await self._stream(rid)
+                return
             # Already complete (a short error body): read it whole at the end.
             self._streaming = None
             if self._finished:

@@ -49,6 +49,7 @@ import hashlib
 import json
 import os
 import random
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -170,6 +171,7 @@ def last_user_text(body: list[object]) -> str:
 
 
 async def generate(request: Request) -> Response:
+    arrived = time.monotonic()
     if not signed_in(request) or bad_hash(request):
         return rpc_error(request, 401, "UNAUTHENTICATED", "Request is missing credentials.")
     body = json.loads(await request.body())
@@ -183,6 +185,7 @@ async def generate(request: Request) -> Response:
         turns=len(body[1]),
         config=body[3] if len(body) > 3 else None,
         system=system,
+        arrived=arrived,
     )
     if "[quota]" in prompt:
         message = "You've exceeded your quota for this model. Please try again later."
@@ -205,6 +208,9 @@ async def generate(request: Request) -> Response:
             await asyncio.Event().wait()  # never: the page gives up or stops it
         first = True
         items = [[None, t, *[None] * 10, 1] for t in think] + [[None, t] for t in text]
+        sent: list[tuple[float, int]] = []  # (monotonic time, answer characters so far)
+        SEEN["sent"] = sent  # for bench/instance_overhead.py
+        length = 0
         for i, part in enumerate(items):
             data = (b"[" if first else b",\r\n") + element(
                 part, 1 if i == len(items) - 1 else None, i
@@ -213,6 +219,9 @@ async def generate(request: Request) -> Response:
             cut = rng.randrange(1, len(data))  # network chunks split anywhere
             yield data[:cut]
             yield data[cut:]
+            if len(part) == 2:
+                length += len(str(part[1]))
+                sent.append((time.monotonic(), length))
             await asyncio.sleep(pace)
         yield b"]"
 

@@ -62,7 +62,7 @@ def set_account(replica: Replica, name: str, **change: Any) -> dict[str, Any]:
     return _call(replica, f"/__replica/accounts/{name}", change)
 
 
-def instance_argv(replica: Replica, *, probe: float = 2.0) -> list[str]:
+def instance_argv(replica: Replica, *, probe: float = 10.0) -> list[str]:
     """mictl-instance's flags for the replica: the site file unchanged (real
     URLs, the replica reached through the browser's host rules)."""
     argv = ["--site", "lmarena", "--captcha-probe", str(probe)]

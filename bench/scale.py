@@ -1,0 +1,261 @@
+"""Many instances on one host: one mictld, the demo site, and N demo instances
+(real Chromium each, N copies of auth_profiles/saved/demo-a.json), for each N
+of --sizes, in one run:
+
+- time from the daemon's start until all N are routable;
+- PSS of everything (daemon + demo site + instances) and per instance (the
+  runner's whole tree: driver and Chromium included);
+- the daemon's own CPU while idle with N programs (utime + stime from
+  /proc/PID/stat over --idle seconds, 15 by default: one period of its memory
+  sampling; health probes included), in % of a core;
+- `mictl status` (the whole CLI process) and one raw GET /v1/programs, median of 5;
+- the router's added p50 latency with N backends: sequential non-streamed
+  requests through the front port and straight to one instance (the one the
+  front picks: strategy primary_first), alternated,
+  as the median of the paired differences (with the direct requests' spread:
+  a browser's answer varies by far more than the router adds).
+
+    .venv/bin/python bench/scale.py [--sizes 10,20,40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import median, pct, table
+
+from ctl.client import Client, DaemonUnreachable
+from daemon import config as daemon_config
+from daemon import orphans
+from tests.helpers import BIN, DEMO_PROFILES, descendants, free_port, free_port_block
+
+TICK = os.sysconf("SC_CLK_TCK")
+MB_PER_INSTANCE_GUESS = 400  # to refuse a size the machine cannot hold
+
+
+def config_text(root: Path, n: int, site: int, front: int) -> str:
+    # max_starting (issue 15's start-up ramp) is used at its default when this
+    # mictl has it; RAMP names its value for the table.
+    return f"""
+[daemon]
+socket = "{root}/mictl.sock"
+state_dir = "{root}/state"
+log_dir = "{root}/log"
+
+[profiles]
+dir = "{root}/profiles"
+base_port = {free_port_block(n + 5)}
+site = "demo"
+
+[profiles.program]
+startsecs = 2
+autorestart = "true"
+killasgroup = true
+stopwaitsecs = 15
+priority = 500
+environment = {{ MICTL_SITE_URL = "http://127.0.0.1:{site}/" }}
+
+[programs.demo-site]
+command = "{BIN}/mictl-demo-site --port {site}"
+priority = 100
+startsecs = 1
+
+[router]
+host = "127.0.0.1"
+port = {front}
+# Sequential requests all go to demo-00 while it is free, so that the front
+# and the direct requests meet the same browser (a page's first answers are
+# slower: spread over N cold pages, that would be measured instead of the
+# router); picking still filters all N backends.
+strategy = "primary_first"
+priorities = {{ demo-00 = 1 }}
+"""
+
+
+def ramp() -> str:
+    """`max_starting = N` (its default) where this mictl has the key, else `none`."""
+    for section in (daemon_config.DaemonSection, daemon_config.ProfilesSection):
+        if "max_starting" in section.__struct_fields__:
+            return f"max_starting = {section().max_starting}"  # type: ignore[attr-defined]
+    return "no max_starting"
+
+
+def pss_mb(pids: list[int]) -> float:
+    kb = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    kb += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return kb / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def post(conn: http.client.HTTPConnection, body: bytes) -> float:
+    t0 = time.perf_counter()
+    conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()
+    if resp.status != 200:
+        raise RuntimeError(f"{resp.status}: {data[:200]!r}")
+    return time.perf_counter() - t0
+
+
+def run(n: int, idle_s: float, requests: int) -> list[str]:
+    root = Path(tempfile.mkdtemp(prefix=f"mictl-scale-{n}-"))
+    profiles = root / "profiles"
+    profiles.mkdir()
+    demo = (DEMO_PROFILES / "demo-a.json").read_text()
+    for i in range(n):
+        (profiles / f"demo-{i:02}.json").write_text(demo)
+    site, front = free_port(), free_port()
+    (root / "mictl.toml").write_text(config_text(root, n, site, front))
+    out = open(root / "mictld.out", "wb")  # noqa: SIM115
+    started = time.monotonic()
+    daemon = subprocess.Popen(
+        [str(BIN / "mictld"), "-c", str(root / "mictl.toml")], stdout=out, stderr=subprocess.STDOUT
+    )
+    out.close()
+    client = Client(str(root / "mictl.sock"), timeout=60)
+    try:
+
+        def routable() -> int:
+            if daemon.poll() is not None:
+                raise RuntimeError(f"mictld exited: {(root / 'mictld.out').read_text()[-2000:]}")
+            try:
+                return sum(b["routable"] for b in client.call("GET", "/v1/backends", list))
+            except (OSError, DaemonUnreachable):
+                return 0
+
+        deadline = started + 600
+        while routable() < n:  # 5 polls a second: polling costs the daemon CPU too
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not all {n} routable after 600 s")
+            time.sleep(0.2)
+        to_routable = time.monotonic() - started
+        programs = client.call("GET", "/v1/programs", list)
+        time.sleep(5)  # memory settles after the first page loads
+        trees = {p["name"]: descendants(p["pid"]) for p in programs if p["pid"]}
+        instances = [pss_mb(pids) for name, pids in trees.items() if name != "demo-site"]
+        total = pss_mb([daemon.pid]) + sum(pss_mb(pids) for pids in trees.values())
+
+        cpu0, t0 = cpu_seconds(daemon.pid), time.monotonic()
+        time.sleep(idle_s)  # idle: measuring is the point
+        idle_cpu = (cpu_seconds(daemon.pid) - cpu0) / (time.monotonic() - t0) * 100
+
+        ctl = [str(BIN / "mictl"), "--socket", str(root / "mictl.sock"), "status"]
+        cli, raw = [], []
+        for _ in range(5):
+            t = time.perf_counter()
+            subprocess.run(ctl, capture_output=True, check=True)
+            cli.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            client.call("GET", "/v1/programs", list)
+            raw.append(time.perf_counter() - t)
+
+        direct_port = next(p["port"] for p in programs if p["name"] == "demo-00")
+        via_front = http.client.HTTPConnection("127.0.0.1", front, timeout=60)
+        direct = http.client.HTTPConnection("127.0.0.1", direct_port, timeout=60)
+        fronted, straight = [], []
+        for i in range(requests + 2):
+            body = json.dumps(
+                {"model": "demo-fast", "messages": [{"role": "user", "content": f"q {i}"}]}
+            ).encode()
+            # Alternate which goes first: a page's second question in a row
+            # may differ from its first.
+            if i % 2:
+                s, f = post(direct, body), post(via_front, body)
+            else:
+                f, s = post(via_front, body), post(direct, body)
+            if i >= 2:  # the first two warm connections and pages up
+                fronted.append(f)
+                straight.append(s)
+        via_front.close()
+        direct.close()
+        return [
+            str(n),
+            f"{to_routable:.1f}",
+            f"{total:,.0f}",
+            f"{median(instances):.0f}",
+            f"{idle_cpu:.2f}",
+            f"{median(cli) * 1000:.0f} ({median(raw) * 1000:.1f})",
+            f"{median(straight) * 1000:.1f}",
+            # Paired (each front request beside a direct one): the machine's
+            # drift cancels; the spread of the direct times says how much noise is left.
+            f"{median([f - s for f, s in zip(fronted, straight, strict=True)]) * 1000:+.1f}"
+            f" (direct IQR {(pct(straight, 75) - pct(straight, 25)) * 1000:.0f})",
+        ]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(120)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+        orphans.cleanup(str(root / "state"), timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="10,20,40", help="instance counts, comma-separated")
+    # 15 s: one whole period of the daemon's memory sampling (supmetrics), which
+    # a shorter window may or may not catch.
+    parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle CPU sampling")
+    parser.add_argument("--requests", type=int, default=30, help="sequential requests each way")
+    args = parser.parse_args()
+    rows = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        if n * MB_PER_INSTANCE_GUESS > available_mb():
+            print(f"skipping N={n}: {available_mb():,.0f} MB available", file=sys.stderr)
+            continue
+        print(f"N={n}...", file=sys.stderr, flush=True)
+        try:
+            rows.append(run(n, args.idle, args.requests))
+        except RuntimeError as exc:  # one size failing keeps the others' figures
+            print(f"N={n} failed: {exc}", file=sys.stderr)
+            continue
+        print("  " + "  ".join(rows[-1]), file=sys.stderr, flush=True)
+    load = os.getloadavg()[0]
+    print(
+        f"\nmictld + demo site + N demo instances (headless Chromium each), "
+        f"{os.cpu_count()} CPUs, {ramp()}, load average {load:.1f} at the end\n"
+    )
+    header = [
+        "N",
+        "all routable (s)",
+        "PSS total (MB)",
+        "PSS/instance (MB)",
+        "daemon idle CPU (%)",
+        "mictl status ms (raw)",
+        "direct p50 (ms)",
+        "router adds, paired p50 (ms)",
+    ]
+    print(table(header, rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""supervisord's `%(name)s` expansions in [programs.NAME] values.
+
+As in supervisord's options.py: every string value may use `%(here)s` (the
+config file's directory), `%(program_name)s`, `%(group_name)s`,
+`%(host_node_name)s`, `%(process_num)d`, `%(numprocs)d` and `%(ENV_X)s` (the
+daemon's environment, then the program's own `environment`, which is
+expanded first). A literal `%` is written `%%`, as there. An unknown name
+or a bad format refuses the file with supervisord's message and the key.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from typing import Any
+
+from supervisor.datatypes import dict_of_key_value_pairs
+from supervisor.options import expand
+
+
+def program_expansions(
+    name: str, here: str, environ: Mapping[str, str], *, process_num: int = 0, numprocs: int = 1
+) -> dict[str, Any]:
+    found: dict[str, Any] = {f"ENV_{k}": v for k, v in environ.items()}
+    found.update(
+        here=here,
+        program_name=name,
+        group_name=name,
+        host_node_name=platform.node(),
+        process_num=process_num,
+        numprocs=numprocs,
+    )
+    return found
+
+
+def expand_program(
+    options: dict[str, Any], expansions: dict[str, Any], key: str
+) -> dict[str, Any]:
+    """A copy of one program's raw TOML table with every string expanded.
+
+    Raises ValueError("KEY.OPTION: supervisord's message").
+    """
+
+    def one(option: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return expand(value, expansions, f"{key}.{option}")
+        except ValueError as exc:
+            raise ValueError(f"{key}.{option}: {exc}") from None
+
+    out = dict(options)
+    env = out.get("environment")
+    if isinstance(env, str):
+        env = one("environment", env)
+        out["environment"] = env
+        try:
+            pairs = dict_of_key_value_pairs(env)
+        except ValueError:
+            pairs = {}  # the schema names the key when it parses it
+    elif isinstance(env, dict):
+        env = {k: one(f"environment.{k}", v) for k, v in env.items()}
+        out["environment"] = env
+        pairs = env
+    else:
+        pairs = {}
+    expansions = {**expansions, **{f"ENV_{k}": v for k, v in pairs.items()}}
+    for option, value in out.items():
+        if option != "environment":
+            out[option] = one(option, value)
+    return out

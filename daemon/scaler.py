@@ -1,0 +1,118 @@
+"""The scaler's shell: samples the pool, asks `scaling.decide`, starts or
+drains-and-stops one instance, and says so as an event.
+
+It samples on a timer (the policy is about how long utilisation stays high
+or low, so time must pass for it to decide anything); each sample is cheap
+(no I/O), and the timer only runs when `[scaling] enabled` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from daemon import scaling
+from daemon.program import Program
+from daemon.router.pool import Pool
+from daemon.router.routability import Phase
+from daemon.scaling import PoolSnapshot, ScaleDown, ScaleMemory, ScalePolicy, ScaleUp
+from daemon.state import StateStore
+from daemon.supervisor import Supervisor
+from daemon.types import RUNNING_STATES
+
+log = logging.getLogger("mictld")
+
+
+class Scaler:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        store: StateStore,
+        pool: Pool,
+        policy: Callable[[], ScalePolicy | None],
+        emit: Callable[[str, str, str, str], object],
+    ) -> None:
+        self.supervisor = supervisor
+        self.store = store
+        self.pool = pool
+        self.policy = policy  # the live [scaling] section; None when scaling is off
+        self.emit = emit
+        self.mem = ScaleMemory()
+        supervisor.standby = self.standby_at_start
+
+    # ------------------------------------------------------------ reads
+
+    def _instances(self) -> list[Program]:
+        return sorted(
+            (p for p in self.supervisor.programs.values() if p.spec.kind == "instance"),
+            key=lambda p: p.name,
+        )
+
+    def _operators(self, program: Program) -> bool:
+        """Started or stopped by hand: the scaler leaves it alone."""
+        return self.store.program(program.name).desired_by == "operator"
+
+    def standby_at_start(self, program: Program) -> bool:
+        """At daemon start, instances past min_running wait as standby."""
+        policy = self.policy()
+        if policy is None or program.spec.kind != "instance" or self._operators(program):
+            return False
+        names = [p.name for p in self._instances()]
+        return names.index(program.name) >= policy.min_running
+
+    def snapshot(self) -> PoolSnapshot:
+        now = self.pool.clock()
+        running, standby, removable = [], [], []
+        available = capacity = in_flight = warming = 0
+        for program in self._instances():
+            mine = not self._operators(program)
+            if program.state in RUNNING_STATES:
+                running.append(program.name)
+                if mine:
+                    removable.append(program.name)
+                backend = self.pool.backends.get(program.name)
+                if backend is None:
+                    continue
+                in_flight += backend.in_flight
+                if backend.phase in (Phase.DOWN, Phase.STARTING):
+                    warming += 1
+                cooling = any(until > now for until in backend.cooldowns.values())
+                if backend.up(now) and not cooling:
+                    available += 1
+                    capacity += backend.max_concurrent
+            elif mine and not program.spec.fatal_reason:
+                standby.append(program.name)
+        return PoolSnapshot(
+            running=tuple(running),
+            available=available,
+            warming=warming,
+            in_flight=in_flight,
+            queued=self.pool.queue_length,
+            capacity=capacity,
+            standby=tuple(standby),
+            removable=tuple(removable),
+        )
+
+    # ------------------------------------------------------------- acts
+
+    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            policy = self.policy()
+            if policy is not None:
+                await self.step(policy)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    async def step(self, policy: ScalePolicy) -> None:
+        self.mem, step = scaling.decide(policy, self.mem, self.snapshot(), time.monotonic())
+        if isinstance(step, ScaleUp):
+            log.info("scaling up: starting %s (%s)", step.name, step.reason)
+            self.emit(step.name, "scale", "up", step.reason)
+            await self.supervisor.start(step.name, wait=False, by="scaler")
+        elif isinstance(step, ScaleDown):
+            log.info("scaling down: draining and stopping %s (%s)", step.name, step.reason)
+            self.emit(step.name, "scale", "down", step.reason)
+            await self.supervisor.stop(step.name, by="scaler")

@@ -1,0 +1,134 @@
+"""Program options read side by side: supervisord's own config parser
+(supervisor.options.ServerOptions) against mictld's loader, same values, same
+directory. What a row of issue 13 says is supervisord's must come out the
+same; the deliberate differences are pinned here and in README's table."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from supervisor.options import ServerOptions
+
+from daemon import config
+from daemon.types import ProgramSpec
+
+
+def supervisord_reads(root: Path, programs: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """name -> supervisord's ProcessConfig; raises ValueError as supervisord would."""
+    lines = [f"[supervisord]\nlogfile={root}/supervisord.log\n"]
+    for name, options in programs.items():
+        lines.append(f"[program:{name}]\n" + "\n".join(f"{k}={v}" for k, v in options.items()))
+    path = root / "supervisord.conf"
+    path.write_text("\n".join(lines) + "\n")
+    opts = ServerOptions()
+    opts.configfile = str(path)
+    opts.process_config(do_usage=False)
+    return {p.name: p for g in opts.process_group_configs for p in g.process_configs}
+
+
+def mictld_reads(root: Path, programs: dict[str, dict[str, str]]) -> dict[str, ProgramSpec]:
+    def quote(v: str) -> str:
+        return "'" + v + "'" if '"' in v or "\\" in v else '"' + v + '"'
+
+    text = "[daemon]\nstate_dir = 'state'\nlog_dir = 'log'\n" + "\n".join(
+        f"[programs.{name}]\n" + "\n".join(f"{k} = {quote(v)}" for k, v in opts.items())
+        for name, opts in programs.items()
+    )
+    path = root / "mictl.toml"
+    path.write_text(text + "\n")
+    return {s.name: s for s in config.program_specs(config.load(path, env=dict(os.environ)))}
+
+
+def both(root: Path, programs: dict[str, dict[str, str]]) -> tuple[dict, dict]:
+    return supervisord_reads(root, programs), mictld_reads(root, programs)
+
+
+def test_expansions_mean_what_supervisord_makes_of_them(tmp_path: Path) -> None:
+    """Issue 13 item 4: %(program_name)s, %(ENV_X)s, %(here)s and the rest."""
+    web = {
+        "command": "echo %(program_name)s %(group_name)s %(ENV_HOME)s %(ENV_A)s "
+        "%(here)s %(host_node_name)s %(process_num)d %(numprocs)d 100%%",
+        "environment": 'A="%(program_name)s-x",B="%(ENV_HOME)s"',
+        "directory": "%(here)s",
+        "stdout_logfile": "%(here)s/%(program_name)s.log",
+    }
+    sv, mi = both(tmp_path, {"web": web})
+    assert list(mi["web"].argv) == shlex.split(sv["web"].command)
+    assert "100%" in mi["web"].argv and str(tmp_path) in mi["web"].argv
+    assert dict(mi["web"].environment) == sv["web"].environment
+    assert mi["web"].directory == sv["web"].directory == str(tmp_path)
+    assert mi["web"].stdout_logfile == sv["web"].stdout_logfile == str(tmp_path / "web.log")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("command", "echo %(nope)s"), ("directory", "%(here"), ("stdout_logfile", "%(ENV_NOPE_X)s")],
+)
+def test_a_bad_expansion_is_refused_by_both(tmp_path: Path, option: str, value: str) -> None:
+    programs = {"web": {"command": "sleep 1", option: value}}
+    with pytest.raises(ValueError):
+        supervisord_reads(tmp_path, programs)
+    with pytest.raises(config.ConfigError, match=rf"programs\.web\.{option}"):
+        mictld_reads(tmp_path, programs)
+
+
+def test_stopasgroup_without_killasgroup_is_refused_by_both(tmp_path: Path) -> None:
+    """Issue 13 item 11."""
+    programs = {"web": {"command": "sleep 1", "stopasgroup": "true", "killasgroup": "false"}}
+    with pytest.raises(ValueError, match="stopasgroup=true and killasgroup=false"):
+        supervisord_reads(tmp_path, programs)
+    with pytest.raises(config.ConfigError, match=r"programs\.web\.killasgroup"):
+        mictld_reads(tmp_path, programs)
+    # And stopasgroup alone implies killasgroup under both.
+    sv, mi = both(tmp_path, {"web": {"command": "sleep 1", "stopasgroup": "true"}})
+    assert sv["web"].killasgroup is mi["web"].killasgroup is True
+
+
+def test_stderr_rotation_has_its_own_settings(tmp_path: Path) -> None:
+    """Issue 13 item 7."""
+    web = {
+        "command": "sleep 1",
+        "stdout_logfile_maxbytes": "1MB",
+        "stdout_logfile_backups": "5",
+        "stderr_logfile_maxbytes": "1KB",
+        "stderr_logfile_backups": "2",
+    }
+    sv, mi = both(tmp_path, {"web": web})
+    for field in (
+        "stdout_logfile_maxbytes",
+        "stdout_logfile_backups",
+        "stderr_logfile_maxbytes",
+        "stderr_logfile_backups",
+    ):
+        assert getattr(mi["web"], field) == getattr(sv["web"], field), field
+    assert mi["web"].stderr_logfile_maxbytes == 1024
+
+
+def test_relative_logfile_is_relative_to_the_config_file_not_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 item 8, a deliberate difference: supervisord makes a relative
+    log path as it is, opened against its working directory; mictld against the
+    config file's directory, as every other path in its config."""
+    elsewhere = tmp_path / "cwd"
+    (elsewhere / "logs").mkdir(parents=True)  # supervisord wants the directory
+    monkeypatch.chdir(elsewhere)
+    programs = {"web": {"command": "sleep 1", "stdout_logfile": "logs/web.out"}}
+    sv, mi = both(tmp_path, programs)
+    assert sv["web"].stdout_logfile == "logs/web.out"  # opened against its cwd
+    assert mi["web"].stdout_logfile == str(tmp_path / "logs" / "web.out")
+
+
+def test_syslog_as_a_logfile_is_refused_with_the_key(tmp_path: Path) -> None:
+    """A deliberate difference: supervisord turns the deprecated
+    stdout_logfile=syslog into stdout_syslog; mictld refuses it (it would have
+    been a file named "syslog")."""
+    programs = {"web": {"command": "sleep 1", "stdout_logfile": "syslog"}}
+    sv = supervisord_reads(tmp_path, programs)
+    assert sv["web"].stdout_syslog is True and sv["web"].stdout_logfile is None
+    with pytest.raises(config.ConfigError, match=r"programs\.web\.stdout_logfile: 'syslog'"):
+        mictld_reads(tmp_path, programs)
