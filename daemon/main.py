@@ -5,19 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import logging
 import os
-import resource
 import signal
-import socket
 import sys
 import time
 from collections.abc import Coroutine
 from typing import Any
 
-from common import ports, serving
-from common.guard import Limits
+from common import serving
 from daemon import (
     __version__,
     config,
@@ -27,6 +23,7 @@ from daemon import (
     programs,
     recovery,
     reload,
+    startup,
     supmetrics,
     watch,
 )
@@ -39,7 +36,7 @@ from daemon.router.app import Router
 from daemon.router.app import build_app as build_front
 from daemon.router.listener import RouterLink
 from daemon.scaler import Scaler
-from daemon.state import StateStore, check_writable
+from daemon.state import StateStore
 from daemon.supervisor import Supervisor
 from daemon.tasks import resilient
 from daemon.types import DaemonInfo, ReloadResult, State
@@ -223,20 +220,6 @@ class Daemon:
 
     # --------------------------------------------------------------- run
 
-    def _bind_front(self) -> socket.socket | None:
-        r = self.config.router
-        if self.router is None:
-            return None
-        try:
-            return serving.bind_tcp(r.host, r.port)
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-            raise serving.SocketInUse(
-                f"the front port (router.port) {r.port} on {r.host} is "
-                f"{ports.describe_taken(r.port)}"
-            ) from None
-
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -245,7 +228,8 @@ class Daemon:
         specs = self.config.fleet.apply(programs.build(self.config, self.store))
         for spec in specs:
             self.supervisor.add(spec)
-        front_sock = self._bind_front()  # first: a taken port leaves no control socket behind
+        # First: a taken port leaves no control socket behind.
+        front_sock = startup.bind_front(self.config.router) if self.router else None
         control_sock = serving.bind_unix(d.socket, config.socket_mode(self.config), d.socket_group)
         control_server = serving.make_server(control.build_app(self))
         servers = [asyncio.create_task(control_server.serve(sockets=[control_sock]))]
@@ -256,7 +240,9 @@ class Daemon:
             self.link.sync(specs)
             await self.router.start()
             assert front_sock is not None
-            front_server = serving.make_server(build_front(self.router), limits=front_limits(r))
+            front_server = serving.make_server(
+                build_front(self.router), limits=startup.front_limits(r)
+            )
             servers.append(asyncio.create_task(front_server.serve(sockets=[front_sock])))
             servers.append(background(self.link.prober.run(self._stop), "health prober"))
             self.front = f"http://{r.host}:{r.port}/v1"
@@ -300,22 +286,6 @@ class Daemon:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(d.socket)
         log.info("mictld stopped")
-
-
-def front_limits(r: config.RouterSection) -> Limits:
-    return Limits(
-        header_timeout=r.header_timeout,
-        keepalive_timeout=r.keepalive_timeout,
-        max_connections=r.max_connections,
-    )
-
-
-def raise_fd_limit() -> None:
-    """Soft RLIMIT_NOFILE up to the hard one: room for connections and spawns."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def background(work: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
@@ -385,16 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         from daemon import dryrun
 
         return dryrun.run(cfg, instance_mb=args.instance_mb, as_json=args.json)
-    try:
-        check_writable(cfg.daemon.state_dir)
-    except OSError as exc:
-        print(
-            f"mictld: cannot write the state dir {cfg.daemon.state_dir}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
+    refused = startup.state_dir_refusal(cfg.daemon.state_dir)
+    if refused:
+        print(f"mictld: {refused}", file=sys.stderr)
         return 1
     logsetup.configure(cfg.daemon.log_level, cfg.daemon.log_dir, args.log_format)
-    raise_fd_limit()
+    startup.raise_fd_limit()
     try:
         lock_fd = acquire(cfg.daemon.state_dir)
     except LockError as exc:
