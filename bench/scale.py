@@ -11,9 +11,11 @@ of --sizes, in one run:
 - `mictl status` (the whole CLI process) and one raw GET /v1/programs, median of 5;
 - the router's added p50 latency with N backends: sequential non-streamed
   requests through the front port and straight to one instance (the one the
-  front picks: strategy primary_first), alternated,
-  as the median of the paired differences (with the direct requests' spread:
-  a browser's answer varies by far more than the router adds).
+  front picks: strategy primary_first), alternated, as the median of the
+  paired differences: for real answers (with the direct requests' spread: a
+  browser's answer varies by far more than the router adds), and for 200
+  requests the instance refuses at once (`n = 2`), which leave only the
+  router's own cost.
 
     .venv/bin/python bench/scale.py [--sizes 10,20,40]
 """
@@ -35,18 +37,22 @@ from pathlib import Path
 from _common import median, pct, table
 
 from ctl.client import Client, DaemonUnreachable
-from daemon import config as daemon_config
 from daemon import orphans
 from tests.helpers import BIN, DEMO_PROFILES, descendants, free_port, free_port_block
+
+try:
+    from daemon.config_fleet import FleetSection
+except ImportError:  # a mictl from before the start-up ramp
+    FleetSection = None  # type: ignore[assignment,misc]
 
 TICK = os.sysconf("SC_CLK_TCK")
 MB_PER_INSTANCE_GUESS = 400  # to refuse a size the machine cannot hold
 
 
-def config_text(root: Path, n: int, site: int, front: int) -> str:
-    # max_starting (issue 15's start-up ramp) is used at its default when this
-    # mictl has it; RAMP names its value for the table.
-    return f"""
+def config_text(root: Path, n: int, site: int, front: int, max_starting: int) -> str:
+    # The start-up ramp ([fleet] max_starting; 0 = twice the cores).
+    fleet = f"[fleet]\nmax_starting = {max_starting}\n" if FleetSection else ""
+    return f"""{fleet}
 [daemon]
 socket = "{root}/mictl.sock"
 state_dir = "{root}/state"
@@ -82,12 +88,11 @@ priorities = {{ demo-00 = 1 }}
 """
 
 
-def ramp() -> str:
-    """`max_starting = N` (its default) where this mictl has the key, else `none`."""
-    for section in (daemon_config.DaemonSection, daemon_config.ProfilesSection):
-        if "max_starting" in section.__struct_fields__:
-            return f"max_starting = {section().max_starting}"  # type: ignore[attr-defined]
-    return "no max_starting"
+def ramp(max_starting: int) -> str:
+    if FleetSection is None:
+        return "no start-up ramp in this mictl"
+    limit = FleetSection(max_starting=max_starting).starting_limit()
+    return f"[fleet] max_starting = {max_starting} ({limit} warming up at once)"
 
 
 def pss_mb(pids: list[int]) -> float:
@@ -108,17 +113,49 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
-def post(conn: http.client.HTTPConnection, body: bytes) -> float:
+def post(conn: http.client.HTTPConnection, body: bytes, want: int = 200) -> float:
     t0 = time.perf_counter()
     conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
     resp = conn.getresponse()
     data = resp.read()
-    if resp.status != 200:
+    if resp.status != want or (want == 400 and FAST_PATH_ERROR not in data):
         raise RuntimeError(f"{resp.status}: {data[:200]!r}")
     return time.perf_counter() - t0
 
 
-def run(n: int, idle_s: float, requests: int) -> list[str]:
+# A request the instance itself refuses at once (no browser work), after the
+# front has picked a backend and forwarded it: the router's own cost with N
+# backends, without a browser's answer time (which varies by +-100 ms here).
+FAST_PATH = {"model": "demo-fast", "n": 2, "messages": [{"role": "user", "content": "x"}]}
+FAST_PATH_ERROR = b"not supported by a browser session"
+
+
+def paired(
+    via_front: http.client.HTTPConnection,
+    direct: http.client.HTTPConnection,
+    bodies: list[bytes],
+    want: int = 200,
+) -> tuple[list[float], list[float]]:
+    """Each body through the front and straight to the instance, alternating
+    which goes first (a page's second question in a row may differ)."""
+    fronted, straight = [], []
+    for i, body in enumerate(bodies):
+        if i % 2:
+            s, f = post(direct, body, want), post(via_front, body, want)
+        else:
+            f, s = post(via_front, body, want), post(direct, body, want)
+        if i >= 2:  # the first two warm connections and pages up
+            fronted.append(f)
+            straight.append(s)
+    return fronted, straight
+
+
+def added_ms(fronted: list[float], straight: list[float]) -> float:
+    """The median of paired differences: the machine's drift cancels."""
+    return median([f - s for f, s in zip(fronted, straight, strict=True)]) * 1000
+
+
+def run(n: int, idle_s: float, requests: int, max_starting: int) -> list[str]:
     root = Path(tempfile.mkdtemp(prefix=f"mictl-scale-{n}-"))
     profiles = root / "profiles"
     profiles.mkdir()
@@ -126,7 +163,7 @@ def run(n: int, idle_s: float, requests: int) -> list[str]:
     for i in range(n):
         (profiles / f"demo-{i:02}.json").write_text(demo)
     site, front = free_port(), free_port()
-    (root / "mictl.toml").write_text(config_text(root, n, site, front))
+    (root / "mictl.toml").write_text(config_text(root, n, site, front, max_starting))
     out = open(root / "mictld.out", "wb")  # noqa: SIM115
     started = time.monotonic()
     daemon = subprocess.Popen(
@@ -173,22 +210,17 @@ def run(n: int, idle_s: float, requests: int) -> list[str]:
         direct_port = next(p["port"] for p in programs if p["name"] == "demo-00")
         via_front = http.client.HTTPConnection("127.0.0.1", front, timeout=60)
         direct = http.client.HTTPConnection("127.0.0.1", direct_port, timeout=60)
-        fronted, straight = [], []
-        for i in range(requests + 2):
-            body = json.dumps(
+        bodies = [
+            json.dumps(
                 {"model": "demo-fast", "messages": [{"role": "user", "content": f"q {i}"}]}
             ).encode()
-            # Alternate which goes first: a page's second question in a row
-            # may differ from its first.
-            if i % 2:
-                s, f = post(direct, body), post(via_front, body)
-            else:
-                f, s = post(via_front, body), post(direct, body)
-            if i >= 2:  # the first two warm connections and pages up
-                fronted.append(f)
-                straight.append(s)
+            for i in range(requests + 2)
+        ]
+        fronted, straight = paired(via_front, direct, bodies)
+        fast = paired(via_front, direct, [json.dumps(FAST_PATH).encode()] * 202, want=400)
         via_front.close()
         direct.close()
+        spread = pct(straight, 75) - pct(straight, 25)
         return [
             str(n),
             f"{to_routable:.1f}",
@@ -196,11 +228,9 @@ def run(n: int, idle_s: float, requests: int) -> list[str]:
             f"{median(instances):.0f}",
             f"{idle_cpu:.2f}",
             f"{median(cli) * 1000:.0f} ({median(raw) * 1000:.1f})",
-            f"{median(straight) * 1000:.1f}",
-            # Paired (each front request beside a direct one): the machine's
-            # drift cancels; the spread of the direct times says how much noise is left.
-            f"{median([f - s for f, s in zip(fronted, straight, strict=True)]) * 1000:+.1f}"
-            f" (direct IQR {(pct(straight, 75) - pct(straight, 25)) * 1000:.0f})",
+            f"{median(straight) * 1000:.0f}",
+            f"{added_ms(fronted, straight):+.0f} (IQR {spread * 1000:.0f})",
+            f"{added_ms(*fast):+.2f} ({median(fast[1]) * 1000:.2f})",
         ]
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -226,6 +256,9 @@ def main() -> None:
     # a shorter window may or may not catch.
     parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle CPU sampling")
     parser.add_argument("--requests", type=int, default=30, help="sequential requests each way")
+    parser.add_argument(
+        "--max-starting", type=int, default=0, help="[fleet] max_starting (0 = twice the cores)"
+    )
     args = parser.parse_args()
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
@@ -234,7 +267,7 @@ def main() -> None:
             continue
         print(f"N={n}...", file=sys.stderr, flush=True)
         try:
-            rows.append(run(n, args.idle, args.requests))
+            rows.append(run(n, args.idle, args.requests, args.max_starting))
         except RuntimeError as exc:  # one size failing keeps the others' figures
             print(f"N={n} failed: {exc}", file=sys.stderr)
             continue
@@ -242,7 +275,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(
         f"\nmictld + demo site + N demo instances (headless Chromium each), "
-        f"{os.cpu_count()} CPUs, {ramp()}, load average {load:.1f} at the end\n"
+        f"{os.cpu_count()} CPUs, {ramp(args.max_starting)}, load average {load:.1f} at the end\n"
     )
     header = [
         "N",
@@ -251,8 +284,9 @@ def main() -> None:
         "PSS/instance (MB)",
         "daemon idle CPU (%)",
         "mictl status ms (raw)",
-        "direct p50 (ms)",
-        "router adds, paired p50 (ms)",
+        "answer direct p50 (ms)",
+        "router adds (direct IQR)",
+        "router adds, fast path (direct)",
     ]
     print(table(header, rows))
 

@@ -117,6 +117,10 @@ def capture_cmd(
         raise Usage(str(exc)) from None
     except CaptureError as exc:
         raise Failed(str(exc)) from None
+    except Exception as exc:  # no window could be opened (a display that is not there...)
+        where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise Failed(f"could not open a browser window on display {where}: {first}") from None
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True)
     atomic_write(str(target), data, 0o600)

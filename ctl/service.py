@@ -81,7 +81,10 @@ class Installer:
         steps.append(self.dir_step(files.PROFILES_DIR, 0o700, lay.user))
         steps.append(self.dir_step(files.LOG_DIR, 0o750, lay.user))
         steps.append(self.config_step(files.render_config(lay)))
-        steps.append(self.keys_step())
+        steps.append(
+            self.secret_step(files.KEYS_FILE, "one new API key", "# one client API key per line")
+        )
+        steps.append(self.secret_step(files.ADMIN_TOKEN_FILE, "a new dashboard admin token", ""))
         steps.append(self.unit_step(files.render_unit(lay)))
         return steps
 
@@ -154,19 +157,20 @@ class Installer:
             write(new),
         )
 
-    def keys_step(self) -> Step:
-        path = self.dest(files.KEYS_FILE)
+    def secret_step(self, target: str, what: str, header: str) -> Step:
+        """A new random secret, only when the file is missing (0600, the user's)."""
+        path = self.dest(target)
         if path.exists():
-            return Step(f"{files.KEYS_FILE}: exists, kept")
+            return Step(f"{target}: exists, kept")
 
         def act() -> None:
-            text = "# one client API key per line\n" + secrets.token_urlsafe(32) + "\n"
-            _write(path, text, 0o600)
+            head = f"{header}\n" if header else ""
+            _write(path, f"{head}{secrets.token_urlsafe(32)}\n", 0o600)
             ids = self.ids(self.layout.user)
             if ids is not None:
                 os.chown(path, *ids)
 
-        return Step(f"write {files.KEYS_FILE} with one new API key (0600)", act)
+        return Step(f"write {target} with {what} (0600)", act)
 
     def unit_step(self, text: str) -> Step:
         path = self.dest(files.UNIT_PATH)

@@ -19,6 +19,7 @@ ETC_DIR = "/etc/mictl"
 CONFIG = f"{ETC_DIR}/mictl.toml"
 KEYS_DIR = f"{ETC_DIR}/keys"
 KEYS_FILE = f"{KEYS_DIR}/api-keys"
+ADMIN_TOKEN_FILE = f"{KEYS_DIR}/admin-token"
 STATE_ROOT = "/var/lib/mictl"
 PROFILES_DIR = f"{STATE_ROOT}/profiles"
 STATE_DIR = f"{STATE_ROOT}/state"
@@ -130,6 +131,7 @@ def render_config(layout: Layout, reference: str | None = None) -> str:
         ("profiles", "dir", PROFILES_DIR, "one *.json per account, 0600"),
         ("profiles", "site", layout.site, f"choose: {sites}, or a site file's path"),
         ("router", "api_keys_file", KEYS_FILE, "keys required, also on loopback"),
+        ("dashboard", "admin_token_file", ADMIN_TOKEN_FILE, "the dashboard's actions"),
     ]
     for section, key, value, why in changes:
         text = set_key(text, section, key, f"{msgspec.json.encode(value).decode()}", why)

@@ -22,7 +22,7 @@ from supervisor import datatypes
 
 from common.files import read_regular
 from common.names import NAME_RE
-from daemon import config_checks, expansions
+from daemon import compat, config_checks, expansions
 from daemon.config_fleet import FleetSection, ScalingSection
 from daemon.config_schema import (
     BreakerSection,
@@ -127,6 +127,7 @@ def _decode(raw: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Conf
                 options = expansions.expand_program(options, found, f"programs.{name}")
             except ValueError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
+            options = compat.drop_ignored(options, f"programs.{name}")
         try:
             config.programs[name] = msgspec.convert(options, ProgramOptions, strict=False)
         except msgspec.ValidationError as exc:
@@ -253,6 +254,8 @@ def resolve_program(
         ),
         stderr_logfile_maxbytes=parse("stderr_logfile_maxbytes", _byte_size),
         stderr_logfile_backups=options.stderr_logfile_backups,
+        identity=parse("user", compat.identity),
+        umask=parse("umask", compat.umask),
         **extra,
     )
 

@@ -64,6 +64,8 @@ class ProgramOptions(Struct):
     stderr_logfile: str = "AUTO"  # AUTO = <log_dir>/<name>.err.log
     stderr_logfile_maxbytes: str | int = "50MB"
     stderr_logfile_backups: Count = 10
+    user: str = ""  # run as this user (the daemon must be root), like supervisord
+    umask: str | int = ""  # e.g. "022"; "" = the daemon's (mictld's is 077)
 
 
 class BrowserSection(Struct):

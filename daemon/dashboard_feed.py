@@ -11,6 +11,7 @@ import time
 from typing import Protocol
 
 from daemon.config import Config, DashboardSection
+from daemon.events import EventLog
 from daemon.rolling import RollBusy, Roller
 from daemon.router.app import Router
 from daemon.router.dashboard import build_snapshot
@@ -40,6 +41,8 @@ class Daemon(Protocol):
     router: Router | None
     link: RouterLink | None
     stats: SupervisorStats
+    events: EventLog
+    roller: Roller
     roller: Roller
 
     @property
@@ -52,7 +55,6 @@ class DaemonFeed:
         self._changed = asyncio.Event()
         self._token_for: Config | None = None
         self._token = ""
-        daemon.supervisor.listeners.append(lambda t: self._changed.set())
 
     # ------------------------------------------------------------ reads
 
@@ -85,8 +87,8 @@ class DaemonFeed:
                     ProgramView(name=name, kind="upstream", state="-", backend=link.describe(name))
                 )
         events = [
-            EventView(at=t.at, program=t.program, old=t.old.name, new=t.new.name, reason=t.reason)
-            for t in reversed(stats.recent)
+            EventView(at=e.at, program=e.program, kind=e.kind, detail=e.detail, reason=e.reason)
+            for e in reversed(d.events.recent(40))
         ]
         return build_snapshot(
             d.router,
@@ -97,9 +99,13 @@ class DaemonFeed:
         )
 
     async def changed(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        self._changed.clear()
+        """The next daemon event (a transition, a phase, a breaker...) or `timeout`."""
+        queue = self.daemon.events.follow()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(queue.get(), timeout)
+        finally:
+            self.daemon.events.unfollow(queue)
 
     def closed(self) -> bool:
         return self.daemon.stopping
@@ -143,18 +149,18 @@ class DaemonFeed:
         return state.name
 
     async def rolling_restart(self) -> str:
-        """Every running instance, one batch at a time (daemon/rolling.py,
-        the same roll as `mictl restart --all --rolling`)."""
+        """Every running instance, one at a time, each routable again before
+        the next (the same Roller as `mictl restart --rolling`)."""
         names = [
             n
             for n, p in sorted(self.daemon.supervisor.programs.items())
             if p.spec.kind == "instance" and p.state == State.RUNNING
         ]
         try:
-            self.daemon.roller.start(names)
+            status = self.daemon.roller.start(names)
         except RollBusy as exc:
             raise ActionRefused(409, str(exc)) from None
-        return f"started for {len(names)} instances: {', '.join(names) or '-'}"
+        return f"started: {len(status.batches)} batches ({', '.join(names) or '-'})"
 
 
 def _read_token(section: DashboardSection) -> str:
@@ -162,7 +168,8 @@ def _read_token(section: DashboardSection) -> str:
         return section.admin_token
     try:
         with open(section.admin_token_file) as f:
-            return f.readline().strip()
+            lines = [line.strip() for line in f if line.strip()]
+        return next((line for line in lines if not line.startswith("#")), "")
     except OSError as exc:
         log.error("dashboard actions disabled: %s: %s", section.admin_token_file, exc.strerror)
         return ""

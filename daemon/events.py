@@ -30,9 +30,11 @@ class EventLog:
         self._ring: collections.deque[DaemonEvent] = collections.deque(maxlen=size)
         self._seq = 0
         self._followers: set[asyncio.Queue[DaemonEvent]] = set()
+        self.counts: collections.Counter[str] = collections.Counter()  # kind -> events, /metrics
 
     def emit(self, program: str, kind: str, detail: str, reason: str = "") -> DaemonEvent:
         self._seq += 1
+        self.counts[kind] += 1
         event = DaemonEvent(
             seq=self._seq, at=time.time(), program=program, kind=kind, detail=detail, reason=reason
         )

@@ -65,6 +65,7 @@ class Daemon:
             self.link = RouterLink(self.supervisor, self.router, cfg)
         self.stats = supmetrics.attach(self.supervisor, self.store, self.router)
         self.events = EventLog()
+        self.stats.event_counts = self.events.counts
         self._record_events()
         self.roller = Roller(self.supervisor, self._ready, self.events.emit)
         self.supervisor.max_starting = cfg.fleet.starting_limit()

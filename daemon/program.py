@@ -18,10 +18,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Any
 
 from common import ports
-from daemon import machine
+from daemon import compat, machine
 from daemon.leftovers import Leftovers
 from daemon.logfile import RotatingFile, pump
 from daemon.machine import Event, Memory, NotAllowed
@@ -140,6 +140,9 @@ class Program:
         env[TAG] = self.state_dir
         self._spawn_token = f"{spec.name}:{uuid.uuid4().hex}"
         env[SPAWN_TAG] = self._spawn_token
+        refused = compat.cannot_drop(spec.identity)
+        if refused:
+            return machine.SpawnFailed(refused)
         if spec.directory and not os.path.isdir(spec.directory):
             # Not "command not found": supervisord's words for this case.
             return machine.SpawnFailed(f"couldn't chdir to {spec.directory}: ENOENT")
@@ -159,6 +162,8 @@ class Program:
                 cwd=spec.directory,
                 env=env,
                 start_new_session=True,  # own session and process group
+                umask=spec.umask,
+                **_as_user(spec),
             )
         except OSError as exc:
             reason = f"can't spawn {spec.argv[0]!r}: {exc.strerror or exc}"
@@ -302,3 +307,11 @@ def _port_taken(port: int) -> bool:
         return not ports.is_free(port)
     except OSError:  # cannot tell (out of descriptors): the spawn will say
         return False
+
+
+def _as_user(spec: ProgramSpec) -> dict[str, Any]:
+    """Popen's arguments that drop to `user` (groups, then gid, then uid)."""
+    ident = spec.identity
+    if ident is None or ident.uid == os.geteuid():
+        return {}
+    return {"user": ident.uid, "group": ident.gid, "extra_groups": list(ident.groups)}

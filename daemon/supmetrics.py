@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 EXIT_REASONS = ("expected", "unexpected", "signal", "stopped", "spawn_error")
 RESTART_REASONS = ("operator", "health", "recycle", "reload", "rolling", "scale", "other")
+EVENT_KINDS = (
+    "state", "restart", "routing", "breaker", "cooldown", "reload", "roll", "flap", "scale", "other"
+)  # fmt: skip
 START_BUCKETS = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120)
 
 
@@ -58,7 +61,7 @@ class SupervisorStats:
         self.start_count = 0
         self.start_sum = 0.0
         self.pss_bytes: dict[str, int] = {}
-        self.recent: collections.deque[Transition] = collections.deque(maxlen=40)
+        self.event_counts: collections.Counter[str] = collections.Counter()  # the EventLog's
         self._seen_exit: dict[str, float] = {}
         self._kick = asyncio.Event()  # a program became RUNNING: sample soon
         self.started_at = time.time()
@@ -67,7 +70,6 @@ class SupervisorStats:
 
     def on_transition(self, t: Transition) -> None:
         self.entered[t.new.name] += 1
-        self.recent.append(t)
         program = self.supervisor.programs.get(t.program)
         last = program.last_exit if program is not None else None
         if last is not None and self._seen_exit.get(t.program) != last.at:
@@ -219,6 +221,16 @@ class SupervisorCollector(Collector):
         )
         for outcome in ("ok", "failed"):
             reloads.add_metric([outcome], s.reloads.get(outcome, 0))
+        events = CounterMetricFamily(
+            "mictl_events",
+            "Daemon events by kind (drains are routing, flap hold-backs flap, scaling steps scale)",
+            labels=["kind"],
+        )
+        counts = dict.fromkeys(EVENT_KINDS, 0)
+        for kind, n in list(s.event_counts.items()):
+            counts[kind if kind in counts else "other"] += n
+        for kind, n in counts.items():
+            events.add_metric([kind], n)
         daemon_up = GaugeMetricFamily("mictl_daemon_uptime_seconds", "Seconds since mictld started")
         daemon_up.add_metric([], now - s.started_at)
-        return [entered, requests, reloads, daemon_up]
+        return [entered, requests, reloads, events, daemon_up]

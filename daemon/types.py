@@ -48,6 +48,14 @@ Kind = Literal["program", "instance"]
 DrainReason = Literal["operator", "stop", "restart"]  # who stops new work going to a backend
 
 
+class Identity(msgspec.Struct, frozen=True):
+    """Who a program runs as (its `user`), resolved once at load."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+
 class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     """A program resolved from config: every value already in its final type.
 
@@ -77,6 +85,8 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     stderr_logfile: str | None = None
     stderr_logfile_maxbytes: int = 50 * 1024 * 1024
     stderr_logfile_backups: int = 10
+    identity: Identity | None = None  # `user`: uid, gid, groups
+    umask: int = -1  # -1: the daemon's
     port: int | None = None
     profile: str | None = None  # the pool file an instance was made from
     profile_generation: int = 0  # copies made from the pool: a new one restarts it

@@ -72,7 +72,13 @@ async def capture(
             context = await browser.new_context(no_viewport=True)
             page = await context.new_page()
             start_url = getattr(site, "login_url", "") or site.url
-            await page.goto(start_url, timeout=site.timeouts.navigation * 1000)
+            try:
+                await page.goto(start_url, timeout=site.timeouts.navigation * 1000)
+            except PlaywrightError as exc:
+                if not browser.is_connected():
+                    raise CaptureError("the browser was closed; nothing saved") from None
+                # e.g. the person (or a redirect) navigated first: carry on
+                say(f"note: {start_url} did not finish loading ({str(exc).splitlines()[0]})")
             say(f"sign in to {site.name} in the browser window ({start_url}); waiting...")
             driving = asyncio.create_task(driver(page)) if driver else None
             deadline = time.monotonic() + timeout

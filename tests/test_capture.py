@@ -136,7 +136,9 @@ def test_no_display_way_out_sign_in_through_the_devtools_port(
     argv = [xvfb_run(), "-a", str(BIN / "mictl"), "profile", "capture", "remote", "--site", "demo",
             "--url", url, "--out", str(out), "--timeout", "120", "--remote-debugging-port",
             str(port)]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    log = tmp_path / "capture.out"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:
         wait_until(lambda: port_open(port), 60, "the DevTools port")
         assert _listening_addresses(port) <= {"0100007F", "00000000000000000000000001000000"}
@@ -148,22 +150,27 @@ def test_no_display_way_out_sign_in_through_the_devtools_port(
                 return [t for t in json.loads(r.read()) if t.get("url") == url]
 
         pages = wait_until(page_on_site, 60, "the sign-in page in the browser")
+        wait_until(lambda: b"waiting..." in log.read_bytes(), 60, "capture to wait for a sign-in")
 
         async def sign_in(ws_url: str) -> None:
             async with aiohttp.ClientSession() as http, http.ws_connect(ws_url) as ws:
                 cookie = {"name": "demo_session", "value": SESSION, "url": url}
                 await ws.send_json({"id": 1, "method": "Network.setCookie", "params": cookie})
-                await ws.send_json({"id": 2, "method": "Page.reload", "params": {}})
-                while (await ws.receive_json()).get("id") != 2:
+                while (await ws.receive_json()).get("id") != 1:
                     pass
+                # Signed in: capture may save and close the browser before answering
+                await ws.send_json({"id": 2, "method": "Page.reload", "params": {}})
+                async for message in ws:
+                    if message.type != aiohttp.WSMsgType.TEXT or '"id":2' in message.data:
+                        break
 
         asyncio.run(sign_in(pages[0]["webSocketDebuggerUrl"]))
-        stdout, stderr = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, stdout.decode() + stderr.decode()
+    assert proc.returncode == 0, log.read_text()
     saved = json.loads((out / "remote.json").read_text())
     assert {c["name"]: c["value"] for c in saved["cookies"]}["demo_session"] == SESSION
 
@@ -184,3 +191,13 @@ def test_closing_the_window_saves_nothing(site: tuple[Path, int], tmp_path: Path
     result = capture(out, site_port, "closed", login=str(REPO / "tests" / "logins" / "close.py"))
     assert result.returncode == 1 and "window was closed; nothing saved" in result.stderr
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_display_that_is_not_there_fails_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "DISPLAY": ":97"}  # no X server answers there
+    argv = [str(BIN / "mictl"), "profile", "capture", "x", "--site", "demo", "--out",
+            str(tmp_path), "--timeout", "5"]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "could not open a browser window on display :97" in result.stderr
+    assert not list(tmp_path.iterdir())

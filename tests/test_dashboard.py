@@ -45,7 +45,9 @@ def daemon(tmp: Path, dashboard: str) -> Mictld:
     flags = tmp / "flags"
     flags.mkdir()
     body = "[profiles.program]\nstartsecs = 1\nstartretries = 0\n" + dashboard
-    return Mictld(tmp, body, router='strategy = "round_robin"\n', command=command(flags))
+    router = 'strategy = "round_robin"\n'
+    # The listener is no OpenAI server: its probes fail; no health restarts here.
+    return Mictld(tmp, body, router=router, health="restart_after = 0\n", command=command(flags))
 
 
 def state_of(page: Page, name: str) -> str:
@@ -172,9 +174,15 @@ def test_live_dashboard_with_actions(tmp_path: Path, browser: Browser) -> None:
 
 def test_actions_need_the_token_over_plain_http(tmp_path: Path) -> None:
     body = f'[dashboard]\nadmin_token = "{TOKEN}"\n'
-    with running(tmp_path, body, router="") as d:
+    with running(tmp_path, body, router="", health="restart_after = 0\n") as d:
         d.add_profile("a")
         d.start()
+        d.wait_state("a", "RUNNING")
+        roll = f"http://127.0.0.1:{d.front_port}/dashboard/api/rolling-restart"
+        assert post(roll) == 401
+        assert post(roll, TOKEN) == 202
+        # a restarts, but its stand-in never passes a probe: the roll waits on it.
+        assert post(roll, TOKEN) == 409
         d.wait_state("a", "RUNNING")
         url = f"http://127.0.0.1:{d.front_port}/dashboard/api/programs/a/stop"
         assert post(url) == 401 and post(url, TOKEN[:-1]) == 401

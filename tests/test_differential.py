@@ -270,3 +270,54 @@ def test_leftovers_after_an_exit_get_sigterm_not_sigkill(tmp_path: Path) -> None
         assert alive(children["supervisord"])  # supervisord left it alone
         assert not (works["supervisord"] / "done.txt").exists()
         os.kill(children["supervisord"], signal.SIGKILL)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_user_and_umask_as_under_supervisord(tmp_path: Path) -> None:
+    """`user` drops privileges (uid, gid, groups) and `umask` applies, as
+    supervisord does it; the daemons stay root."""
+    import pwd
+    import shutil
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    works = {}
+    for side in ("supervisord", "mictld"):
+        # Somewhere `nobody` can reach (pytest's tmp dirs are 0700).
+        works[side] = Path(tempfile.mkdtemp(prefix=f"mictl-{side}-", dir="/tmp"))
+        works[side].chmod(0o777)
+
+    def programs(side: str) -> dict[str, dict[str, str]]:
+        command = "sh -c 'touch made; exec sleep 600'"
+        return {
+            "dropped": {
+                "command": command,
+                "user": "nobody",
+                "umask": "027",
+                "startsecs": "0",
+                "directory": str(works[side]),
+            }
+        }
+
+    try:
+        with (
+            supervisord(tmp_path / "supervisord", programs("supervisord")) as sv,
+            running(tmp_path / "mictld", _toml(programs("mictld"))) as mi,
+        ):
+            mi.start()
+            pids = {
+                "supervisord": wait_until(lambda: sv.info("dropped")["pid"], 30, "sv pid"),
+                "mictld": mi.wait_state("dropped", "RUNNING").pid,
+            }
+            for side, pid in pids.items():
+                status = Path(f"/proc/{pid}/status").read_text()
+                uid = next(line.split()[1] for line in status.splitlines() if line[:4] == "Uid:")
+                gid = next(line.split()[1] for line in status.splitlines() if line[:4] == "Gid:")
+                assert (int(uid), int(gid)) == (nobody.pw_uid, nobody.pw_gid), side
+                made = works[side] / "made"
+                wait_until(made.exists, 30, f"{side}'s file")
+                assert made.stat().st_mode & 0o777 == 0o640, side  # 0666 & ~027
+                assert made.stat().st_uid == nobody.pw_uid, side
+    finally:
+        for work in works.values():
+            shutil.rmtree(work, ignore_errors=True)

@@ -132,3 +132,32 @@ def test_syslog_as_a_logfile_is_refused_with_the_key(tmp_path: Path) -> None:
     assert sv["web"].stdout_syslog is True and sv["web"].stdout_logfile is None
     with pytest.raises(config.ConfigError, match=r"programs\.web\.stdout_logfile: 'syslog'"):
         mictld_reads(tmp_path, programs)
+
+
+def test_harmless_supervisord_options_load_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Options of supervisord's event system mean nothing here: accepted,
+    each named in a warning, rather than the file refused."""
+    web = {
+        "command": "sleep 1",
+        "serverurl": "AUTO",
+        "stdout_capture_maxbytes": "1MB",
+        "stderr_events_enabled": "true",
+    }
+    sv, mi = both(tmp_path, {"web": web})
+    assert sv["web"].stdout_capture_maxbytes == 1024 * 1024 and "web" in mi
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    for option in ("serverurl", "stdout_capture_maxbytes", "stderr_events_enabled"):
+        assert any(f"programs.web.{option}: accepted and ignored" in w for w in warned), option
+
+
+def test_user_and_umask_read_as_supervisord_reads_them(tmp_path: Path) -> None:
+    sv, mi = both(tmp_path, {"web": {"command": "sleep 1", "user": "nobody", "umask": "027"}})
+    assert mi["web"].identity is not None and mi["web"].identity.uid == sv["web"].uid
+    assert mi["web"].umask == sv["web"].umask == 0o027
+    bad = {"web": {"command": "sleep 1", "user": "no-such-user-here"}}
+    with pytest.raises(ValueError):
+        supervisord_reads(tmp_path, bad)
+    with pytest.raises(config.ConfigError, match=r"programs\.web\.user"):
+        mictld_reads(tmp_path, bad)

@@ -71,7 +71,8 @@ def promtool_check(text: str) -> None:
 def test_supervisor_metrics_follow_a_kill_and_a_reload(tmp_path: Path) -> None:
     side = free_port()
     body = f'[programs.side]\ncommand = "{sys.executable} {LISTENER} {side}"\nstartsecs = 0\n'
-    with running(tmp_path, body, router="") as d:
+    # The listener is no OpenAI server: its probes fail; no health restarts here.
+    with running(tmp_path, body, router="", health="restart_after = 0\n") as d:
         d.add_profile("a")
         d.start()
         first = d.wait_state("a", "RUNNING")
@@ -98,13 +99,24 @@ def test_supervisor_metrics_follow_a_kill_and_a_reload(tmp_path: Path) -> None:
         wait_until(lambda: d.program("a").pid not in (None, first.pid), 30, "a's replacement")
         d.wait_state("a", "RUNNING")
         assert d.ctl("reload").returncode == 0
+        assert d.ctl("drain", "a").returncode == 0
+        assert d.ctl("restart", "side").returncode == 0
         text = scrape(port)
+        assert value(text, "mictl_restart_requests_total", reason="operator") == 1
+        assert value(text, "mictl_backend_phase", backend="a", phase="draining") == 1
+        assert value(text, "mictl_backend_phase", backend="a", phase="routable") == 0
+        assert value(text, "mictl_backend_phase_entries_total", phase="draining") == 1
+        assert value(text, "mictl_backend_cooling_models", backend="a") == 0
+        assert value(text, "mictl_events_total", kind="state") >= 8
+        assert value(text, "mictl_events_total", kind="reload") == 1
+        assert value(text, "mictl_events_total", kind="routing") >= 1  # the drain among them
+        assert value(text, "mictl_events_total", kind="scale") == 0
         assert value(text, "mictl_program_exits_total", program="a", reason="signal") == 1
         assert value(text, "mictl_program_exits_total", program="a", reason="expected") == 0
         assert value(text, "mictl_program_restarts_total", program="a") == 1
         assert value(text, "mictl_program_restarts_total", program="side") == 0
         assert value(text, "mictl_reloads_total", outcome="ok") == 1
-        assert value(text, "mictl_transitions_total", state="RUNNING") == 3
+        assert value(text, "mictl_transitions_total", state="RUNNING") == 4  # a twice, side twice
         assert value(text, "mictl_daemon_uptime_seconds") > 0
         # Label sets are bounded: programs x states, programs x exit reasons.
         states = [k for k in samples(text) if k[0] == "mictl_program_state"]

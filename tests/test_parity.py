@@ -5,11 +5,13 @@ in test_differential.py."""
 from __future__ import annotations
 
 import itertools
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import running, wait_until
+from tests.helpers import BIN, running, wait_until
+from tests.oracle import Supervisord, supervisord
 
 pytestmark = pytest.mark.slow
 
@@ -32,3 +34,63 @@ def test_instant_exit_respawns_about_once_a_second_not_in_a_loop(tmp_path: Path)
         # machine only makes the gaps longer.
         gaps = [b - a for a, b in itertools.pairwise(starts)]
         assert min(gaps) >= 0.95, gaps
+
+
+def _supervisorctl_update(sv: Supervisord, programs: dict[str, dict[str, str]]) -> None:
+    """Rewrite supervisord's config (the oracle's own writer), then `update`."""
+    Supervisord(sv.root, programs)
+    subprocess.run(
+        [str(BIN / "supervisorctl"), "-c", str(sv.config), "update"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.supervisord
+def test_reload_of_changed_programs_differs_from_supervisorctl_update(tmp_path: Path) -> None:
+    """Issue 13 item 12. A changed program that runs though autostart=false
+    ("manual") keeps running under mictld (supervisord's update stops it); a
+    changed program the operator stopped ("parked") stays stopped under
+    mictld (supervisord's update starts it)."""
+
+    def programs(tag: str) -> dict[str, dict[str, str]]:
+        return {
+            "manual": {"command": f"sleep 60{tag}", "autostart": "false", "startsecs": "0"},
+            "parked": {"command": f"sleep 60{tag}", "startsecs": "0"},
+        }
+
+    def toml(tag: str) -> str:
+        return "\n".join(
+            f"[programs.{name}]\n" + "\n".join(f'{k} = "{v}"' for k, v in opts.items())
+            for name, opts in programs(tag).items()
+        )
+
+    with (
+        supervisord(tmp_path / "supervisord", programs("0")) as sv,
+        running(tmp_path / "mictld", toml("0")) as mi,
+    ):
+        mi.start()
+        sv.call("startProcess", "manual", True)
+        sv.call("stopProcess", "parked", True)
+        assert mi.ctl("start", "manual").returncode == 0
+        assert mi.ctl("stop", "parked").returncode == 0
+
+        _supervisorctl_update(sv, programs("1"))
+        mi.write_config(mi.config.read_text().replace(toml("0"), toml("1")))
+        reloaded = mi.ctl("reload", "--json")
+        assert reloaded.returncode == 0, reloaded.stderr
+
+        def sv_state(name: str) -> str:
+            return sv.info(name)["statename"]
+
+        wait_until(lambda: sv_state("parked") == "RUNNING", 30, "supervisord starts parked")
+        assert sv_state("manual") == "STOPPED"
+        manual = mi.wait_state("manual", "RUNNING")
+        assert "sleep 601" in _cmdline(manual.pid or 0)
+        assert mi.program("parked").state == "STOPPED"
+        assert mi.program("parked").desired == "stopped"
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()

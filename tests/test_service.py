@@ -82,6 +82,7 @@ def test_production_config_is_valid_and_has_production_values(tmp_path: Path) ->
     assert (cfg.daemon.socket, cfg.daemon.socket_group) == (files.SOCKET, "svc")
     assert cfg.daemon.state_dir == files.STATE_DIR and cfg.daemon.log_dir == files.LOG_DIR
     assert cfg.router.api_keys_file == files.KEYS_FILE and cfg.router.host == "127.0.0.1"
+    assert cfg.dashboard.admin_token_file == files.ADMIN_TOKEN_FILE
 
 
 def test_an_edited_config_is_kept_and_the_new_one_goes_next_to_it(tmp_path: Path) -> None:
@@ -121,6 +122,8 @@ def test_install_into_a_temp_prefix_then_again(tmp_path: Path) -> None:
     keys = root / "etc/mictl/keys/api-keys"
     assert keys.stat().st_mode & 0o777 == 0o600 and keys.parent.stat().st_mode & 0o777 == 0o700
     key = keys.read_text()
+    token = root / "etc/mictl/keys/admin-token"
+    assert token.stat().st_mode & 0o777 == 0o600 and len(token.read_text().strip()) >= 32
     # The wheel carries its own templates: the installed mictl renders the same unit.
     unit = mictl("service", "unit", "--prefix", str(prefix), "--user", ME, bin_dir=venv_bin)
     assert unit.stdout == (root / "etc/systemd/system/mictld.service").read_text()

@@ -232,3 +232,22 @@ def test_new_chat_button_with_its_discard_dialog(rep: Replica) -> None:
     finally:
         proc.stop()
     assert "is disabled" not in proc.output()
+
+
+def test_unusual_traffic_403_is_captcha_not_logout(rep: Replica) -> None:
+    profile = harness.profile(rep.tmp / "human.json")
+    proc, port = harness.instance(rep.tmp, rep, "human", profile)
+    try:
+        with client(port) as c:
+            with pytest.raises(openai.APIStatusError) as info:
+                c.chat.completions.create(model="gemini-2.5-pro", messages=ask("[captcha] hi"))
+            assert info.value.status_code == 503 and info.value.code == "captcha"
+            sent = harness.last_request(rep)["requests"]
+            with pytest.raises(openai.APIStatusError) as again:  # held: the site is not asked
+                c.chat.completions.create(model="gemini-2.5-pro", messages=ask("hi"))
+            assert again.value.code == "captcha"
+            assert harness.last_request(rep)["requests"] == sent
+        report = health(port)
+        assert report["state"] == "captcha" and report["captcha"] and not report["logged_out"]
+    finally:
+        proc.stop()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from daemon.router.pool import Pool
+from daemon.router.routability import Phase
 
 
 class Metrics:
@@ -67,9 +68,29 @@ class _PoolCollector(Collector):
         breaker = GaugeMetricFamily(
             "mictl_breaker_open", "1 if the breaker is not closed", labels=["backend"]
         )
+        phase = GaugeMetricFamily(
+            "mictl_backend_phase",
+            "1 for the routability phase each backend is in, 0 for the others",
+            labels=["backend", "phase"],
+        )
+        cooling = GaugeMetricFamily(
+            "mictl_backend_cooling_models",
+            "Models of the backend in a rate-limit cooldown",
+            labels=["backend"],
+        )
         now = pool.clock()
         for b in pool.backends.values():
             in_flight.add_metric([b.name], b.in_flight)
             routable.add_metric([b.name], 1 if b.up(now) else 0)
             breaker.add_metric([b.name], 0 if b.breaker_state == "closed" else 1)
-        return [queue, in_flight, routable, breaker]
+            for p in Phase:
+                phase.add_metric([b.name, p.value], 1 if b.phase == p else 0)
+            cooling.add_metric([b.name], sum(1 for until in b.cooldowns.values() if until > now))
+        entered = CounterMetricFamily(
+            "mictl_backend_phase_entries",
+            "Routability phases entered, all backends (draining: every drain)",
+            labels=["phase"],
+        )
+        for p in Phase:
+            entered.add_metric([p.value], pool.entered.get(p, 0))
+        return [queue, in_flight, routable, breaker, phase, cooling, entered]

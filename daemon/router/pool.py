@@ -87,6 +87,7 @@ class Pool:
         self.policy = routability.Policy()
         # Called when the machine wants a backend probed now (the prober sets it).
         self.on_probe_now: Callable[[Backend], None] = lambda backend: None
+        self.entered: collections.Counter[Phase] = collections.Counter()  # for /metrics
         self.on_phase: Callable[[Backend], None] = lambda backend: None  # entered a phase
         # Every phase, breaker and cooldown change: (program, kind, detail, reason).
         self.on_event: Callable[[str, str, str, str], object] = lambda *event: None
@@ -99,6 +100,7 @@ class Pool:
         for action in actions:
             if isinstance(action, Enter):
                 log.info("%s: %s (%s)", backend.name, action.phase.value, action.reason)
+                self.entered[action.phase] += 1
                 self.on_event(backend.name, "routing", action.phase.value, action.reason)
                 self._phase_changed.set()
                 self._phase_changed = asyncio.Event()

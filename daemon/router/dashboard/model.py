@@ -32,9 +32,9 @@ class ProgramView(msgspec.Struct, kw_only=True):
 
 class EventView(msgspec.Struct, kw_only=True):
     at: float
-    program: str
-    old: str
-    new: str
+    program: str  # "" for the daemon itself
+    kind: str  # state | restart | routing | breaker | cooldown | reload | roll | flap | scale
+    detail: str  # "RUNNING -> EXITED", "routable", ...
     reason: str = ""
 
 
