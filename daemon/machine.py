@@ -18,6 +18,16 @@ import msgspec
 
 from daemon.types import TRANSITIONS, ProgramSpec, State
 
+
+def signame(number: int) -> str:
+    """SIGTERM for 15; the number itself for what has no name (0, as
+    supervisord accepts for stopsignal: nothing is sent, SIGKILL follows)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 # ------------------------------------------------------------------ events
 
 
@@ -48,7 +58,7 @@ class Exited(msgspec.Struct, frozen=True):
 
     def describe(self) -> str:
         if self.signal is not None:
-            return f"terminated by {signal.Signals(self.signal).name}"
+            return f"terminated by {signame(self.signal)}"
         return f"exit status {self.code}"
 
 
@@ -178,7 +188,7 @@ def _on_stop(spec: ProgramSpec, mem: Memory, event: Event, now: float):
         raise NotAllowed(f"{spec.name} is not running ({mem.state.name})")
     actions.append(Kill(spec.stopsignal, spec.stopasgroup))
     actions.append(SetTimer(spec.stopwaitsecs))
-    mem = _enter(mem, actions, State.STOPPING, f"sent {signal.Signals(spec.stopsignal).name}")
+    mem = _enter(mem, actions, State.STOPPING, f"sent {signame(spec.stopsignal)}")
     return msgspec.structs.replace(mem, killing=True), actions
 
 

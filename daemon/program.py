@@ -86,7 +86,7 @@ class Program:
         follow: list[Event] = []
         for action in actions:
             self._perform(action, follow)
-        if self.mem.holding and not before.holding:
+        if self.mem.holds > before.holds:  # held back for flapping (not the respawn floor)
             # Not a transition (it stays EXITED), but an operator wants to know.
             log.warning("%s: %s", self.name, self.mem.spawnerr)
             self.on_note(self, "flap", self.mem.spawnerr)
@@ -235,7 +235,7 @@ class Program:
         log.info(
             "%s: sending %s to %s %d",
             self.name,
-            signal.Signals(sig).name,
+            machine.signame(sig),
             "group" if group else "pid",
             self.pid,
         )

@@ -45,7 +45,8 @@ def test_a_flapping_program_is_held_back_with_growing_delays(tmp_path: Path) -> 
         ]
         starts = [e["at"] for e in events(d, "state") if e["detail"].endswith("-> STARTING")]
         gaps = [b - a for a, b in itertools.pairwise(starts)]
-        assert gaps[1] >= 0.3 + 0.5 and gaps[2] >= 0.3 + 1 and gaps[3] >= 0.3 + 2
+        # Each respawn waits at least its hold-back (after a run of 0.3 s, not timed here).
+        assert gaps[1] >= 0.5 and gaps[2] >= 1 and gaps[3] >= 2, gaps
         # An operator's stop cancels a pending respawn.
         wait_until(lambda: "held back" in (d.program("flappy").reason or ""), 30, "held back")
         d.ctl("stop", "flappy", check=True)

@@ -308,3 +308,13 @@ def test_fatal_is_final_by_default_and_a_stop_cancels_a_pending_retry() -> None:
     mem, acts = machine.decide(retry, mem, Stop(), 1)
     assert mem.state == State.FATAL and machine.CancelTimer() in acts
     assert "retrying" not in mem.spawnerr
+
+
+def test_stopsignal_0_sends_nothing_then_sigkill() -> None:
+    """supervisord accepts stopsignal=0 (found by tests/test_option_sweep.py:
+    naming it crashed the daemon's shutdown)."""
+    spec = ProgramSpec(name="z", argv=("x",), startsecs=0, stopsignal=0, stopwaitsecs=2)
+    _, states, actions = run([(0, Start()), (0, Timeout()), (1, Stop()), (3, Timeout())], spec)
+    assert states[-1] == State.STOPPING
+    kills = [a for a in actions if isinstance(a, Kill)]
+    assert kills == [Kill(0, False), Kill(signal.SIGKILL, False)]
