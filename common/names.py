@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+NAME_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]*$")  # never a leading "-": an option
 
 
 def instance_name_error(name: str) -> str | None:

@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 from starlette.types import ASGIApp, Receive
 
+from common.guard import Limits, guarded_protocol
+
 
 class SocketInUse(Exception):
     pass
@@ -29,7 +31,10 @@ class InLoopServer(uvicorn.Server):
         yield  # the daemon's dispatcher handles signals
 
 
-def make_server(app: ASGIApp, *, graceful: float = 5.0) -> InLoopServer:
+def make_server(
+    app: ASGIApp, *, graceful: float = 5.0, limits: Limits | None = None
+) -> InLoopServer:
+    """`limits` guards a TCP port against slow, idle and too many clients."""
     config = uvicorn.Config(
         app,
         lifespan="off",
@@ -37,7 +42,8 @@ def make_server(app: ASGIApp, *, graceful: float = 5.0) -> InLoopServer:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=graceful,
-        timeout_keep_alive=30,
+        timeout_keep_alive=limits.keepalive_timeout if limits else 30,
+        http=guarded_protocol(limits) if limits else "auto",
     )
     return InLoopServer(config)
 

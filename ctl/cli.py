@@ -110,6 +110,10 @@ def status(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
         info = ctl.call("GET", "/v1/daemon", DaemonInfo)
         if info.front:
             click.echo(f"front port {info.front}: {info.queue_length} waiting in the queue")
+        if info.state_error:
+            click.echo(
+                f"mictl: warning: {info.state_error} (operator stops are not saved)", err=True
+            )
         roll = info.roll
         if roll is not None and (roll.running or roll.stopped):
             state = "running" if roll.running else f"stopped: {roll.stopped}"

@@ -67,6 +67,11 @@ class Client:
             raise DaemonUnreachable(self.socket_path, "connection refused") from None
         except PermissionError:
             raise DaemonUnreachable(self.socket_path, "permission denied") from None
+        except (OSError, http.client.HTTPException) as exc:
+            # A daemon out of descriptors accepts nothing, or drops the
+            # connection unanswered: one line (exit 3), not a traceback.
+            why = getattr(exc, "strerror", None) or type(exc).__name__
+            raise DaemonUnreachable(self.socket_path, f"no answer: {why}") from None
         finally:
             conn.close()
 

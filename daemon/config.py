@@ -1,4 +1,7 @@
-"""The TOML config: one msgspec schema, loading, env overrides, validation.
+"""The TOML config: loading, env overrides, checks, program resolution.
+
+The schema itself (sections, keys, ranges) is config_schema.py; its names are
+re-exported here, so `from daemon.config import RouterSection` keeps working.
 
 Values that supervisord users know (`stopsignal = "TERM"`, `exitcodes = "0,2"`,
 `stdout_logfile_maxbytes = "50MB"`) are parsed with supervisor's own
@@ -12,179 +15,55 @@ import shlex
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from supervisor import datatypes
 
+from common.files import read_regular
 from common.names import NAME_RE
-from daemon import compat, expansions
+from daemon import compat, config_checks, expansions
 from daemon.config_fleet import FleetSection, ScalingSection
+from daemon.config_schema import (
+    BreakerSection,
+    BrowserSection,
+    Config,
+    ConfigError,
+    DaemonSection,
+    DashboardSection,
+    HealthSection,
+    ProfilesSection,
+    ProgramOptions,
+    RouterSection,
+    UpstreamSection,
+)
 from daemon.paths import default_socket_path, default_state_dir, is_root
 from daemon.types import AutoRestart, ProgramSpec
 
+__all__ = [
+    "NAME_RE",
+    "BreakerSection",
+    "BrowserSection",
+    "Config",
+    "ConfigError",
+    "DaemonSection",
+    "DashboardSection",
+    "FleetSection",
+    "HealthSection",
+    "ProfilesSection",
+    "ProgramOptions",
+    "RouterSection",
+    "ScalingSection",
+    "UpstreamSection",
+    "api_keys",
+    "load",
+    "program_specs",
+    "resolve_program",
+    "socket_mode",
+]
+
 ENV_PREFIX = "MICTL_"
-
-
-class ConfigError(Exception):
-    """A config that cannot be used; the message names the file and key path."""
-
-
-class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
-
-
-class DaemonSection(Struct):
-    socket: str = ""  # "" = /run/mictl/mictl.sock as root, else under $XDG_RUNTIME_DIR
-    socket_mode: str = "0600"
-    socket_group: str = ""
-    state_dir: str = ""  # "" = /var/lib/mictl as root, else ~/.local/state/mictl
-    log_dir: str = ""  # "" = /var/log/mictl as root, else <state_dir>/log
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    shutdown_timeout: float = 60.0  # whole-daemon stop budget beyond stopwaitsecs
-
-
-class ProgramOptions(Struct):
-    """supervisord's [program:x] keys, with its defaults and its value syntax."""
-
-    command: str = ""
-    autostart: bool | str = True
-    autorestart: bool | str = "unexpected"
-    startsecs: int | float = 1
-    startretries: int = 3
-    exitcodes: str | int | list[int] = "0"
-    stopsignal: str | int = "TERM"
-    stopwaitsecs: int | float = 10
-    stopasgroup: bool | str = False
-    killasgroup: bool | str | None = None  # None: same as stopasgroup, like supervisord
-    priority: int = 999
-    environment: dict[str, str] | str = {}
-    directory: str = ""
-    stdout_logfile: str = "AUTO"  # AUTO = <log_dir>/<name>.log, NONE = discard
-    stdout_logfile_maxbytes: str | int = "50MB"
-    stdout_logfile_backups: int = 10
-    redirect_stderr: bool | str = False
-    stderr_logfile: str = "AUTO"  # AUTO = <log_dir>/<name>.err.log
-    stderr_logfile_maxbytes: str | int = "50MB"
-    stderr_logfile_backups: int = 10
-    user: str = ""  # run as this user (the daemon must be root), like supervisord
-    umask: str | int = ""  # e.g. "022"; "" = the daemon's
-
-
-class BrowserSection(Struct):
-    executable: str = ""  # "" = headless shell, else system chromium, else Playwright's
-    headless: bool = True
-    args: list[str] = []
-
-
-def _instance_defaults() -> ProgramOptions:
-    # A browser runner: SIGTERM goes to the runner alone, so it can finish or
-    # stop the current generation and close its browser cleanly; SIGKILL (and
-    # the clean-up after any exit) takes its whole group, Chromium included.
-    return ProgramOptions(
-        autorestart="true",
-        startsecs=2,
-        stopasgroup=False,
-        killasgroup=True,
-        stopwaitsecs=15,
-        priority=500,
-        redirect_stderr=True,  # runners log to stderr: `mictl logs NAME` shows it
-    )
-
-
-class ProfilesSection(Struct):
-    dir: str = "auth_profiles/saved"
-    base_port: int = 3001
-    host: str = "127.0.0.1"
-    site: str = "demo"
-    write_back: bool = False
-    # Each instance's command: "" runs mictl-instance; tests put any program on {port} here.
-    command: str = ""
-    browser: BrowserSection = msgspec.field(default_factory=BrowserSection)
-    program: ProgramOptions = msgspec.field(default_factory=_instance_defaults)
-    # Recycling: restart (drained first, one at a time) an instance after this many
-    # requests, seconds, or MB of PSS (its whole tree, Chromium included). 0 = never.
-    recycle_after_requests: int = 0
-    recycle_after_seconds: float = 0.0
-    recycle_above_mb: int = 0
-    # Warn (a log line) when a profile's session cookies expire within this many seconds
-    # (0 = never); `session_cookies` names them, empty = every cookie with an expiry.
-    expiry_warning: float = 3 * 86400.0
-    session_cookies: list[str] = []
-
-
-class BreakerSection(Struct):
-    failures: int = 3  # consecutive failures that open the breaker
-    failure_rate: float = 0.0  # or: this share of failures over `window` (0 = off)
-    window: float = 60.0
-    min_requests: int = 10  # in the window, before failure_rate counts
-    cooldown: float = 5.0  # open -> half-open; doubles on each re-open
-    cooldown_max: float = 300.0
-
-
-class RouterSection(Struct):
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 2048
-    strategy: Literal[
-        "round_robin", "least_busy", "response_time", "random", "weighted", "primary_first"
-    ] = "round_robin"
-    sticky: Literal["none", "user", "header"] = "none"
-    sticky_header: str = "x-mictl-session"
-    max_body_bytes: int = 4 * 1024 * 1024
-    max_concurrent: int = 1  # per instance: one page, one generation
-    queue_size: int = 256  # requests waiting for a free instance
-    queue_timeout: float = 60.0  # longest wait in the queue
-    max_retries: int = 2  # other instances tried when one fails before the first byte
-    request_timeout: float = 600.0  # a whole request, queueing and retries included
-    connect_timeout: float = 5.0
-    drain_timeout: float = 60.0  # in-flight requests finish before a stop/restart
-    api_keys: list[str] = []  # clients send `Authorization: Bearer KEY`
-    api_keys_file: str = ""  # one key per line
-    allow_public_without_keys: bool = False  # bind beyond loopback with no keys
-    weights: dict[str, int] = {}  # strategy "weighted": name -> weight (default 1)
-    priorities: dict[str, int] = {}  # strategy "primary_first": lower goes first
-    breaker: BreakerSection = msgspec.field(default_factory=BreakerSection)
-
-
-class UpstreamSection(Struct):
-    """Any OpenAI-compatible endpoint (a paid API account as spill-over), or
-    another host's mictld front port (kind = "mictld": probed on /readyz)."""
-
-    base_url: str  # e.g. https://api.openai.com/v1, or http://hostb:2048/v1
-    kind: Literal["openai", "mictld"] = "openai"
-    api_key_env: str = ""  # the key is read from this environment variable...
-    api_key_file: str = ""  # ...or from this file; never from the config itself
-    models: list[str] = []  # models it serves ([] = any)
-    weight: int = 1
-    priority: int = 100
-    max_concurrent: int = 8
-    rpm: int = 0  # requests per minute budget (0 = none)
-
-
-class HealthSection(Struct):
-    interval: float = 5.0  # seconds between probes of each instance's /health
-    timeout: float = 3.0
-    unhealthy_after: int = 2  # consecutive failed probes: no more requests
-    restart_after: int = 6  # consecutive failed probes: restart it (0 = never)
-
-
-class DashboardSection(Struct):
-    admin_token: str = ""  # enables the page's actions; "" and no file: read-only
-    admin_token_file: str = ""  # or the first line of this file (0600)
-
-
-class Config(Struct):
-    daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
-    profiles: ProfilesSection = msgspec.field(default_factory=ProfilesSection)
-    programs: dict[str, ProgramOptions] = {}
-    router: RouterSection = msgspec.field(default_factory=RouterSection)
-    health: HealthSection = msgspec.field(default_factory=HealthSection)
-    upstreams: dict[str, UpstreamSection] = {}
-    dashboard: DashboardSection = msgspec.field(default_factory=DashboardSection)
-    fleet: FleetSection = msgspec.field(default_factory=FleetSection)
-    scaling: ScalingSection = msgspec.field(default_factory=ScalingSection)
-    path: str = ""  # the file this came from (set by the loader, not the file)
+MAX_CONFIG_BYTES = 4 * 2**20
 
 
 # ------------------------------------------------------------------ loading
@@ -194,9 +73,11 @@ def load(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Con
     """Read, override from the environment, validate and resolve paths."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(read_regular(path, MAX_CONFIG_BYTES).decode())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); TOML is UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     environ = os.environ if env is None else env
@@ -209,22 +90,11 @@ def load(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Con
         resolve_program("*", config.profiles.program, "", argv=("-",), key="profiles.program")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    socket_mode(config)
-    _check_exposure(config)
+    try:
+        config_checks.check(config)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return config
-
-
-LOOPBACK = ("127.", "::1", "localhost")
-
-
-def _check_exposure(config: Config) -> None:
-    r = config.router
-    public = not r.host.startswith(LOOPBACK)
-    if r.enabled and public and not (r.api_keys or r.api_keys_file or r.allow_public_without_keys):
-        raise ConfigError(
-            f"{config.path}: router.host: {r.host} is beyond loopback and no api_keys are set; "
-            "set router.api_keys (or api_keys_file), or allow_public_without_keys = true"
-        )
 
 
 def api_keys(config: Config) -> list[str]:
@@ -432,9 +302,5 @@ def program_specs(config: Config) -> list[ProgramSpec]:
 
 
 def socket_mode(config: Config) -> int:
-    try:
-        return int(config.daemon.socket_mode, 8)
-    except ValueError:
-        raise ConfigError(
-            f"{config.path}: daemon.socket_mode: expected an octal mode like '0600'"
-        ) from None
+    """The control socket's mode (checked at load: an octal within 0600..0770)."""
+    return config_checks.socket_mode(config.daemon.socket_mode)

@@ -20,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from supervisor import datatypes
 
+from common import http_errors
 from common.errors import ErrorBody, ErrorDetail
 from daemon.events import DaemonEvent, EventLog
 from daemon.machine import NotAllowed
@@ -123,7 +124,11 @@ def build_app(daemon: Daemon) -> Starlette:
         handler = {"start": sup.start, "stop": sup.stop, "restart": sup.restart}.get(action)
         if handler is None:
             raise ControlError(404, f"unknown operation {action!r}", "unknown_operation")
-        await handler(name, wait=waits(request))
+        state = await handler(name, wait=waits(request))
+        if daemon.store.error:  # done, but a daemon restart would forget it
+            raise ControlError(
+                500, f"{name}: {state.name}, but {daemon.store.error}", "state_not_saved"
+            )
         return json_response(program_info(daemon, sup.get(name)))
 
     async def send_signal(request: Request) -> Response:
@@ -227,7 +232,8 @@ def build_app(daemon: Daemon) -> Starlette:
         ControlError: lambda r, e: error_response(e.status, e.message, e.code, e.known),
         ValueError: lambda r, e: error_response(400, str(e), "bad_request"),
     }
-    return Starlette(routes=routes, exception_handlers=handlers)
+    # 404, 405 and 500 as JSON too, like every other answer here
+    return Starlette(routes=routes, exception_handlers={**http_errors.handlers(), **handlers})
 
 
 def _unknown(request: Request, exc: UnknownProgram | UnknownBackend) -> Response:

@@ -10,8 +10,12 @@ Semantics of supervisord's `stdout_logfile_maxbytes` (0 = never rotate) and
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import stat
 from collections.abc import Callable
+
+from common.files import NotRegular, private_dir
 
 
 class RotatingFile:
@@ -19,12 +23,23 @@ class RotatingFile:
         self.path = path
         self.maxbytes = maxbytes
         self.backups = backups
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        private_dir(os.path.dirname(path) or ".")
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        # O_NONBLOCK: a FIFO configured as a log file must not hang the loop
+        # (opening one for writing waits for a reader); only a regular file will do.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NONBLOCK
+        fd = os.open(self.path, flags, 0o600)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise NotRegular(errno.EINVAL, f"{self.path} is not a regular file")
+        os.set_blocking(fd, True)
+        if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+            os.fchmod(fd, 0o600)  # program output holds prompts and answers
+        return fd
 
     def write(self, data: bytes) -> None:
         while data:

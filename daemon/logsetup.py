@@ -20,6 +20,8 @@ from typing import Literal, TextIO
 
 import msgspec
 
+from common.files import private_dir
+
 LogFormat = Literal["human", "json"]
 HUMAN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL = "%(levelname)s %(name)s: %(message)s"
@@ -81,10 +83,10 @@ def configure(level: str, log_dir: str, fmt: LogFormat = "human") -> None:
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setFormatter(formatter_for(fmt, sys.stderr))
     root.addHandler(stderr)
-    os.makedirs(log_dir, exist_ok=True)
-    logfile = logging.handlers.RotatingFileHandler(
-        os.path.join(log_dir, "mictld.log"), maxBytes=10 * 2**20, backupCount=5
-    )
+    private_dir(log_dir)  # logs name accounts and failing pages: 0700
+    path = os.path.join(log_dir, "mictld.log")
+    logfile = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 2**20, backupCount=5)
+    os.chmod(path, 0o600)  # also when an older mictld made it 0644
     logfile.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(HUMAN))
     root.addHandler(logfile)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

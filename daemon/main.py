@@ -21,7 +21,9 @@ from daemon import (
     logsetup,
     orphans,
     programs,
+    recovery,
     reload,
+    startup,
     supmetrics,
     watch,
 )
@@ -36,6 +38,7 @@ from daemon.router.listener import RouterLink
 from daemon.scaler import Scaler
 from daemon.state import StateStore
 from daemon.supervisor import Supervisor
+from daemon.tasks import resilient
 from daemon.types import DaemonInfo, ReloadResult, State
 
 log = logging.getLogger("mictld")
@@ -48,7 +51,9 @@ class Daemon:
         self.config = cfg
         self.started_at = time.time()
         self.store = StateStore(cfg.daemon.state_dir)
+        self.store.on_forget.append(lambda name: programs.discard(self.config, name))
         self.supervisor = Supervisor(self.store, cfg.daemon.state_dir)
+        self.supervisor.listeners.append(recovery.retry_descriptor_fatals(self.supervisor))
         self.last_reload: ReloadResult | None = None
         self._stop = asyncio.Event()
         self._shutdown_reason = ""
@@ -115,7 +120,8 @@ class Daemon:
         """Parse, validate, plan, apply (daemon/reload.py); invalid: nothing changes."""
         async with self._reload_lock:
             try:
-                new = config.load(self.config.path)
+                # Off the loop: the loopback check may resolve a host name.
+                new = await asyncio.to_thread(config.load, self.config.path)
                 self._check_reloadable(new)
                 specs = new.fleet.apply(programs.build(new, self.store))
             except config.ConfigError as exc:
@@ -209,6 +215,7 @@ class Daemon:
             front=self.front,
             queue_length=self.router.pool.queue_length if self.router else None,
             last_reload=self.last_reload,
+            state_error=self.store.error,
             roll=self.roller.status,
         )
 
@@ -222,6 +229,8 @@ class Daemon:
         specs = self.config.fleet.apply(programs.build(self.config, self.store))
         for spec in specs:
             self.supervisor.add(spec)
+        # First: a taken port leaves no control socket behind.
+        front_sock = startup.bind_front(self.config.router) if self.router else None
         control_sock = serving.bind_unix(d.socket, config.socket_mode(self.config), d.socket_group)
         control_server = serving.make_server(control.build_app(self))
         servers = [asyncio.create_task(control_server.serve(sockets=[control_sock]))]
@@ -231,14 +240,22 @@ class Daemon:
             r = self.config.router
             self.link.sync(specs)
             await self.router.start()
-            front_sock = serving.bind_tcp(r.host, r.port)
-            front_server = serving.make_server(build_front(self.router))
+            assert front_sock is not None
+            front_server = serving.make_server(
+                build_front(self.router), limits=startup.front_limits(r)
+            )
             servers.append(asyncio.create_task(front_server.serve(sockets=[front_sock])))
             servers.append(background(self.link.prober.run(self._stop), "health prober"))
             self.front = f"http://{r.host}:{r.port}/v1"
             log.info("front port %s (strategy %s)", self.front, r.strategy)
         watcher = background(
-            watch.watch(self.config.path, self.config.profiles.dir, self.reload, self._stop),
+            resilient(
+                lambda: watch.watch(
+                    self.config.path, self.config.profiles.dir, self.reload, self._stop
+                ),
+                "config watcher",
+                self._stop,
+            ),
             "config watcher",
         )
         self.supervisor.start_all()
@@ -319,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"mictld {__version__}")
     args = parser.parse_args(argv)
+    # Everything mictld and its programs write (state, logs, private profile
+    # copies, error screenshots) may hold a cookie, a prompt or an answer.
+    os.umask(0o077)
     if args.check_config:
         try:
             config.load(args.check_config)
@@ -336,7 +356,12 @@ def main(argv: list[str] | None = None) -> int:
         from daemon import dryrun
 
         return dryrun.run(cfg, instance_mb=args.instance_mb, as_json=args.json)
+    refused = startup.state_dir_refusal(cfg.daemon.state_dir)
+    if refused:
+        print(f"mictld: {refused}", file=sys.stderr)
+        return 1
     logsetup.configure(cfg.daemon.log_level, cfg.daemon.log_dir, args.log_format)
+    startup.raise_fd_limit()
     try:
         lock_fd = acquire(cfg.daemon.state_dir)
     except LockError as exc:

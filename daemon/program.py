@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import IO, Any
 
+from common import ports
 from daemon import compat, machine
 from daemon.leftovers import Leftovers
 from daemon.logfile import RotatingFile, pump
@@ -145,6 +146,8 @@ class Program:
         if spec.directory and not os.path.isdir(spec.directory):
             # Not "command not found": supervisord's words for this case.
             return machine.SpawnFailed(f"couldn't chdir to {spec.directory}: ENOENT")
+        if spec.port and _port_taken(spec.port):
+            return machine.SpawnFailed(f"port {spec.port} is {ports.describe_taken(spec.port)}")
         stdout = subprocess.PIPE if spec.stdout_logfile else subprocess.DEVNULL
         if spec.redirect_stderr:
             stderr = subprocess.STDOUT
@@ -165,14 +168,22 @@ class Program:
         except OSError as exc:
             reason = f"can't spawn {spec.argv[0]!r}: {exc.strerror or exc}"
             return machine.SpawnFailed(reason)
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+            if proc.stdout is not None:
+                self._pump(proc.stdout, "stdout", spec.stdout_logfile)
+            if proc.stderr is not None:
+                self._pump(proc.stderr, "stderr", spec.stderr_logfile)
+        except OSError as exc:  # out of descriptors: never leave a process unwatched
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if proc.stdin is not None:
+                proc.stdin.close()
+            return machine.SpawnFailed(f"can't watch {spec.argv[0]!r}: {exc.strerror or exc}")
         self._proc = proc
         self.pid = proc.pid
         self.started_at = time.time()
-        if proc.stdout is not None:
-            self._pump(proc.stdout, "stdout", spec.stdout_logfile)
-        if proc.stderr is not None:
-            self._pump(proc.stderr, "stderr", spec.stderr_logfile)
-        pidfd = os.pidfd_open(proc.pid)
         asyncio.get_running_loop().add_reader(pidfd, self._reap, pidfd, proc)
         return machine.Spawned(proc.pid)
 
@@ -182,11 +193,15 @@ class Program:
         sink = self._logs.get(stream)
         if sink is None and path:
             s = self.spec
+            big, keep = s.stdout_logfile_maxbytes, s.stdout_logfile_backups
             if stream == "stderr":
-                sink = RotatingFile(path, s.stderr_logfile_maxbytes, s.stderr_logfile_backups)
+                big, keep = s.stderr_logfile_maxbytes, s.stderr_logfile_backups
+            try:
+                sink = RotatingFile(path, big, keep)
+            except OSError as exc:  # a FIFO, a full disk, no descriptors: discard
+                log.error("%s: cannot open %s log %s: %s", self.name, stream, path, exc.strerror)
             else:
-                sink = RotatingFile(path, s.stdout_logfile_maxbytes, s.stdout_logfile_backups)
-            self._logs[stream] = sink
+                self._logs[stream] = sink
         pump(fd, sink, self._fan_out)
 
     def _fan_out(self, data: bytes) -> None:
@@ -285,6 +300,13 @@ class Program:
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _port_taken(port: int) -> bool:
+    try:
+        return not ports.is_free(port)
+    except OSError:  # cannot tell (out of descriptors): the spawn will say
+        return False
 
 
 def _as_user(spec: ProgramSpec) -> dict[str, Any]:

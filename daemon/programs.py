@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,13 +22,17 @@ from pathlib import Path
 import msgspec
 
 from common import cookies
-from common.files import atomic_write
+from common.files import atomic_write, private_dir, read_regular
 from common.names import instance_name_error
 from daemon.config import Config, ConfigError, program_specs, resolve_program
 from daemon.state import StateStore
 from daemon.types import ProgramSpec
 
 log = logging.getLogger("mictld")
+
+# A storage_state is a few KB to a few MB; anything far bigger is a mistake
+# (or an attack), refused by its size before a byte is read.
+MAX_PROFILE_BYTES = 16 * 2**20
 
 
 class Cookie(msgspec.Struct):
@@ -62,6 +67,8 @@ def validate_profile(data: bytes) -> StorageState:
         raise ValueError(f"not a Playwright storage_state: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ValueError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def profile_names(profiles_dir: str) -> dict[str, Path]:
@@ -119,7 +126,7 @@ def private_copy(name: str, pool: Path, store: StateStore, state_dir: str) -> tu
 
     Raises ValueError when the pool file is not a valid profile.
     """
-    data = pool.read_bytes()
+    data = read_regular(pool, MAX_PROFILE_BYTES)
     digest = hashlib.sha256(data).hexdigest()
     copy = os.path.join(state_dir, "profiles", f"{name}.json")
     saved = store.program(name)
@@ -127,9 +134,10 @@ def private_copy(name: str, pool: Path, store: StateStore, state_dir: str) -> tu
         return copy, saved.profile_generation
     validate_profile(data)
     saved.profile_digest = digest
-    if os.path.exists(copy) and Path(copy).read_bytes() == data:
+    if os.path.exists(copy) and read_regular(copy, MAX_PROFILE_BYTES) == data:
         # The runner's own write-back echoed into the pool: nothing new.
         return copy, saved.profile_generation
+    private_dir(os.path.dirname(copy))
     atomic_write(copy, data, 0o600)
     saved.profile_generation += 1
     return copy, saved.profile_generation
@@ -178,7 +186,10 @@ def _instance_spec(
     copy = os.path.join(config.daemon.state_dir, "profiles", f"{name}.json")
     try:
         copy, generation = private_copy(name, pool, store, config.daemon.state_dir)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        fatal_reason = f"profile {pool}: {exc.strerror or exc}"
+        log.error("%s: %s", name, fatal_reason)
+    except ValueError as exc:
         fatal_reason = f"profile {pool}: {exc}"
         log.error("%s: %s", name, fatal_reason)
     p = config.profiles
@@ -200,3 +211,16 @@ def _instance_spec(
         )
     except (KeyError, IndexError, ValueError) as exc:  # a bad command template
         raise ConfigError(f"{config.path}: profiles.command: {exc!r}") from None
+
+
+def discard(config: Config, name: str) -> None:
+    """A removed profile's instance has stopped: delete what it left that holds
+    its cookies or its chats (the private copy, the error screenshots and
+    page HTML), unless `profiles.keep_removed` says to keep them."""
+    if config.profiles.keep_removed:
+        return
+    copy = os.path.join(config.daemon.state_dir, "profiles", f"{name}.json")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(copy)
+    shutil.rmtree(os.path.join(config.daemon.log_dir, f"{name}-errors"), ignore_errors=True)
+    log.info("%s: removed profile's private copy and error pages deleted", name)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 
 import msgspec
 
-from common.files import atomic_write
+from common.files import atomic_write, private_dir
 from daemon.types import DaemonState, ProgramState
 
 log = logging.getLogger("mictld.state")
@@ -23,6 +24,11 @@ class StateStore:
         self.path = os.path.join(state_dir, "state.json")
         self.data = self._read()
         self._save_pending = False
+        # Why the last write failed (None: saved). An operator's stop that is
+        # not on disk is forgotten by the next daemon: this is shown in
+        # `mictl status` and fails the command that asked for it.
+        self.error: str | None = None
+        self.on_forget: list[Callable[[str], None]] = []  # a program left the config
 
     def _read(self) -> DaemonState:
         try:
@@ -43,10 +49,24 @@ class StateStore:
     def forget(self, name: str) -> None:
         self.data.programs.pop(name, None)
         self.save_soon()
+        for hook in self.on_forget:
+            hook(name)
 
-    def save(self) -> None:
+    def save(self) -> bool:
+        """Write the state file; on failure log once, keep the reason, return False."""
         self._save_pending = False
-        atomic_write(self.path, msgspec.json.format(msgspec.json.encode(self.data)), 0o600)
+        try:
+            atomic_write(self.path, msgspec.json.format(msgspec.json.encode(self.data)), 0o600)
+        except OSError as exc:
+            why = f"cannot write {self.path}: {exc.strerror or exc}"
+            if why != self.error:
+                log.error("%s; what the daemon learned (an operator's stop) is not saved", why)
+            self.error = why
+            return False
+        if self.error is not None:
+            log.info("state file %s written again", self.path)
+        self.error = None
+        return True
 
     def save_soon(self) -> None:
         """Coalesce the writes of one loop iteration (20 exits at once: one write)."""
@@ -57,3 +77,12 @@ class StateStore:
             asyncio.get_running_loop().call_soon(self.save)
         except RuntimeError:
             self.save()
+
+
+def check_writable(state_dir: str) -> None:
+    """Raise OSError unless files can be created in `state_dir` (made 0700)."""
+    private_dir(state_dir)
+    probe = os.path.join(state_dir, f".write-test.{os.getpid()}")
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    os.unlink(probe)

@@ -181,7 +181,7 @@ class Supervisor:
         saved.desired = desired
         if by is not None:
             saved.desired_by = by
-        self.store.save_soon()
+        self.store.save()  # now: a failure fails the operator's command (control.py)
 
     async def _drain(self, program: Program, reason: DrainReason) -> None:
         if self.drain is not None and program.state in RUNNING_STATES:

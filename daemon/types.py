@@ -200,6 +200,7 @@ class DaemonInfo(msgspec.Struct, kw_only=True):
     front: str | None = None
     queue_length: int | None = None  # requests waiting at the front port
     last_reload: ReloadResult | None = None
+    state_error: str | None = None  # why the state file could not be written
     roll: RollStatus | None = None  # the running or last rolling restart
 
 

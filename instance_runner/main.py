@@ -79,6 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    os.umask(0o077)  # error screenshots and page HTML hold the chat: 0600 in 0700 dirs
     name = args.name or os.path.splitext(os.path.basename(args.profile))[0]
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s {name}: %(message)s")
     try:

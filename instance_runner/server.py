@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from common import http_errors
 from common.errors import ErrorBody, ErrorDetail
 from common.serving import ClientGone, cancel_on_disconnect
 from instance_runner import limits, prompt
@@ -168,11 +169,12 @@ def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlet
         return json_response(report, 200 if report.ok else 503)
 
     return Starlette(
+        exception_handlers=http_errors.handlers(),
         routes=[
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/models", models),
             Route("/health", health),
-        ]
+        ],
     )
 
 
@@ -183,14 +185,12 @@ def _decode(body: bytes) -> ChatRequest:
         raise ApiError(
             400, f"invalid request: {exc}", "invalid_request_error", "invalid_request"
         ) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError, UnicodeError) as exc:
         raise ApiError(
             400, f"malformed JSON: {exc}", "invalid_request_error", "invalid_json"
         ) from None
-    if not req.messages:
-        raise ApiError(
-            400, "messages must not be empty", "invalid_request_error", "invalid_request"
-        )
+    if not any(prompt.text_of(m).strip() for m in req.messages):  # empty, or images only
+        raise ApiError(400, "messages carry no text", "invalid_request_error", "empty_prompt")
     return req
 
 

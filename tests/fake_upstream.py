@@ -84,6 +84,10 @@ def create_app(name: str, models: list[str]) -> Starlette:
                 429,
                 {"Retry-After": str(state["retry_after"])},
             )
+        if mode == "leak":  # an upstream that echoes the key it was sent
+            auth = stats["auth"]
+            message = f"Incorrect API key provided: {auth} (also sk-proj-{'q' * 24})"
+            return JSONResponse({"error": {"message": message, "type": "auth"}}, 401)
         if mode == "hangup":
             raise ConnectionResetError  # uvicorn drops the connection
         try:

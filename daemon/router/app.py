@@ -1,7 +1,7 @@
 """The front port: OpenAI's API over every routable backend.
 
-Decodes only what routing needs (`model`, `stream`, `user`, and that
-`messages` is there) and forwards the body bytes unchanged.
+Checks each chat body once (validate.py: a client's bad request is answered
+400 here and never reaches a backend) and forwards the bytes unchanged.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common import http_errors
+from common.errors import error_json
 from common.serving import ClientGone, cancel_on_disconnect
 from daemon import config as daemon_config
 from daemon.config import Config
+from daemon.router import validate
 from daemon.router.backend import Backend
 from daemon.router.dashboard import routes as dashboard_routes
 from daemon.router.dashboard.model import Feed
@@ -33,15 +36,6 @@ from daemon.router.routability import Policy, ProcessUp
 from daemon.types import ProgramSpec
 
 log = logging.getLogger("mictld.router")
-
-
-class RouteInfo(msgspec.Struct):
-    """The only fields the router reads; the rest of the body is not parsed."""
-
-    model: str
-    messages: msgspec.Raw
-    stream: bool = False
-    user: str | None = None
 
 
 class Router:
@@ -166,7 +160,11 @@ def build_app(router: Router) -> ASGIApp:
     middleware stack); the rest is an ordinary Starlette app."""
 
     async def chat(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await _chat(Headers(raw=scope["headers"]), receive)
+        try:
+            response = await _chat(Headers(raw=scope["headers"]), receive)
+        except Exception as exc:  # never a plain-text 500 (nothing was sent yet)
+            log.error("chat request failed", exc_info=exc)
+            response = _error(500, f"internal error ({type(exc).__name__})", "internal_error")
         await response(scope, receive, send)
 
     async def _chat(headers: Headers, receive: Receive) -> Response | Relay:
@@ -177,19 +175,21 @@ def build_app(router: Router) -> ASGIApp:
         limit = router.cfg.router.max_body_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
+            if int(declared) <= 4 * limit:
+                await _discard(receive, 4 * limit)
             return _error(413, f"request body over {limit} bytes", "body_too_large")
         body = await _read_body(receive, limit)
         if body is None:
+            await _discard(receive, 4 * limit)
             return _error(413, f"request body over {limit} bytes", "body_too_large")
         try:
-            info = msgspec.json.decode(body, type=RouteInfo)
-        except msgspec.ValidationError as exc:
-            return _error(400, f"invalid request: {exc}", "invalid_request")
-        except msgspec.DecodeError as exc:
-            return _error(400, f"malformed JSON: {exc}", "invalid_json")
-        messages = bytes(info.messages)
-        if not messages.startswith(b"[") or messages.replace(b" ", b"") == b"[]":
-            return _error(400, "messages must be a non-empty array", "invalid_request")
+            info = await validate.check_off_loop(body)
+        except validate.BadRequest as exc:
+            return Response(
+                error_json(exc.message, "invalid_request_error", exc.code, exc.param),
+                400,
+                media_type="application/json",
+            )
         sticky = None
         if router.cfg.router.sticky == "user":
             sticky = info.user
@@ -224,6 +224,9 @@ def build_app(router: Router) -> ASGIApp:
         return Response(body, 200 if up else 503, media_type="application/json")
 
     async def metrics(request: Request) -> Response:
+        wanted = router.cfg.router.metrics_auth
+        if wanted and not router.authorized(request.headers.get("authorization", "")):
+            return _error(401, "Incorrect or missing API key (metrics_auth)", "invalid_api_key")
         return Response(router.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def not_chat(request: Request) -> Response:
@@ -241,6 +244,7 @@ def build_app(router: Router) -> ASGIApp:
         return guarded
 
     rest = Starlette(
+        exception_handlers=http_errors.handlers(),
         routes=[
             *dashboard_routes(router, keyed),
             Route("/v1/chat/completions", not_chat),
@@ -248,7 +252,7 @@ def build_app(router: Router) -> ASGIApp:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-        ]
+        ],
     )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -279,3 +283,14 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _discard(receive: Receive, most: int) -> None:
+    """Read and drop the rest of a refused body (up to `most` bytes), so the
+    client reads our 413 instead of a reset connection."""
+    size = 0
+    while size <= most:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+        size += len(message.get("body", b""))

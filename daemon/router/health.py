@@ -74,11 +74,14 @@ class Prober:
         cfg: HealthSection,
         restart: Callable[[str, str], Awaitable[object]],
         after_round: Callable[[], None] = lambda: None,
+        on_pass: Callable[[str], None] = lambda name: None,
     ) -> None:
         self.pool = pool
         self.cfg = cfg
         self.restart = restart  # async callable(name, reason)
         self.after_round = after_round  # e.g. recycling checks
+        self.on_pass = on_pass  # a probe passed (health_restarts.py clears its count)
+        self._starting_since: dict[str, float] = {}  # failing while STARTING, since
         self.session: aiohttp.ClientSession | None = None
         self.failures: dict[str, int] = {}  # failed probes in a row, by backend
         self._fast: dict[str, asyncio.Task[None]] = {}
@@ -137,6 +140,9 @@ class Prober:
         for model, until in report.rate_limited_until.items():
             b.cooldowns[model] = max(b.cooldowns.get(model, 0.0), now + (until - now_wall))
         said = verdict(report)
+        if said == "ok":
+            self._starting_since.pop(b.name, None)
+            self.on_pass(b.name)
         self.pool.feed(b, ProbePassed(said))
         return said
 
@@ -175,12 +181,16 @@ class Prober:
     def _failed(self, b: Backend, why: str) -> None:
         if b.phase == Phase.STARTING:
             # Not up yet since its process started: a slow start is not a
-            # failure (the supervisor's startsecs and the runner judge that).
-            self.failures[b.name] = 0
-            return
+            # failure (the supervisor's startsecs and the runner judge that)
+            # for start_timeout; past it, it is (a restart, counted).
+            since = self._starting_since.setdefault(b.name, time.monotonic())
+            if time.monotonic() - since < self.cfg.start_timeout:
+                self.failures[b.name] = 0
+                return
         failures = self.failures[b.name] = self.failures.get(b.name, 0) + 1
         self.pool.feed(b, ProbeFailed(failures, why))
         if b.kind == "instance" and self.cfg.restart_after and failures >= self.cfg.restart_after:
             self.failures[b.name] = 0
+            self._starting_since.pop(b.name, None)
             reason = f"health: {failures} failed probes ({why})"
             asyncio.get_running_loop().create_task(self.restart(b.name, reason))

@@ -16,6 +16,7 @@ import time
 
 from daemon import recycle
 from daemon.config import Config
+from daemon.health_restarts import HealthRestarts
 from daemon.orphans import tree_pss_mb
 from daemon.program import Program
 from daemon.router.app import Router
@@ -48,8 +49,13 @@ class RouterLink:
         self.router = router
         self.pool = router.pool
         self.cfg = cfg
+        self.health_restarts = HealthRestarts(supervisor)
         self.prober = Prober(
-            router.pool, cfg.health, supervisor.request_restart, after_round=self.maybe_recycle
+            router.pool,
+            cfg.health,
+            self.health_restarts.restart,
+            after_round=self.maybe_recycle,
+            on_pass=self.health_restarts.passed,
         )
         self._served_at_start: dict[str, int] = {}
         self._recycling: asyncio.Task[None] | None = None

@@ -24,6 +24,7 @@ from daemon.router.backend import Backend
 from daemon.router.classify import REFUSED, TIMED_OUT, Verdict, classify
 from daemon.router.metrics import Metrics
 from daemon.router.pool import HARD_FAIL, NEUTRAL, OK, Lease, NoRoute, Outcome, Pool
+from daemon.router.scrub import scrub
 from daemon.router.upstream import Client, UpstreamError
 from daemon.router.upstream import Response as UpstreamResponse
 
@@ -200,6 +201,8 @@ class Forwarder:
             self._settle(lease, classify(backend.kind, REFUSED), model)
             return Upstream(502, error_body(f"{backend.name} broke off", "upstream_reset", 502), {})
         resp.release()
+        if status >= 400:  # an error body goes to our client: never with a key in it
+            payload = scrub(payload, (backend.api_key,))
         self.metrics.count(backend.name, str(status))
         retry_after = resp.header(b"retry-after")
         headers = {"Retry-After": retry_after} if retry_after else {}

@@ -1,0 +1,117 @@
+"""Checks across keys that the schema's ranges cannot express.
+
+Each raises ValueError("key.path: what is wrong"); config.load adds the file.
+"Loopback" means every address the host resolves to is a loopback address
+(ipaddress on the resolved host), not a name that starts with "127.".
+"""
+
+from __future__ import annotations
+
+import grp
+import ipaddress
+import os
+import socket
+import string
+
+from daemon.config_schema import Config
+
+PLACEHOLDERS = frozenset({"name", "port", "profile", "site", "host"})
+
+
+def check(config: Config) -> None:
+    socket_mode(config.daemon.socket_mode)
+    _socket_group(config.daemon.socket_group)
+    _command_template(config.profiles.command)
+    _ports(config)
+    _exposure(config)
+
+
+def socket_mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise ValueError("daemon.socket_mode: expected an octal mode like '0600'") from None
+    if not 0 <= mode <= 0o777:
+        raise ValueError(f"daemon.socket_mode: {text!r} is not a file mode (0000..0777)")
+    if mode & 0o600 != 0o600:
+        raise ValueError(f"daemon.socket_mode: {text!r} must let the owner read and write (0600)")
+    if mode & 0o007:
+        raise ValueError(
+            f"daemon.socket_mode: {text!r} lets any local user drive mictld; "
+            "use socket_group with 0660 instead"
+        )
+    return mode
+
+
+def _socket_group(name: str) -> None:
+    if not name:
+        return
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        raise ValueError(f"daemon.socket_group: no such group {name!r}") from None
+
+
+def _command_template(template: str) -> None:
+    if not template:
+        return
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"profiles.command: {exc} (write {{{{ and }}}} for braces)") from None
+    for field in fields:
+        base = field.split(".", 1)[0].split("[", 1)[0]
+        if base not in PLACEHOLDERS:
+            known = ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS))
+            raise ValueError(f"profiles.command: unknown placeholder {{{field}}} (known: {known})")
+
+
+def profile_count(directory: str) -> int:
+    try:
+        return sum(1 for n in os.listdir(directory) if n.endswith(".json"))
+    except OSError:
+        return 0
+
+
+def _ports(config: Config) -> None:
+    base = config.profiles.base_port
+    count = max(profile_count(config.profiles.dir), 1)
+    if base + count - 1 > 65535:
+        raise ValueError(f"profiles.base_port: {count} instances from port {base} pass 65535")
+    r = config.router
+    if r.enabled and base <= r.port < base + count:
+        raise ValueError(
+            f"router.port: {r.port} is also an instance port (profiles.base_port {base}, "
+            f"{count} profiles: ports {base}..{base + count - 1}); keep them apart"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address `host` resolves to is a loopback address."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False  # unresolvable: not known to be loopback
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in addresses
+    )
+
+
+def _exposure(config: Config) -> None:
+    r = config.router
+    keyless = not (r.api_keys or r.api_keys_file or r.allow_public_without_keys)
+    if r.enabled and keyless and not is_loopback(r.host):
+        raise ValueError(
+            f"router.host: {r.host} is not a loopback address and no api_keys are set; "
+            "set router.api_keys (or api_keys_file), or allow_public_without_keys = true"
+        )
+    if not is_loopback(config.profiles.host):
+        raise ValueError(
+            f"profiles.host: {config.profiles.host} is not a loopback address; instances "
+            "take no API keys, so they listen on loopback only"
+        )

@@ -1,0 +1,71 @@
+"""Restarts asked for by health probes: counted, and bounded by the policy.
+
+A slow starter that never passes a probe used to be restarted every
+`restart_after` probes forever, its restart count never moving. Each such
+restart now counts (as `mictl status` shows), and after the program's
+`startretries` of them in a row with no passing probe between, it goes
+FATAL with the reason, like a program that keeps exiting too quickly. A
+passing probe clears the count; an operator's `mictl start` tries again.
+
+Restarts go through `Supervisor.request_restart(name, reason)`, like every
+other restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import msgspec
+
+from daemon import machine
+from daemon.supervisor import Supervisor
+
+log = logging.getLogger("mictld.health")
+
+
+def verdict(restarts_so_far: int, limit: int) -> Literal["restart", "give_up"]:
+    """Pure: one more failed-probe restart, or FATAL (`limit` restarts were tried)."""
+    return "give_up" if restarts_so_far >= limit else "restart"
+
+
+class HealthRestarts:
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+        self.count: dict[str, int] = {}  # restarts in a row without a passing probe
+
+    def passed(self, name: str) -> None:
+        self.count.pop(name, None)
+
+    async def restart(self, name: str, reason: str) -> None:
+        program = self.sup.programs.get(name)
+        if program is None:
+            return
+        done = self.count.get(name, 0)
+        limit = program.spec.startretries
+        if verdict(done, limit) == "give_up":
+            why = f"restarted {done} times by health probes without passing one ({reason})"
+            log.error("%s: %s; giving up (FATAL)", name, why)
+            self.count.pop(name, None)
+            await self._give_up(name, why)
+            return
+        self.count[name] = done + 1
+        self.sup.store.program(name).restarts += 1
+        log.warning("%s: health restart %d of at most %d", name, done + 1, limit)
+        await self.sup.request_restart(name, reason)
+
+    async def _give_up(self, name: str, reason: str) -> None:
+        program = self.sup.get(name)
+        await self.sup.stop(name)
+        self.sup.store.program(name).desired = "running"  # not an operator's stop
+        self.sup.store.save_soon()
+        async with program.lock:
+            # STOPPED -> FATAL through the machine's own edge for a program
+            # that cannot start, then the spec is restored so that an
+            # operator's start (or a reload) may try again.
+            spec = program.spec
+            program.spec = msgspec.structs.replace(spec, fatal_reason=reason)
+            try:
+                program.feed(machine.Start())
+            finally:
+                program.spec = spec
