@@ -267,7 +267,8 @@ def _on_exited(spec: ProgramSpec, mem: Memory, event: Event, now: float):
             held = (
                 f"held back {delay:g}s: {len(mem.exits)} exits in {spec.flap_window:g}s (flapping)"
             )
-            actions.append(SetTimer(delay))
+            # Never sooner than the floor below.
+            actions.append(SetTimer(max(delay, RESPAWN_FLOOR - (now - mem.laststart))))
             return msgspec.structs.replace(mem, holding=True, spawnerr=held), actions
         floor = RESPAWN_FLOOR - (now - mem.laststart)
         if floor > 0:  # held back the same way, to the floor

@@ -183,3 +183,23 @@ def test_numprocs_makes_the_same_processes(tmp_path: Path) -> None:
         supervisord_reads(tmp_path, bad)
     with pytest.raises(config.ConfigError, match=r"programs\.web\.process_name"):
         mictld_reads(tmp_path, bad)
+
+
+def test_float_seconds_are_accepted_here_refused_there(tmp_path: Path) -> None:
+    """A deliberate difference: supervisord's startsecs/stopwaitsecs are
+    integers; mictld's timers take fractions."""
+    for option in ("startsecs", "stopwaitsecs"):
+        programs = {"web": {"command": "sleep 1", option: "1.5"}}
+        with pytest.raises(ValueError):
+            supervisord_reads(tmp_path, programs)
+        assert getattr(mictld_reads(tmp_path, programs)["web"], option) == 1.5
+
+
+def test_a_bad_command_refuses_the_file_here(tmp_path: Path) -> None:
+    """A deliberate difference: supervisord loads the file and lets that one
+    program go FATAL at its start; mictld refuses the file, naming the key
+    (at --check-config; a live reload then changes nothing)."""
+    programs = {"web": {"command": "sleep 1"}, "bad": {"command": "sh -c 'unbalanced"}}
+    assert "bad" in supervisord_reads(tmp_path, programs)
+    with pytest.raises(config.ConfigError, match=r"programs\.bad\.command"):
+        mictld_reads(tmp_path, programs)

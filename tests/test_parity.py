@@ -113,3 +113,19 @@ def test_numprocs_copies_restart_together_by_group_pattern(tmp_path: Path) -> No
         after = {n: d.program(n).pid for n in names}
         assert all(after[n] not in (None, before[n]) for n in names)
         assert d.ctl("stop", "nope:*").returncode == 2
+
+
+def test_live_reload_with_one_bad_program_changes_nothing(tmp_path: Path) -> None:
+    body = """
+        [programs.web]
+        command = "sleep 600"
+        startsecs = 0
+    """
+    with running(tmp_path, body) as d:
+        d.start()
+        pid = d.wait_state("web", "RUNNING").pid
+        d.write_config(d.config.read_text() + "\n[programs.bad]\ncommand = \"sh -c 'oops\"\n")
+        refused = d.ctl("reload")
+        assert refused.returncode == 2 and "programs.bad.command" in refused.stderr
+        assert d.program("web").state == "RUNNING" and d.program("web").pid == pid
+        assert "bad" not in d.programs()
