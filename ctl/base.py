@@ -3,6 +3,7 @@ errors translated for the CLI, and table output."""
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 from typing import Any
 
@@ -98,7 +99,21 @@ def names_or_all(ctl: Ctl, names: tuple[str, ...], all_: bool) -> list[str]:
         return [p.name for p in ctl.call("GET", "/v1/programs", list[ProgramInfo])]
     if not names:
         raise Usage("name at least one program, or use --all")
-    return list(names)
+    return expand_patterns(ctl, names)
+
+
+def expand_patterns(ctl: Ctl, names: tuple[str, ...]) -> list[str]:
+    """`web:*` (supervisorctl's group syntax; any glob) -> the matching names."""
+    if not any(c in n for n in names for c in "*?["):
+        return list(names)
+    known = [p.name for p in ctl.call("GET", "/v1/programs", list[ProgramInfo])]
+    found: list[str] = []
+    for name in names:
+        matches = fnmatch.filter(known, name) if any(c in name for c in "*?[") else [name]
+        if not matches:
+            raise Usage(f"no program matches {name!r}")
+        found += [m for m in matches if m not in found]
+    return found
 
 
 def operate(

@@ -20,6 +20,7 @@ from ctl.base import (
     Ctl,
     columns,
     emit_json,
+    expand_patterns,
     fmt_uptime,
     names_or_all,
     operate,
@@ -176,7 +177,7 @@ def signal_(ctl: Ctl, sig: str, names: tuple[str, ...]) -> None:
     if names == ("all",):  # supervisorctl's `signal SIG all`: those with a process
         programs = ctl.call("GET", "/v1/programs", list[ProgramInfo])
         names = tuple(p.name for p in programs if p.pid)
-    for name in names:
+    for name in expand_patterns(ctl, names):
         info = ctl.call("POST", f"/v1/programs/{name}/signal/{sig}", ProgramInfo)
         click.echo(f"{info.name}: signalled {sig.upper()}")
 

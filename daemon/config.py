@@ -120,18 +120,19 @@ def _decode(raw: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Conf
     for name, options in programs.items():
         if not NAME_RE.match(name):
             raise ConfigError(f"{path}: programs.{name}: name must match {NAME_RE.pattern}")
-        if isinstance(options, dict):  # supervisord's %(program_name)s and friends
-            here = str(path.resolve().parent)
-            found = expansions.program_expansions(name, here, environ)
+        processes = [(name, options)]
+        if isinstance(options, dict):  # numprocs; %(program_name)s and friends
+            options = compat.drop_ignored(options, f"programs.{name}")
             try:
-                options = expansions.expand_program(options, found, f"programs.{name}")
+                here = str(path.resolve().parent)
+                processes = expansions.copies(name, options, here, environ)
             except ValueError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
-            options = compat.drop_ignored(options, f"programs.{name}")
-        try:
-            config.programs[name] = msgspec.convert(options, ProgramOptions, strict=False)
-        except msgspec.ValidationError as exc:
-            raise ConfigError(f"{path}: {_key_path(exc, f'programs.{name}')}") from None
+        for process, opts in processes:
+            try:
+                config.programs[process] = msgspec.convert(opts, ProgramOptions, strict=False)
+            except msgspec.ValidationError as exc:
+                raise ConfigError(f"{path}: {_key_path(exc, f'programs.{name}')}") from None
     return config
 
 

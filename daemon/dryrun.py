@@ -33,7 +33,7 @@ FURTHER_INSTANCE_MB = 222
 
 class Row(msgspec.Struct, kw_only=True):
     name: str
-    kind: str  # instance | program | front | upstream
+    kind: str  # instance | program | front | upstream | mictld
     port: int | None = None
     port_status: str = "-"  # free | taken by ... | -
     site: str = "-"
@@ -207,7 +207,8 @@ def _plan(cfg: config_mod.Config, instance_mb: int | None, warnings: list[str]) 
         _check_port(front, cfg.router.host, problems)
         rows.append(front)
     for name, up in sorted(cfg.upstreams.items()):
-        rows.append(Row(name=name, kind="upstream", note=up.base_url))
+        kind = "mictld" if up.kind == "mictld" else "upstream"  # another host's front port
+        rows.append(Row(name=name, kind=kind, note=up.base_url))
     count = sum(1 for r in rows if r.kind == "instance" and r.starts)
     estimate, per_instance = estimate_mb(count, instance_mb)
     available = mem_available_mb()

@@ -69,3 +69,47 @@ def expand_program(
         if option != "environment":
             out[option] = one(option, value)
     return out
+
+
+MAX_NUMPROCS = 1000  # supervisord has no bound; 2**32 copies would hang the load
+
+
+def copies(
+    name: str, options: dict[str, Any], here: str, environ: Mapping[str, str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """supervisord's `numprocs`: one [programs.NAME] -> its processes, each
+    with its options expanded (`%(process_num)d` and the rest).
+
+    One process keeps NAME. Several are `NAME:<process_name>`, where
+    process_name (supervisord's key) must use %(process_num); mictld's default
+    is "%(process_num)02d": web:00, web:01... `mictl restart 'web:*'` takes
+    them all. Raises ValueError("programs.NAME.KEY: ...").
+    """
+    key = f"programs.{name}"
+    options = dict(options)
+    numprocs = integer(options.pop("numprocs", 1), f"{key}.numprocs")
+    start = integer(options.pop("numprocs_start", 0), f"{key}.numprocs_start")
+    template = str(options.pop("process_name", ""))
+    if not 1 <= numprocs <= MAX_NUMPROCS or start < 0:
+        raise ValueError(
+            f"{key}.numprocs: must be 1..{MAX_NUMPROCS} (and numprocs_start >= 0)"
+        )
+    if numprocs > 1 and template and "%(process_num)" not in template:
+        raise ValueError(f"{key}.process_name: must use %(process_num) when numprocs > 1")
+    template = template or "%(process_num)02d"
+    out = []
+    for num in range(start, start + numprocs):
+        found = program_expansions(name, here, environ, process_num=num, numprocs=numprocs)
+        expanded = expand_program(options, found, key)
+        if numprocs == 1:
+            out.append((name, expanded))
+        else:
+            out.append((f"{name}:{expand(template, found, f'{key}.process_name')}", expanded))
+    return out
+
+
+def integer(value: Any, key: str) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None

@@ -161,3 +161,25 @@ def test_user_and_umask_read_as_supervisord_reads_them(tmp_path: Path) -> None:
         supervisord_reads(tmp_path, bad)
     with pytest.raises(config.ConfigError, match=r"programs\.web\.user"):
         mictld_reads(tmp_path, bad)
+
+
+def test_numprocs_makes_the_same_processes(tmp_path: Path) -> None:
+    """supervisord's numprocs: one section, several processes; mictld names
+    each GROUP:PROCESS (supervisord's namespec), so `web:*` addresses them."""
+    web = {
+        "command": "sleep %(process_num)d",
+        "numprocs": "3",
+        "numprocs_start": "1",
+        "process_name": "%(program_name)s_%(process_num)02d",
+    }
+    sv, mi = both(tmp_path, {"web": web})
+    assert sorted(sv) == ["web_01", "web_02", "web_03"]
+    assert sorted(mi) == ["web:web_01", "web:web_02", "web:web_03"]
+    for n in (1, 2, 3):
+        assert list(mi[f"web:web_0{n}"].argv) == shlex.split(sv[f"web_0{n}"].command)
+    # Without %(process_num) in process_name, both refuse several copies.
+    bad = {"web": {"command": "sleep 1", "numprocs": "2", "process_name": "x"}}
+    with pytest.raises(ValueError, match="process_num"):
+        supervisord_reads(tmp_path, bad)
+    with pytest.raises(config.ConfigError, match=r"programs\.web\.process_name"):
+        mictld_reads(tmp_path, bad)

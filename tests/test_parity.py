@@ -94,3 +94,22 @@ def test_reload_of_changed_programs_differs_from_supervisorctl_update(tmp_path: 
 
 def _cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_numprocs_copies_restart_together_by_group_pattern(tmp_path: Path) -> None:
+    body = """
+        [programs.web]
+        command = "sleep 600"
+        startsecs = 0
+        numprocs = 3
+    """
+    with running(tmp_path, body) as d:
+        d.start()
+        names = ["web:00", "web:01", "web:02"]
+        before = {n: d.wait_state(n, "RUNNING").pid for n in names}
+        restarted = d.ctl("restart", "web:*")
+        assert restarted.returncode == 0, restarted.stderr
+        assert sorted(restarted.stdout.splitlines()) == [f"{n}: RUNNING" for n in names]
+        after = {n: d.program(n).pid for n in names}
+        assert all(after[n] not in (None, before[n]) for n in names)
+        assert d.ctl("stop", "nope:*").returncode == 2

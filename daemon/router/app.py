@@ -85,6 +85,7 @@ class Router:
             if kind == "mictld":
                 if old is not None and old.kind == kind and old.base_url == backend.base_url:
                     backend.mem = old.mem  # still the same host: as routable as it was
+                    backend.max_concurrent = min(backend.cap, old.max_concurrent)
                     backend.models = models if models is not None else old.models
                 else:  # a new host: routable once its /readyz passes
                     self.pool.feed(backend, ProcessUp())
@@ -219,8 +220,15 @@ def build_app(router: Router) -> ASGIApp:
 
     async def readyz(request: Request) -> Response:
         now = router.pool.clock()
-        up = sorted(b.name for b in router.pool.backends.values() if b.up(now))
-        body = msgspec.json.encode({"ready": bool(up), "routable": up})
+        up = [b for b in router.pool.backends.values() if b.up(now)]
+        # capacity: what a front mictld may hand this one at once (multi-host).
+        body = msgspec.json.encode(
+            {
+                "ready": bool(up),
+                "routable": sorted(b.name for b in up),
+                "capacity": sum(b.max_concurrent for b in up),
+            }
+        )
         return Response(body, 200 if up else 503, media_type="application/json")
 
     async def metrics(request: Request) -> Response:
