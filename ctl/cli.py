@@ -93,6 +93,8 @@ def _table(programs: Sequence[ProgramInfo], colour: bool) -> str:
         desc = p.description if p.state not in ("FATAL", "BACKOFF") else (p.reason or p.description)
         if p.desired == "stopped" and p.state in ("STOPPED", "EXITED"):
             desc = f"stopped by operator; {desc}"
+        if p.warning:
+            desc = f"{desc}; WARNING: {p.warning}"
         row.append(desc)
         rows.append(row)
     style = None

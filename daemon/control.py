@@ -95,6 +95,7 @@ def program_info(daemon: Daemon, program: Program, *, history: bool = False) -> 
         restarts=saved.restarts,
         desired=saved.desired,
         reason=program.reason,
+        warning=saved.warning,
         exit=program.last_exit,
         priority=program.spec.priority,
         history=list(program.history) if history else None,
