@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import http_errors
 from common.errors import error_json
+from common.files import read_regular
 from common.serving import ClientGone, cancel_on_disconnect
 from daemon import config as daemon_config
 from daemon.config import Config
@@ -145,8 +146,7 @@ def _upstream_key(name: str, env: str, path: str) -> str:
         return key
     if path:
         try:
-            with open(path) as f:
-                return f.read().strip()
+            return read_regular(path, 2**16).decode(errors="replace").strip()  # never a FIFO
         except OSError as exc:
             log.warning("upstream %s: cannot read api_key_file: %s", name, exc.strerror)
     return ""
