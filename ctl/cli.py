@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 
 import click
 
-from ctl import backends
 from ctl.base import (
     STATE_COLOURS,
     Ctl,
@@ -28,15 +27,24 @@ from ctl.base import (
     socket_from,
 )
 from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
-from ctl.events_cmd import events, rolling_restart
-from ctl.profile_cmd import profile
-from ctl.service import service
-from ctl.site_cmd import record_cmd, replay_cmd
+from ctl.lazy import LazyGroup
 from daemon import __version__
 from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "health": "ctl.backends:health",
+        "drain": "ctl.backends:drain",
+        "undrain": "ctl.backends:undrain",
+        "breaker": "ctl.backends:breaker",
+        "profile": "ctl.profile_cmd:profile",
+        "service": "ctl.service:service",
+        "events": "ctl.events_cmd:events",
+    },
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--socket",
     "socket_path",
@@ -85,6 +93,8 @@ def _table(programs: Sequence[ProgramInfo], colour: bool) -> str:
         desc = p.description if p.state not in ("FATAL", "BACKOFF") else (p.reason or p.description)
         if p.desired == "stopped" and p.state in ("STOPPED", "EXITED"):
             desc = f"stopped by operator; {desc}"
+        if p.warning:
+            desc = f"{desc}; WARNING: {p.warning}"
         row.append(desc)
         rows.append(row)
     style = None
@@ -163,6 +173,8 @@ def restart(
     if all_:
         programs = ctl.call("GET", "/v1/programs", list[ProgramInfo])
         names = tuple(p.name for p in programs if p.kind == "instance")
+    from ctl.events_cmd import rolling_restart  # only here: its imports are not free
+
     rolling_restart(
         ctl, names_or_all(ctl, names, False), batch, max_unavailable, not no_wait, as_json
     )
@@ -279,19 +291,10 @@ def main() -> None:
     cli(prog_name="mictl")
 
 
-for command in (
-    backends.health,
-    backends.drain,
-    backends.undrain,
-    backends.breaker,
-    profile,
-    service,
-    events,
-):
-    cli.add_command(command)
-
-
-@cli.group()
+@cli.group(
+    cls=LazyGroup,
+    lazy={"record": "ctl.site_cmd:record_cmd", "replay": "ctl.site_cmd:replay_cmd"},
+)
 def site() -> None:
     """Work with site files."""
 
@@ -362,7 +365,3 @@ def site_check(
         click.echo(f"screenshot: {report.screenshot}")
     if not report.ok:
         sys.exit(EXIT_FAILED)
-
-
-site.add_command(record_cmd)
-site.add_command(replay_cmd)

@@ -102,10 +102,11 @@ def api_keys(config: Config) -> list[str]:
     keys = list(config.router.api_keys)
     if config.router.api_keys_file:
         try:
-            with open(config.router.api_keys_file) as f:
-                keys += [line.strip() for line in f if line.strip() and not line.startswith("#")]
+            text = read_regular(config.router.api_keys_file, 2**20).decode(errors="replace")
         except OSError as exc:
             raise ConfigError(f"router.api_keys_file: cannot read: {exc.strerror}") from None
+        lines = (line.strip() for line in text.splitlines())
+        keys += [line for line in lines if line and not line.startswith("#")]
     return keys
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -94,6 +95,7 @@ def program_info(daemon: Daemon, program: Program, *, history: bool = False) -> 
         restarts=saved.restarts,
         desired=saved.desired,
         reason=program.reason,
+        warning=saved.warning,
         exit=program.last_exit,
         priority=program.spec.priority,
         history=list(program.history) if history else None,
@@ -147,7 +149,7 @@ def build_app(daemon: Daemon) -> Starlette:
         lines = int(request.query_params.get("n", "50"))
         follow = request.query_params.get("follow", "0") in ("1", "true", "yes")
         path = program.spec.stderr_logfile if stream == "stderr" else program.spec.stdout_logfile
-        head = _tail(path, lines) if path else b""
+        head = await asyncio.to_thread(_tail, path, lines) if path else b""  # off the loop
         if not follow:
             return Response(head, media_type="text/plain")
         return StreamingResponse(_follow(program, head), media_type="text/plain")
@@ -247,7 +249,11 @@ def _unknown(request: Request, exc: UnknownProgram | UnknownBackend) -> Response
 def _tail(path: str, lines: int) -> bytes:
     """The last `lines` lines of a log file (reading backwards, not all of it)."""
     try:
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO never blocks
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return b""
+        with open(fd, "rb") as f:
             f.seek(0, os.SEEK_END)
             end = f.tell()
             block, data = 8192, b""

@@ -39,7 +39,7 @@ from daemon.scaler import Scaler
 from daemon.state import StateStore
 from daemon.supervisor import Supervisor
 from daemon.tasks import resilient
-from daemon.types import DaemonInfo, ReloadResult, State
+from daemon.types import DaemonInfo, ProgramSpec, ReloadResult, State
 
 log = logging.getLogger("mictld")
 
@@ -123,7 +123,7 @@ class Daemon:
                 # Off the loop: the loopback check may resolve a host name.
                 new = await asyncio.to_thread(config.load, self.config.path)
                 self._check_reloadable(new)
-                specs = new.fleet.apply(programs.build(new, self.store))
+                specs = self._build(new)
             except config.ConfigError as exc:
                 log.error("reload refused, config unchanged: %s", exc)
                 self.last_reload = ReloadResult(ok=False, at=time.time(), error=str(exc))
@@ -151,6 +151,15 @@ class Daemon:
         except TimeoutError:
             return False
         return state == State.RUNNING
+
+    def _build(self, cfg: config.Config) -> list[ProgramSpec]:
+        """Every program's spec; a profile about to expire is an event too."""
+        specs = cfg.fleet.apply(programs.build(cfg, self.store))
+        for spec in specs:
+            warning = self.store.program(spec.name).warning
+            if warning:
+                self.events.emit(spec.name, "profile", "expiring", warning)
+        return specs
 
     def _record_events(self) -> None:
         """Every state change becomes an event (mictl events)."""
@@ -226,7 +235,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal, sig)
         d = self.config.daemon
-        specs = self.config.fleet.apply(programs.build(self.config, self.store))
+        specs = self._build(self.config)
         for spec in specs:
             self.supervisor.add(spec)
         # First: a taken port leaves no control socket behind.

@@ -196,6 +196,7 @@ def _instance_spec(
     soon = cookies.profile_warning(copy, p.expiry_warning, p.session_cookies, label=str(pool))
     if soon:
         log.warning("%s: %s", name, soon)
+    store.program(name).warning = soon or ""  # shown by status, and an event
     try:
         return resolve_program(
             name,

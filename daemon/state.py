@@ -13,10 +13,12 @@ from collections.abc import Callable
 
 import msgspec
 
-from common.files import atomic_write, private_dir
+from common.files import atomic_write, private_dir, read_regular
 from daemon.types import DaemonState, ProgramState
 
 log = logging.getLogger("mictld.state")
+
+MAX_STATE_BYTES = 64 * 2**20  # a FIFO or a runaway file is refused, not read forever
 
 
 class StateStore:
@@ -32,11 +34,10 @@ class StateStore:
 
     def _read(self) -> DaemonState:
         try:
-            with open(self.path, "rb") as f:
-                return msgspec.json.decode(f.read(), type=DaemonState)
+            return msgspec.json.decode(read_regular(self.path, MAX_STATE_BYTES), type=DaemonState)
         except FileNotFoundError:
             return DaemonState()
-        except (msgspec.DecodeError, OSError) as exc:
+        except (msgspec.DecodeError, RecursionError, OSError) as exc:
             # Never refuse to start over learned state: start afresh, say so,
             # and keep the unreadable file for a post-mortem.
             log.warning("state file %s unreadable (%s); starting with empty state", self.path, exc)

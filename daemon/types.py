@@ -127,6 +127,7 @@ class ProgramState(msgspec.Struct, kw_only=True):
     profile_digest: str | None = None  # of the pool file last seen
     profile_generation: int = 0  # how many times the private copy came from the pool
     desired_by: Literal["", "operator", "scaler"] = ""  # who last started or stopped it
+    warning: str = ""  # e.g. its profile's session cookies expire soon
 
 
 class DaemonState(msgspec.Struct, kw_only=True):
@@ -152,6 +153,7 @@ class ProgramInfo(msgspec.Struct, kw_only=True):
     restarts: int = 0
     desired: Desired = "running"
     reason: str = ""  # why FATAL / BACKOFF / EXITED unexpectedly
+    warning: str = ""  # something an operator should act on (a profile about to expire)
     exit: ExitRecord | None = None
     priority: int = 999
     # Filled by the router and the health prober when they run:

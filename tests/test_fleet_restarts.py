@@ -43,8 +43,13 @@ def test_a_flapping_program_is_held_back_with_growing_delays(tmp_path: Path) -> 
             "held back 1s: 3 exits in 60s (flapping)",
             "held back 2s: 4 exits in 60s (flapping)",
         ]
-        starts = [e["at"] for e in events(d, "state") if e["detail"].endswith("-> STARTING")]
-        gaps = [b - a for a, b in itertools.pairwise(starts)]
+
+        def starts() -> list[float]:
+            return [e["at"] for e in events(d, "state") if e["detail"].endswith("-> STARTING")]
+
+        # The first start, one after the respawn floor, then one after each hold-back.
+        wait_until(lambda: len(starts()) >= 5, 30, "the respawn after the third hold-back")
+        gaps = [b - a for a, b in itertools.pairwise(starts())]
         # Each respawn waits at least its hold-back (after a run of 0.3 s, not timed here).
         assert gaps[1] >= 0.5 and gaps[2] >= 1 and gaps[3] >= 2, gaps
         # An operator's stop cancels a pending respawn.

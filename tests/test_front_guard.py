@@ -290,3 +290,29 @@ def test_health_restarts_count_and_end_fatal(tmp_path: Path) -> None:
         assert "health probes" in info.reason and info.restarts == 2
         log = (tmp_path / "log" / "mictld.log").read_text()
         assert "health restart 2 of at most 2" in log
+
+
+def test_a_spawn_that_ran_out_of_descriptors_recovers_by_itself(tmp_path: Path) -> None:
+    """EMFILE at spawn is the daemon's state, not the program's: its FATAL
+    is retried once descriptors are free again, without an operator."""
+    import resource
+
+    policy = "[profiles.program]\nstartsecs = 0\nstartretries = 1\nautorestart = true\n"
+    with running(tmp_path, policy) as d:
+        d.add_profile("a")
+        d.start()
+        old = d.wait_state("a", "RUNNING").pid
+        assert d.proc is not None and old is not None
+        limit = resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE)
+        log = tmp_path / "log" / "mictld.log"
+        resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (8, limit[1]))
+        try:
+            os.kill(old, signal.SIGKILL)
+            wait_until(
+                lambda: "FATAL for want of file descriptors" in log.read_text(), 30, "the FATAL"
+            )
+        finally:
+            resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, limit)
+        back = d.wait_state("a", "RUNNING", timeout=30)
+        assert back.pid != old
+        assert "retrying after running out of file descriptors" in log.read_text()

@@ -243,3 +243,26 @@ def test_a_live_reload_with_a_bad_value_changes_nothing(tmp_path: Path) -> None:
                 model="m1", messages=[{"role": "user", "content": "hi"}]
             )
         assert reply.choices[0].message.content == "a"
+
+
+def test_removed_profile_leaves_no_cookies_or_pages_behind(tmp_path: Path) -> None:
+    with running(tmp_path, POLICY) as d:
+        for name in ("gone", "kept", "other"):
+            d.add_profile(name)
+        d.start()
+        for name in ("gone", "kept", "other"):
+            d.wait_state(name, "RUNNING")
+        state, log = tmp_path / "state" / "profiles", tmp_path / "log"
+        for name in ("gone", "kept"):
+            (log / f"{name}-errors").mkdir(mode=0o700)
+            (log / f"{name}-errors" / "page.html").write_text("the chat and the account")
+        (d.profiles / "gone.json").unlink()
+        wait_until(lambda: "gone" not in d.programs(), 30, "gone removed")
+        wait_until(lambda: not (state / "gone.json").exists(), 10, "its private copy deleted")
+        assert not (log / "gone-errors").exists()
+        assert (state / "other.json").exists()
+        d.config.write_text(with_value(d.config.read_text(), "profiles", "keep_removed", "true"))
+        assert d.ctl("reload").returncode == 0
+        (d.profiles / "kept.json").unlink()
+        wait_until(lambda: "kept" not in d.programs(), 30, "kept removed")
+        assert (state / "kept.json").exists() and (log / "kept-errors" / "page.html").exists()

@@ -86,6 +86,8 @@ def test_a_mictld_host_is_routable_after_its_readyz_and_cools_per_model(tmp_path
         host.start()
         wait_until(lambda: backends(front_d)["hosta"]["routable"], 30, "hosta routable")
         assert backends(front_d)["hosta"]["models"] == ["m1", "m2"]  # from its /v1/models
+        # Its capacity too: one fake account, one request at a time (the config says 8).
+        assert backends(front_d)["hosta"]["max_concurrent"] == 1
         # A reload that changes the host's settings keeps what the front learned of it.
         front_d.write_config(front_d.config.read_text() + "weight = 2\n")
         assert front_d.ctl("reload").returncode == 0

@@ -89,6 +89,13 @@ def test_daemon_warns_when_session_cookies_expire_soon(tmp_path: Path) -> None:
         lines = [line for line in d.output().splitlines() if "expire soon" in line]
         assert len(lines) == 1 and "short" in lines[0] and "demo_session" in lines[0]
         assert "other" not in lines[0] and SECRET not in d.output()
+        # ... and in status and the events, never with a cookie's value.
+        status = d.ctl("status").stdout
+        assert "WARNING" in status.split("short", 1)[1].splitlines()[0]
+        assert "WARNING" not in status.split("long", 1)[1].splitlines()[0]
+        events = d.ctl("events", "--json").stdout
+        assert '"kind":"profile"' in events and '"program":"short"' in events
+        assert SECRET not in status + events
 
 
 def test_expiring_is_pure_and_honours_names_and_window() -> None:

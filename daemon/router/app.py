@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import http_errors
 from common.errors import error_json
+from common.files import read_regular
 from common.serving import ClientGone, cancel_on_disconnect
 from daemon import config as daemon_config
 from daemon.config import Config
@@ -85,6 +86,7 @@ class Router:
             if kind == "mictld":
                 if old is not None and old.kind == kind and old.base_url == backend.base_url:
                     backend.mem = old.mem  # still the same host: as routable as it was
+                    backend.max_concurrent = min(backend.cap, old.max_concurrent)
                     backend.models = models if models is not None else old.models
                 else:  # a new host: routable once its /readyz passes
                     self.pool.feed(backend, ProcessUp())
@@ -144,8 +146,7 @@ def _upstream_key(name: str, env: str, path: str) -> str:
         return key
     if path:
         try:
-            with open(path) as f:
-                return f.read().strip()
+            return read_regular(path, 2**16).decode(errors="replace").strip()  # never a FIFO
         except OSError as exc:
             log.warning("upstream %s: cannot read api_key_file: %s", name, exc.strerror)
     return ""
@@ -219,8 +220,15 @@ def build_app(router: Router) -> ASGIApp:
 
     async def readyz(request: Request) -> Response:
         now = router.pool.clock()
-        up = sorted(b.name for b in router.pool.backends.values() if b.up(now))
-        body = msgspec.json.encode({"ready": bool(up), "routable": up})
+        up = [b for b in router.pool.backends.values() if b.up(now)]
+        # capacity: what a front mictld may hand this one at once (multi-host).
+        body = msgspec.json.encode(
+            {
+                "ready": bool(up),
+                "routable": sorted(b.name for b in up),
+                "capacity": sum(b.max_concurrent for b in up),
+            }
+        )
         return Response(body, 200 if up else 503, media_type="application/json")
 
     async def metrics(request: Request) -> Response:

@@ -34,6 +34,7 @@ class Backend:
         self.base_url = base_url.rstrip("/")  # an OpenAI base URL: .../v1
         self.kind = kind
         self.max_concurrent = max_concurrent
+        self.cap = max_concurrent  # as configured: a mictld host's /readyz may set less
         self.weight = weight
         self.priority = priority
         self.models = models  # None: not known yet (an instance before its first probe)

@@ -43,6 +43,7 @@ class Readiness(msgspec.Struct):
     """A mictld's /readyz: ready when any of its backends takes work."""
 
     ready: bool
+    capacity: int = 0  # its routable backends' max_concurrent, summed
 
 
 class Model(msgspec.Struct):
@@ -154,7 +155,8 @@ class Prober:
         try:
             root = b.base_url.removesuffix("/v1")
             async with self.session.get(f"{root}/readyz", headers=headers) as resp:
-                ready = msgspec.json.decode(await resp.read(), type=Readiness).ready
+                readiness = msgspec.json.decode(await resp.read(), type=Readiness)
+            ready = readiness.ready
             if ready:
                 async with self.session.get(f"{b.base_url}/models", headers=headers) as resp:
                     if resp.status != 200:
@@ -174,6 +176,8 @@ class Prober:
         self.failures[b.name] = 0
         if models:  # a ready host lists what its routable accounts serve
             b.models = models
+        if readiness.capacity > 0:  # the front's queue waits, not the host's
+            b.max_concurrent = min(b.cap, readiness.capacity)
         said: Verdict = "ok" if ready and b.models is not None else "not_ready"
         self.pool.feed(b, ProbePassed(said))
         return said
