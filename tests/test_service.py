@@ -73,13 +73,18 @@ def test_dry_run_says_everything_and_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_production_config_is_valid_and_has_production_values(tmp_path: Path) -> None:
+    import grp
+
     from daemon import config
 
+    # The service's user names the socket's group; the config check looks the
+    # group up, so the test names one that exists here.
+    user = grp.getgrgid(os.getgid()).gr_name
     path = tmp_path / "mictl.toml"
-    path.write_text(files.render_config(Layout(user="svc", site="lmarena")))
+    path.write_text(files.render_config(Layout(user=user, site="lmarena")))
     cfg = config.load(path, env={})
     assert cfg.profiles.dir == files.PROFILES_DIR and cfg.profiles.site == "lmarena"
-    assert (cfg.daemon.socket, cfg.daemon.socket_group) == (files.SOCKET, "svc")
+    assert (cfg.daemon.socket, cfg.daemon.socket_group) == (files.SOCKET, user)
     assert cfg.daemon.state_dir == files.STATE_DIR and cfg.daemon.log_dir == files.LOG_DIR
     assert cfg.router.api_keys_file == files.KEYS_FILE and cfg.router.host == "127.0.0.1"
     assert cfg.dashboard.admin_token_file == files.ADMIN_TOKEN_FILE
