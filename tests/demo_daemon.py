@@ -1,5 +1,5 @@
-"""The bundled demo (`mictld -c etc/demo.toml`) run for a test: everything it
-writes under a temp dir, every port free."""
+"""The bundled demo (`mictld -c etc/demo.toml`) run for a test: everything the
+daemon writes under one temp dir (its own output beside it), every port free."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import json
 import os
 import signal
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 
+from daemon import orphans
 from tests.helpers import BIN, REPO, free_port, free_port_block
 
 
@@ -25,11 +28,28 @@ class Demo(msgspec.Struct):
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*self.ctl_argv, *args], capture_output=True, text=True, timeout=300)
 
-    def routable(self) -> set[str]:
+    def health(self) -> dict[str, dict]:
+        """How the router sees each backend (empty while the daemon is not up)."""
         result = self.ctl("health", "--json")
-        if result.returncode != 0:
-            return set()
-        return {b["name"] for b in json.loads(result.stdout) if b["routable"]}
+        return {b["name"]: b for b in json.loads(result.stdout)} if result.returncode == 0 else {}
+
+    def routable(self) -> set[str]:
+        return {name for name, b in self.health().items() if b["routable"]}
+
+    def post(self, body: bytes, port: int | None = None) -> tuple[int, dict | None]:
+        """A raw chat request to the front port (or an instance's): status and JSON."""
+        url = f"http://127.0.0.1:{port or self.front}/v1/chat/completions"
+        req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            with exc:
+                raw = exc.read()
+            try:
+                return exc.code, json.loads(raw)
+            except ValueError:
+                return exc.code, None  # not JSON: the test fails on it
 
 
 @contextlib.contextmanager
@@ -37,7 +57,7 @@ def demo(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Demo]:
     site, front, base = free_port(), free_port(), free_port_block(4)
     env = {
         **os.environ,
-        "MICTL_DAEMON__SOCKET": str(root / "mictl.sock"),
+        "MICTL_DAEMON__SOCKET": str(root / "run" / "mictl.sock"),
         "MICTL_DAEMON__STATE_DIR": str(root / "state"),
         "MICTL_DAEMON__LOG_DIR": str(root / "log"),
         "MICTL_ROUTER__PORT": str(front),
@@ -46,14 +66,15 @@ def demo(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Demo]:
         "MICTL_PROFILES__PROGRAM__ENVIRONMENT": f'MICTL_SITE_URL="http://127.0.0.1:{site}/"',
         **(extra_env or {}),
     }
-    with open(root / "mictld.out", "wb") as out:
+    with open(root.parent / f"{root.name}.mictld.out", "wb") as out:  # not the daemon's
         daemon = subprocess.Popen(
             [str(BIN / "mictld"), "-c", str(REPO / "etc" / "demo.toml")],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
         )
-    d = Demo(root, front, [str(BIN / "mictl"), "--socket", str(root / "mictl.sock")], daemon)
+    ctl = [str(BIN / "mictl"), "--socket", str(root / "run" / "mictl.sock")]
+    d = Demo(root, front, ctl, daemon)
     try:
         yield d
     finally:
@@ -63,3 +84,4 @@ def demo(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Demo]:
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait()
+        orphans.cleanup(str(root / "state"), timeout=5)

@@ -5,91 +5,30 @@ an audit of the mode of every file and directory the run wrote."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import stat
-import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
-import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon import orphans
-from tests.helpers import BIN, REPO, free_port, free_port_block, wait_until
+from tests import demo_daemon
+from tests.demo_daemon import Demo
+from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 GOOD = {"model": "demo-fast", "messages": [{"role": "user", "content": "hello there"}]}
 
 
-class Demo(msgspec.Struct):
-    root: Path
-    front: int
-    ctl: list[str]
-
-    def health(self) -> dict[str, dict]:
-        out = subprocess.run([*self.ctl, "health", "--json"], capture_output=True, text=True)
-        return {b["name"]: b for b in json.loads(out.stdout)} if out.returncode == 0 else {}
-
-    def post(self, body: bytes, port: int | None = None) -> tuple[int, dict | None]:
-        url = f"http://127.0.0.1:{port or self.front}/v1/chat/completions"
-        req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=120) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            with exc:
-                raw = exc.read()
-            try:
-                return exc.code, json.loads(raw)
-            except ValueError:
-                return exc.code, None  # not JSON: the test fails on it
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    root = tmp_path_factory.mktemp("demo")
-    site, front, base = free_port(), free_port(), free_port_block(4)
-    env = {
-        **os.environ,
-        "MICTL_DAEMON__SOCKET": str(root / "run" / "mictl.sock"),
-        "MICTL_DAEMON__STATE_DIR": str(root / "state"),
-        "MICTL_DAEMON__LOG_DIR": str(root / "log"),
-        "MICTL_ROUTER__PORT": str(front),
-        "MICTL_PROFILES__BASE_PORT": str(base),
-        "MICTL_PROGRAMS__DEMO-SITE__COMMAND": f"mictl-demo-site --port {site}",
-        "MICTL_PROFILES__PROGRAM__ENVIRONMENT": f'MICTL_SITE_URL="http://127.0.0.1:{site}/"',
-    }
-    out = open(root.parent / f"{root.name}.mictld.out", "wb")  # noqa: SIM115 (outside root)
-    daemon = subprocess.Popen(
-        [str(BIN / "mictld"), "-c", str(REPO / "etc" / "demo.toml")],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    out.close()
-    d = Demo(root, front, [str(BIN / "mictl"), "--socket", str(root / "run" / "mictl.sock")])
-    try:
-        wait_until(
-            lambda: {n for n, b in d.health().items() if b["routable"]} >= {"demo-a", "demo-b"},
-            120,
-            "both demo instances",
-        )
+    with demo_daemon.demo(tmp_path_factory.mktemp("demo")) as d:
+        wait_until(lambda: d.routable() >= {"demo-a", "demo-b"}, 120, "both demo instances")
         yield d
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        orphans.cleanup(str(root / "state"), timeout=5)
 
 
 # -------------------------------------------------------------------- fuzz
