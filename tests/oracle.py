@@ -44,6 +44,7 @@ class Supervisord:
             command={sys.executable} {RECORDER} {self.events}
             events=PROCESS_STATE
             priority=1
+            buffer_size=10000
             """
         ]
         for name, options in programs.items():
@@ -79,6 +80,12 @@ class Supervisord:
         return self.call("getState")["statename"] == "RUNNING"
 
     def states(self, name: str) -> list[str]:
+        # The recorder is a Python process; on a loaded machine it is ready
+        # after a burst of events, which supervisord buffers (default 10, then
+        # it drops the oldest). A dropped event would read as a wrong state.
+        log = self.root / "supervisord.log"
+        if log.exists() and b"overflowed" in log.read_bytes():
+            raise AssertionError("supervisord dropped events for the recorder")
         if not self.events.exists():
             return []
         return [
