@@ -22,7 +22,7 @@ from supervisor import datatypes
 
 from common.files import read_regular
 from common.names import NAME_RE
-from daemon import compat, config_checks, expansions
+from daemon import compat, config_checks, config_groups, expansions
 from daemon.config_fleet import FleetSection, ScalingSection
 from daemon.config_schema import (
     BreakerSection,
@@ -118,18 +118,25 @@ def _decode(raw: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Conf
         config = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path}: {_key_path(exc)}") from None
+    try:
+        member_of = config_groups.members(config.groups, programs)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     for name, options in programs.items():
         if not NAME_RE.match(name):
             raise ConfigError(f"{path}: programs.{name}: name must match {NAME_RE.pattern}")
         processes = [(name, options)]
-        if isinstance(options, dict):  # numprocs; %(program_name)s and friends
+        if isinstance(options, dict):  # numprocs, groups; %(program_name)s and friends
             options = compat.drop_ignored(options, f"programs.{name}")
             try:
                 here = str(path.resolve().parent)
-                processes = expansions.copies(name, options, here, environ)
+                group = member_of.get(name, "")
+                processes = expansions.copies(name, options, here, environ, group)
             except ValueError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
         for process, opts in processes:
+            if process in config.programs:
+                raise ConfigError(f"{path}: programs.{name}: a second process named {process}")
             try:
                 config.programs[process] = msgspec.convert(opts, ProgramOptions, strict=False)
             except msgspec.ValidationError as exc:
@@ -297,7 +304,12 @@ def _logfile(value: str, log_dir: str, default_name: str, key: str) -> str | Non
 def program_specs(config: Config) -> list[ProgramSpec]:
     """The [programs.NAME] entries as specs (instances come from programs.py)."""
     return [
-        resolve_program(name, options, config.daemon.log_dir)
+        resolve_program(
+            name,
+            options,
+            config.daemon.log_dir,
+            group_priority=config_groups.group_priority(config.groups, name),
+        )
         for name, options in sorted(config.programs.items())
     ]
 

@@ -68,6 +68,14 @@ class ProgramOptions(Struct):
     umask: str | int = ""  # e.g. "022"; "" = the daemon's (mictld's is 077)
 
 
+class GroupSection(Struct):
+    """supervisord's [group:x]: its members are named `x:PROGRAM` and are
+    addressed together as `x:*` (daemon/config_groups.py)."""
+
+    programs: list[str] | str  # ["a", "b"] or supervisord's "a,b"
+    priority: int = 999  # orders the group among the others, as supervisord's
+
+
 class BrowserSection(Struct):
     executable: str = ""  # "" = headless shell, else system chromium, else Playwright's
     headless: bool = True
@@ -194,6 +202,7 @@ class Config(Struct):
     daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
     profiles: ProfilesSection = msgspec.field(default_factory=ProfilesSection)
     programs: dict[str, ProgramOptions] = {}
+    groups: dict[str, GroupSection] = {}
     router: RouterSection = msgspec.field(default_factory=RouterSection)
     health: HealthSection = msgspec.field(default_factory=HealthSection)
     upstreams: dict[str, UpstreamSection] = {}

@@ -76,6 +76,7 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     stopasgroup: bool = False
     killasgroup: bool = False
     priority: int = 999
+    group_priority: int | None = None  # a [groups.X] member's: ordered by it first
     environment: tuple[tuple[str, str], ...] = ()
     directory: str | None = None
     stdout_logfile: str | None = None
