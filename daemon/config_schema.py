@@ -12,19 +12,11 @@ from typing import Annotated, Literal
 import msgspec
 
 from daemon.config_fleet import FleetSection, ScalingSection
+from daemon.config_ranges import AtLeastOne, Count, Port, Seconds, SecondsOrZero, Share
 
 
 class ConfigError(Exception):
     """A config that cannot be used; the message names the file and key path."""
-
-
-# Ranges the daemon can run with; msgspec names the key of a value outside one.
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-Count = Annotated[int, msgspec.Meta(ge=0)]
-AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
-Seconds = Annotated[float, msgspec.Meta(gt=0)]
-SecondsOrZero = Annotated[float, msgspec.Meta(ge=0)]
-Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
 class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
