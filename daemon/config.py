@@ -87,7 +87,15 @@ def load(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Con
     config.path = str(path.resolve())
     try:  # every program option must parse
         program_specs(config)
-        resolve_program("*", config.profiles.program, "", argv=("-",), key="profiles.program")
+        instance = resolve_program(
+            "*", config.profiles.program, "", argv=("-",), key="profiles.program"
+        )
+        if instance.stdout_syslog or instance.stderr_syslog:
+            stream = "stdout" if instance.stdout_syslog else "stderr"
+            raise ConfigError(
+                f"profiles.program.{stream}_syslog: not for instances "
+                "(a runner's output may hold prompts; mictld's log never does)"
+            )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     try:
@@ -254,15 +262,18 @@ def resolve_program(
         priority=options.priority,
         environment=tuple(sorted(env.items())),
         directory=options.directory or None,
-        stdout_logfile=_logfile(options.stdout_logfile, log_dir, f"{name}.log", f"{key}.stdout"),
+        stdout_logfile=_logfile(options.stdout_logfile, log_dir, f"{name}.log"),
         stdout_logfile_maxbytes=parse("stdout_logfile_maxbytes", _byte_size),
         stdout_logfile_backups=options.stdout_logfile_backups,
         redirect_stderr=parse("redirect_stderr", datatypes.boolean),
-        stderr_logfile=_logfile(
-            options.stderr_logfile, log_dir, f"{name}.err.log", f"{key}.stderr"
-        ),
+        stderr_logfile=_logfile(options.stderr_logfile, log_dir, f"{name}.err.log"),
         stderr_logfile_maxbytes=parse("stderr_logfile_maxbytes", _byte_size),
         stderr_logfile_backups=options.stderr_logfile_backups,
+        # supervisord's deprecated `stdout_logfile = syslog` means stdout_syslog.
+        stdout_syslog=parse("stdout_syslog", datatypes.boolean)
+        or options.stdout_logfile.lower() == "syslog",
+        stderr_syslog=parse("stderr_syslog", datatypes.boolean)
+        or options.stderr_logfile.lower() == "syslog",
         identity=parse("user", compat.identity),
         umask=parse("umask", compat.umask),
         **extra,
@@ -288,14 +299,9 @@ def _byte_size(value: str | int) -> int:
     return value if isinstance(value, int) else datatypes.byte_size(value)
 
 
-def _logfile(value: str, log_dir: str, default_name: str, key: str) -> str | None:
-    if value.upper() == "NONE":
+def _logfile(value: str, log_dir: str, default_name: str) -> str | None:
+    if value.upper() == "NONE" or value.lower() == "syslog":  # syslog: see stdout_syslog
         return None
-    if value.lower() == "syslog":  # supervisord's deprecated magic name
-        raise ConfigError(
-            f"{key}_logfile: 'syslog' is not supported (mictld's own log goes to the "
-            "journal under systemd); give a file, AUTO or NONE"
-        )
     if value.upper() == "AUTO":
         return os.path.join(log_dir, default_name)
     return value

@@ -58,6 +58,11 @@ class ProgramOptions(Struct):
     stderr_logfile_backups: Count = 10
     user: str = ""  # run as this user (the daemon must be root), like supervisord
     umask: str | int = ""  # e.g. "022"; "" = the daemon's (mictld's is 077)
+    # Each output line also goes to mictld's own log (the journal under
+    # systemd) as `NAME stdout: line`, as supervisord 4 sends it to syslog.
+    # Off by default; never for instances (their output may hold prompts).
+    stdout_syslog: bool | str = False
+    stderr_syslog: bool | str = False
 
 
 class GroupSection(Struct):

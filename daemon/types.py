@@ -86,6 +86,8 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     stderr_logfile: str | None = None
     stderr_logfile_maxbytes: int = 50 * 1024 * 1024
     stderr_logfile_backups: int = 10
+    stdout_syslog: bool = False  # each output line in mictld's own log too
+    stderr_syslog: bool = False
     identity: Identity | None = None  # `user`: uid, gid, groups
     umask: int = -1  # -1: the daemon's
     port: int | None = None

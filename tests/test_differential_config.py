@@ -123,15 +123,36 @@ def test_relative_logfile_is_relative_to_the_config_file_not_the_cwd(
     assert mi["web"].stdout_logfile == str(tmp_path / "logs" / "web.out")
 
 
-def test_syslog_as_a_logfile_is_refused_with_the_key(tmp_path: Path) -> None:
-    """A deliberate difference: supervisord turns the deprecated
-    stdout_logfile=syslog into stdout_syslog; mictld refuses it (it would have
-    been a file named "syslog")."""
-    programs = {"web": {"command": "sleep 1", "stdout_logfile": "syslog"}}
-    sv = supervisord_reads(tmp_path, programs)
-    assert sv["web"].stdout_syslog is True and sv["web"].stdout_logfile is None
-    with pytest.raises(config.ConfigError, match=r"programs\.web\.stdout_logfile: 'syslog'"):
-        mictld_reads(tmp_path, programs)
+def test_syslog_options_read_as_supervisord_reads_them(tmp_path: Path) -> None:
+    """stdout_syslog/stderr_syslog, off by default; the deprecated
+    stdout_logfile=syslog means stdout_syslog and no log file, under both."""
+    programs = {
+        "plain": {"command": "sleep 1"},
+        "both": {"command": "sleep 1", "stdout_syslog": "true", "stderr_syslog": "true"},
+        "old": {"command": "sleep 1", "stdout_logfile": "syslog", "stderr_logfile": "syslog"},
+    }
+    sv, mi = both(tmp_path, programs)
+    for name in programs:
+        for stream in ("stdout", "stderr"):
+            syslog, logfile = f"{stream}_syslog", f"{stream}_logfile"
+            assert getattr(mi[name], syslog) is getattr(sv[name], syslog), (name, stream)
+            assert (getattr(mi[name], logfile) is None) is (getattr(sv[name], logfile) is None)
+    assert mi["plain"].stdout_syslog is False and mi["old"].stdout_syslog is True
+    bad = {"web": {"command": "sleep 1", "stderr_syslog": "maybe"}}
+    with pytest.raises(ValueError):
+        supervisord_reads(tmp_path, bad)
+    with pytest.raises(config.ConfigError, match=r"programs\.web\.stderr_syslog"):
+        mictld_reads(tmp_path, bad)
+
+
+def test_instances_never_send_output_to_mictlds_log(tmp_path: Path) -> None:
+    """A runner's output may hold prompts: the syslog options are refused for
+    instances, naming the key."""
+    for stream in ("stdout", "stderr"):
+        path = tmp_path / "mictl.toml"
+        path.write_text(f"[profiles.program]\n{stream}_syslog = true\n")
+        with pytest.raises(config.ConfigError, match=rf"profiles\.program\.{stream}_syslog"):
+            config.load(path, env={})
 
 
 def test_harmless_supervisord_options_load_with_a_warning(
