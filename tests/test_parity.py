@@ -163,6 +163,9 @@ def test_live_reload_adds_and_changes_a_group(tmp_path: Path) -> None:
         d.wait_state("grp:c", "RUNNING")
         assert d.program("grp:a").pid == grp_a  # unchanged: not restarted
 
+        status = d.ctl("status", "grp:*")  # supervisorctl's `status grp:*`
+        assert status.returncode == 0, status.stderr
+        assert [line.split()[0] for line in status.stdout.splitlines()[1:]] == ["grp:a", "grp:c"]
         stopped = d.ctl("stop", "grp:")
         assert stopped.returncode == 0, stopped.stderr
         assert sorted(stopped.stdout.splitlines()) == ["grp:a: STOPPED", "grp:c: STOPPED"]
