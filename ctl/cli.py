@@ -110,7 +110,8 @@ def _table(programs: Sequence[ProgramInfo], colour: bool) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_ctl
 def status(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
-    """Show the state of every program (or of NAMES)."""
+    """Show the state of every program (or of NAMES; `grp:*` as in supervisorctl)."""
+    names = tuple(expand_patterns(ctl, names))
     programs = ctl.call("GET", "/v1/programs", list[ProgramInfo], name=list(names))
     if as_json:
         emit_json(programs)

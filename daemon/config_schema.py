@@ -58,6 +58,19 @@ class ProgramOptions(Struct):
     stderr_logfile_backups: Count = 10
     user: str = ""  # run as this user (the daemon must be root), like supervisord
     umask: str | int = ""  # e.g. "022"; "" = the daemon's (mictld's is 077)
+    # Each output line also goes to mictld's own log (the journal under
+    # systemd) as `NAME stdout: line`, as supervisord 4 sends it to syslog.
+    # Off by default; never for instances (their output may hold prompts).
+    stdout_syslog: bool | str = False
+    stderr_syslog: bool | str = False
+
+
+class GroupSection(Struct):
+    """supervisord's [group:x]: its members are named `x:PROGRAM` and are
+    addressed together as `x:*` (daemon/config_groups.py)."""
+
+    programs: list[str] | str  # ["a", "b"] or supervisord's "a,b"
+    priority: int = 999  # orders the group among the others, as supervisord's
 
 
 class BrowserSection(Struct):
@@ -186,6 +199,7 @@ class Config(Struct):
     daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
     profiles: ProfilesSection = msgspec.field(default_factory=ProfilesSection)
     programs: dict[str, ProgramOptions] = {}
+    groups: dict[str, GroupSection] = {}
     router: RouterSection = msgspec.field(default_factory=RouterSection)
     health: HealthSection = msgspec.field(default_factory=HealthSection)
     upstreams: dict[str, UpstreamSection] = {}
