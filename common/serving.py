@@ -26,6 +26,32 @@ class SocketInUse(Exception):
 
 
 class InLoopServer(uvicorn.Server):
+    """uvicorn's server, without its signal handlers, and without its tick:
+    uvicorn wakes ten times a second to look at should_exit (and refreshes
+    its Date header every tenth time). Here the loop wakes once a second for
+    the Date header, and at once when should_exit is set (from the loop)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._exit = asyncio.Event()
+        super().__init__(config)
+
+    @property
+    def should_exit(self) -> bool:
+        return self._exit.is_set()
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        if value:
+            self._exit.set()
+        else:
+            self._exit.clear()
+
+    async def main_loop(self) -> None:
+        while not await self.on_tick(0):  # counter 0: the Date header, every time
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._exit.wait()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield  # the daemon's dispatcher handles signals

@@ -103,7 +103,9 @@ def names_or_all(ctl: Ctl, names: tuple[str, ...], all_: bool) -> list[str]:
 
 
 def expand_patterns(ctl: Ctl, names: tuple[str, ...]) -> list[str]:
-    """`web:*` (supervisorctl's group syntax; any glob) -> the matching names."""
+    """`web:*` or `web:` (supervisorctl's group syntax: numprocs copies, a
+    [groups.web]'s members; any glob) -> the matching names."""
+    names = tuple(f"{n}*" if n.endswith(":") else n for n in names)
     if not any(c in n for n in names for c in "*?["):
         return list(names)
     known = [p.name for p in ctl.call("GET", "/v1/programs", list[ProgramInfo])]

@@ -110,7 +110,8 @@ def _table(programs: Sequence[ProgramInfo], colour: bool) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_ctl
 def status(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
-    """Show the state of every program (or of NAMES)."""
+    """Show the state of every program (or of NAMES; `grp:*` as in supervisorctl)."""
+    names = tuple(expand_patterns(ctl, names))
     programs = ctl.call("GET", "/v1/programs", list[ProgramInfo], name=list(names))
     if as_json:
         emit_json(programs)
@@ -153,8 +154,20 @@ _verb("stop", {"STOPPED", "EXITED", "FATAL"}, "Stop programs (remembered across 
 @click.option("--no-wait", is_flag=True, help="Return at once, do not wait for the result.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--rolling", is_flag=True, help="One batch at a time, each routable before the next.")
-@click.option("--batch", default=1, show_default=True, help="Instances per batch (--rolling).")
-@click.option("--max-unavailable", default=1, show_default=True, help="At most this many out.")
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Instances per batch (--rolling).",
+)
+@click.option(
+    "--max-unavailable",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="At most this many out.",
+)
 @pass_ctl
 def restart(
     ctl: Ctl,

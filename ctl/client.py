@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
 import socket
 from collections.abc import Iterator
 from typing import Any, TypeVar
@@ -12,6 +11,7 @@ from urllib.parse import urlencode
 import msgspec
 
 from common.errors import ErrorBody
+from ctl import http1
 
 T = TypeVar("T")
 
@@ -30,22 +30,6 @@ class ApiError(Exception):
         self.code = body.error.code if body else None
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("mictl", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.unix_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class Client:
     def __init__(self, socket_path: str, timeout: float | None = 600.0) -> None:
         self.socket_path = socket_path
@@ -54,26 +38,27 @@ class Client:
     @contextlib.contextmanager
     def _open(
         self, method: str, path: str, query: dict[str, Any] | None
-    ) -> Iterator[http.client.HTTPResponse]:
+    ) -> Iterator[http1.Response]:
         if query:
             path += "?" + urlencode(query, doseq=True)
-        conn = _UnixConnection(self.socket_path, self.timeout)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            conn.request(method, path)
-            yield conn.getresponse()
+            sock.settimeout(self.timeout)
+            sock.connect(self.socket_path)
+            yield http1.request(sock, method, path)
         except FileNotFoundError:
             raise DaemonUnreachable(self.socket_path, "no such socket") from None
         except ConnectionRefusedError:
             raise DaemonUnreachable(self.socket_path, "connection refused") from None
         except PermissionError:
             raise DaemonUnreachable(self.socket_path, "permission denied") from None
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http1.BadResponse) as exc:
             # A daemon out of descriptors accepts nothing, or drops the
             # connection unanswered: one line (exit 3), not a traceback.
-            why = getattr(exc, "strerror", None) or type(exc).__name__
+            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise DaemonUnreachable(self.socket_path, f"no answer: {why}") from None
         finally:
-            conn.close()
+            sock.close()
 
     def call(self, method: str, path: str, type: type[T], query: dict[str, Any] | None = None) -> T:
         with self._open(method, path, query) as response:
@@ -100,5 +85,5 @@ class Client:
                 except msgspec.DecodeError:
                     body = None
                 raise ApiError(response.status, body, raw)
-            while chunk := response.read1(65536):
+            while chunk := response.read1():
                 yield chunk

@@ -32,6 +32,14 @@ def config_of(ctx: click.Context) -> Config | None:
         raise Usage(str(exc)) from None
 
 
+def browser_options(cfg: Config | None) -> dict[str, object]:
+    """The config's browser settings (executable, extra args) as keyword
+    arguments for the commands that open a browser themselves."""
+    if cfg is None:
+        return {"executable": "", "args": []}
+    return {"executable": cfg.profiles.browser.executable, "args": list(cfg.profiles.browser.args)}
+
+
 def site_of(name: str | None, cfg: Config | None, url: str | None = None) -> SiteFile:
     """A site file by name or path (default: the config's [profiles] site)."""
     from instance_runner.sites.loader import SiteFileError, load_site

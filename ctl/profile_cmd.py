@@ -16,7 +16,7 @@ from common.cookies import when
 from common.files import atomic_write
 from common.names import instance_name_error
 from ctl.errors import EXIT_FAILED, Failed, Usage
-from ctl.local import config_of, site_of
+from ctl.local import browser_options, config_of, site_of
 
 DEFAULT_WINDOW = 3 * 86400.0  # [profiles] expiry_warning
 
@@ -99,14 +99,12 @@ def capture_cmd(
 
     if not has_display():
         raise Failed(no_display_line(name, site_name or site.name, directory, debug_port or 9222))
-    browser = cfg.profiles.browser if cfg else None
     try:
         driver = load_driver(login_script) if login_script else None
         data = asyncio.run(
             capture(
                 site,
-                executable=browser.executable if browser else "",
-                args=list(browser.args) if browser else [],
+                **browser_options(cfg),
                 timeout=timeout,
                 driver=driver,
                 debug_port=debug_port,
@@ -168,14 +166,12 @@ def check_cmd(
     from instance_runner.chromium import NoBrowser
     from instance_runner.profile_check import check_profile
 
-    browser = cfg.profiles.browser if cfg else None
     try:
         report = asyncio.run(
             check_profile(
                 path,
                 site,
-                executable=browser.executable if browser else "",
-                args=list(browser.args) if browser else [],
+                **browser_options(cfg),
             )
         )
     except NoBrowser as exc:

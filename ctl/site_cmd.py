@@ -11,7 +11,7 @@ import click
 import msgspec
 
 from ctl.errors import EXIT_FAILED, Failed, Usage
-from ctl.local import config_of, site_of, site_path, verified_line
+from ctl.local import browser_options, config_of, site_of, site_path, verified_line
 
 
 @click.command("record")
@@ -53,7 +53,6 @@ def record_cmd(
     from instance_runner.chromium import NoBrowser
     from instance_runner.record import RecordError, record, write
 
-    browser = cfg.profiles.browser if cfg else None
     try:
         recording = asyncio.run(
             record(
@@ -62,9 +61,8 @@ def record_cmd(
                 profile,
                 prompt,
                 model=model,
-                executable=browser.executable if browser else "",
-                headless=browser.headless if browser else True,
-                args=list(browser.args) if browser else [],
+                headless=cfg.profiles.browser.headless if cfg else True,
+                **browser_options(cfg),
                 redact=list(redact),
             )
         )
@@ -97,14 +95,12 @@ def replay_cmd(ctx: click.Context, directory: str, site_name: str | None, as_jso
     from instance_runner.chromium import NoBrowser
     from instance_runner.replay import replay
 
-    browser = cfg.profiles.browser if cfg else None
     try:
         report = asyncio.run(
             replay(
                 directory,
                 site,
-                executable=browser.executable if browser else "",
-                args=list(browser.args) if browser else [],
+                **browser_options(cfg),
             )
         )
     except NoBrowser as exc:

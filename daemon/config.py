@@ -22,7 +22,7 @@ from supervisor import datatypes
 
 from common.files import read_regular
 from common.names import NAME_RE
-from daemon import compat, config_checks, expansions
+from daemon import compat, config_checks, config_groups, expansions
 from daemon.config_fleet import FleetSection, ScalingSection
 from daemon.config_schema import (
     BreakerSection,
@@ -87,7 +87,15 @@ def load(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Con
     config.path = str(path.resolve())
     try:  # every program option must parse
         program_specs(config)
-        resolve_program("*", config.profiles.program, "", argv=("-",), key="profiles.program")
+        instance = resolve_program(
+            "*", config.profiles.program, "", argv=("-",), key="profiles.program"
+        )
+        if instance.stdout_syslog or instance.stderr_syslog:
+            stream = "stdout" if instance.stdout_syslog else "stderr"
+            raise ConfigError(
+                f"profiles.program.{stream}_syslog: not for instances "
+                "(a runner's output may hold prompts; mictld's log never does)"
+            )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     try:
@@ -118,18 +126,25 @@ def _decode(raw: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Conf
         config = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path}: {_key_path(exc)}") from None
+    try:
+        member_of = config_groups.members(config.groups, programs)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     for name, options in programs.items():
         if not NAME_RE.match(name):
             raise ConfigError(f"{path}: programs.{name}: name must match {NAME_RE.pattern}")
         processes = [(name, options)]
-        if isinstance(options, dict):  # numprocs; %(program_name)s and friends
+        if isinstance(options, dict):  # numprocs, groups; %(program_name)s and friends
             options = compat.drop_ignored(options, f"programs.{name}")
             try:
                 here = str(path.resolve().parent)
-                processes = expansions.copies(name, options, here, environ)
+                group = member_of.get(name, "")
+                processes = expansions.copies(name, options, here, environ, group)
             except ValueError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
         for process, opts in processes:
+            if process in config.programs:
+                raise ConfigError(f"{path}: programs.{name}: a second process named {process}")
             try:
                 config.programs[process] = msgspec.convert(opts, ProgramOptions, strict=False)
             except msgspec.ValidationError as exc:
@@ -247,15 +262,18 @@ def resolve_program(
         priority=options.priority,
         environment=tuple(sorted(env.items())),
         directory=options.directory or None,
-        stdout_logfile=_logfile(options.stdout_logfile, log_dir, f"{name}.log", f"{key}.stdout"),
+        stdout_logfile=_logfile(options.stdout_logfile, log_dir, f"{name}.log"),
         stdout_logfile_maxbytes=parse("stdout_logfile_maxbytes", _byte_size),
         stdout_logfile_backups=options.stdout_logfile_backups,
         redirect_stderr=parse("redirect_stderr", datatypes.boolean),
-        stderr_logfile=_logfile(
-            options.stderr_logfile, log_dir, f"{name}.err.log", f"{key}.stderr"
-        ),
+        stderr_logfile=_logfile(options.stderr_logfile, log_dir, f"{name}.err.log"),
         stderr_logfile_maxbytes=parse("stderr_logfile_maxbytes", _byte_size),
         stderr_logfile_backups=options.stderr_logfile_backups,
+        # supervisord's deprecated `stdout_logfile = syslog` means stdout_syslog.
+        stdout_syslog=parse("stdout_syslog", datatypes.boolean)
+        or options.stdout_logfile.lower() == "syslog",
+        stderr_syslog=parse("stderr_syslog", datatypes.boolean)
+        or options.stderr_logfile.lower() == "syslog",
         identity=parse("user", compat.identity),
         umask=parse("umask", compat.umask),
         **extra,
@@ -281,14 +299,9 @@ def _byte_size(value: str | int) -> int:
     return value if isinstance(value, int) else datatypes.byte_size(value)
 
 
-def _logfile(value: str, log_dir: str, default_name: str, key: str) -> str | None:
-    if value.upper() == "NONE":
+def _logfile(value: str, log_dir: str, default_name: str) -> str | None:
+    if value.upper() == "NONE" or value.lower() == "syslog":  # syslog: see stdout_syslog
         return None
-    if value.lower() == "syslog":  # supervisord's deprecated magic name
-        raise ConfigError(
-            f"{key}_logfile: 'syslog' is not supported (mictld's own log goes to the "
-            "journal under systemd); give a file, AUTO or NONE"
-        )
     if value.upper() == "AUTO":
         return os.path.join(log_dir, default_name)
     return value
@@ -297,7 +310,12 @@ def _logfile(value: str, log_dir: str, default_name: str, key: str) -> str | Non
 def program_specs(config: Config) -> list[ProgramSpec]:
     """The [programs.NAME] entries as specs (instances come from programs.py)."""
     return [
-        resolve_program(name, options, config.daemon.log_dir)
+        resolve_program(
+            name,
+            options,
+            config.daemon.log_dir,
+            group_priority=config_groups.group_priority(config.groups, name),
+        )
         for name, options in sorted(config.programs.items())
     ]
 

@@ -24,6 +24,7 @@ def check(config: Config) -> None:
     _command_template(config.profiles.command)
     _ports(config)
     _exposure(config)
+    _fleet(config)
 
 
 def socket_mode(text: str) -> int:
@@ -114,4 +115,28 @@ def _exposure(config: Config) -> None:
         raise ValueError(
             f"profiles.host: {config.profiles.host} is not a loopback address; instances "
             "take no API keys, so they listen on loopback only"
+        )
+
+
+def _fleet(config: Config) -> None:
+    """Pairs of [fleet] and [scaling] keys that only make sense in one order."""
+    s, f = config.scaling, config.fleet
+    if s.max_running and s.max_running < s.min_running:
+        raise ValueError(
+            f"scaling.max_running: {s.max_running} is below min_running {s.min_running} "
+            "(0 = every profile)"
+        )
+    if s.down_below >= s.up_above:
+        raise ValueError(
+            f"scaling.down_below: {s.down_below:g} is not below up_above {s.up_above:g}; "
+            "the pool would scale up and down at once"
+        )
+    if f.flap_delay_max < f.flap_delay:
+        raise ValueError(
+            f"fleet.flap_delay_max: {f.flap_delay_max:g} is below flap_delay {f.flap_delay:g}"
+        )
+    if f.fatal_retry_after and f.fatal_retry_max < f.fatal_retry_after:
+        raise ValueError(
+            f"fleet.fatal_retry_max: {f.fatal_retry_max:g} is below "
+            f"fatal_retry_after {f.fatal_retry_after:g}"
         )

@@ -6,11 +6,17 @@ unless set.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
 import msgspec
 
+from daemon.config_ranges import Count, Seconds, SecondsOrZero, Utilisation
 from daemon.scaling import ScalePolicy
 from daemon.types import ProgramSpec
+
+# Seconds between two looks at the pool: a floor, so that no value makes a busy loop.
+Interval = Annotated[float, msgspec.Meta(ge=0.1)]
+UpAbove = Annotated[float, msgspec.Meta(gt=0)]  # 0 would scale up on any request
 
 
 class _Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -19,13 +25,13 @@ class _Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class ScalingSection(_Struct):
     enabled: bool = False
-    min_running: int = 1  # instances kept running; the others are standby
-    max_running: int = 0  # 0 = every profile
-    up_above: float = 0.8  # utilisation (in flight + queued over capacity) to scale up
-    down_below: float = 0.2  # ... and to scale down
-    window: float = 30.0  # seconds it must stay above / below
-    cooldown: float = 60.0  # seconds between two steps
-    interval: float = 1.0  # seconds between two looks at the pool
+    min_running: Count = 1  # instances kept running; the others are standby
+    max_running: Count = 0  # 0 = every profile
+    up_above: UpAbove = 0.8  # utilisation (in flight + queued over capacity) to scale up
+    down_below: Utilisation = 0.2  # ... and to scale down
+    window: SecondsOrZero = 30.0  # seconds it must stay above / below
+    cooldown: SecondsOrZero = 60.0  # seconds between two steps
+    interval: Interval = 1.0  # seconds between two looks at the pool
 
     def policy(self) -> ScalePolicy | None:
         if not self.enabled:
@@ -45,18 +51,18 @@ class FleetSection(_Struct):
     # passing probe); 0 = 20 per core (bench/scale.py: 40 demo instances on 2
     # cores were routable in 45 s with 40 at once, 64 s with 10, 125 s with 4).
     # Programs that are not instances start at once.
-    max_starting: int = 0
+    max_starting: Count = 0
     # Flapping: this many exits after startsecs within flap_window seconds
     # hold the program back flap_delay seconds, doubling to flap_delay_max
     # (0 = off, as supervisord).
-    flap_exits: int = 0
-    flap_window: float = 60.0
-    flap_delay: float = 1.0
-    flap_delay_max: float = 300.0
+    flap_exits: Count = 0
+    flap_window: Seconds = 60.0
+    flap_delay: Seconds = 1.0
+    flap_delay_max: Seconds = 300.0
     # A FATAL program tries again by itself after this many seconds, doubling
     # to fatal_retry_max (0 = off: supervisord's FATAL waits for a person).
-    fatal_retry_after: float = 0.0
-    fatal_retry_max: float = 3600.0
+    fatal_retry_after: SecondsOrZero = 0.0
+    fatal_retry_max: Seconds = 3600.0
 
     def starting_limit(self) -> int:
         return self.max_starting or 20 * (os.cpu_count() or 1)

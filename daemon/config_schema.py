@@ -12,19 +12,11 @@ from typing import Annotated, Literal
 import msgspec
 
 from daemon.config_fleet import FleetSection, ScalingSection
+from daemon.config_ranges import AtLeastOne, Count, Port, Seconds, SecondsOrZero, Share
 
 
 class ConfigError(Exception):
     """A config that cannot be used; the message names the file and key path."""
-
-
-# Ranges the daemon can run with; msgspec names the key of a value outside one.
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
-Count = Annotated[int, msgspec.Meta(ge=0)]
-AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
-Seconds = Annotated[float, msgspec.Meta(gt=0)]
-SecondsOrZero = Annotated[float, msgspec.Meta(ge=0)]
-Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
 class Struct(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -66,6 +58,19 @@ class ProgramOptions(Struct):
     stderr_logfile_backups: Count = 10
     user: str = ""  # run as this user (the daemon must be root), like supervisord
     umask: str | int = ""  # e.g. "022"; "" = the daemon's (mictld's is 077)
+    # Each output line also goes to mictld's own log (the journal under
+    # systemd) as `NAME stdout: line`, as supervisord 4 sends it to syslog.
+    # Off by default; never for instances (their output may hold prompts).
+    stdout_syslog: bool | str = False
+    stderr_syslog: bool | str = False
+
+
+class GroupSection(Struct):
+    """supervisord's [group:x]: its members are named `x:PROGRAM` and are
+    addressed together as `x:*` (daemon/config_groups.py)."""
+
+    programs: list[str] | str  # ["a", "b"] or supervisord's "a,b"
+    priority: int = 999  # orders the group among the others, as supervisord's
 
 
 class BrowserSection(Struct):
@@ -194,6 +199,7 @@ class Config(Struct):
     daemon: DaemonSection = msgspec.field(default_factory=DaemonSection)
     profiles: ProfilesSection = msgspec.field(default_factory=ProfilesSection)
     programs: dict[str, ProgramOptions] = {}
+    groups: dict[str, GroupSection] = {}
     router: RouterSection = msgspec.field(default_factory=RouterSection)
     health: HealthSection = msgspec.field(default_factory=HealthSection)
     upstreams: dict[str, UpstreamSection] = {}

@@ -12,7 +12,7 @@ import signal
 import stat
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from starlette.applications import Starlette
@@ -64,6 +64,26 @@ def error_response(
 ) -> Response:
     kind = "invalid_request_error" if status < 500 else "server_error"
     return json_response(ErrorBody(ErrorDetail(message, kind, code, known)), status)
+
+
+N = TypeVar("N", int, float)
+
+
+def number(request: Request, key: str, default: N, *, minimum: N) -> N:
+    """Query parameter `key` as the type of `default`, at least `minimum`;
+    anything else is a 400 that names the parameter."""
+    raw = request.query_params.get(key)
+    if raw is None:
+        return default
+    kind = type(default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ControlError(400, f"{key}: expected {what}, got {raw!r}", "bad_parameter") from None
+    if not value >= minimum:  # NaN too
+        raise ControlError(400, f"{key}: {raw!r} is below {minimum}", "bad_parameter")
+    return value
 
 
 def describe(program: Program, now: float) -> str:
@@ -146,7 +166,7 @@ def build_app(daemon: Daemon) -> Starlette:
     async def logs(request: Request) -> Response:
         program = sup.get(request.path_params["name"])
         stream = request.query_params.get("stream", "stdout")
-        lines = int(request.query_params.get("n", "50"))
+        lines = number(request, "n", 50, minimum=0)
         follow = request.query_params.get("follow", "0") in ("1", "true", "yes")
         path = program.spec.stderr_logfile if stream == "stderr" else program.spec.stdout_logfile
         head = await asyncio.to_thread(_tail, path, lines) if path else b""  # off the loop
@@ -187,7 +207,7 @@ def build_app(daemon: Daemon) -> Starlette:
         """Recent events (?n=, ?name= repeated); ?follow=1 streams them as
         JSON lines, the recent ones first, then each as it happens."""
         names = set(request.query_params.getlist("name"))
-        recent = daemon.events.recent(int(request.query_params.get("n", "100")), names)
+        recent = daemon.events.recent(number(request, "n", 100, minimum=0), names)
         if request.query_params.get("follow", "0") not in ("1", "true", "yes"):
             return json_response(recent)
         return StreamingResponse(
@@ -203,9 +223,9 @@ def build_app(daemon: Daemon) -> Starlette:
         names = q.getlist("name") or sorted(sup.programs)
         status = daemon.roller.start(
             names,
-            batch=int(q.get("batch", "1")),
-            max_unavailable=int(q.get("max_unavailable", "1")),
-            timeout=float(q.get("timeout", "120")),
+            batch=number(request, "batch", 1, minimum=1),
+            max_unavailable=number(request, "max_unavailable", 1, minimum=1),
+            timeout=number(request, "timeout", 120.0, minimum=0.001),
         )
         return json_response(status, 202)
 

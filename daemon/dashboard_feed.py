@@ -61,7 +61,7 @@ class DaemonFeed:
     def snapshot(self) -> Snapshot:
         d = self.daemon
         assert d.router is not None
-        link, stats = d.link, d.stats
+        link, memory = d.link, d.stats.recent_memory()
         views = []
         for name, program in sorted(d.supervisor.programs.items()):
             backend = None
@@ -77,7 +77,7 @@ class DaemonFeed:
                     uptime=program.uptime(),
                     restarts=d.store.program(name).restarts,
                     reason=program.reason,
-                    memory_bytes=stats.pss_bytes.get(name) if program.pid else None,
+                    memory_bytes=memory.get(name) if program.pid else None,
                     backend=backend,
                 )
             )

@@ -17,15 +17,23 @@ from typing import Any
 from supervisor.datatypes import dict_of_key_value_pairs
 from supervisor.options import expand
 
+from common.names import NAME_RE
+
 
 def program_expansions(
-    name: str, here: str, environ: Mapping[str, str], *, process_num: int = 0, numprocs: int = 1
+    name: str,
+    here: str,
+    environ: Mapping[str, str],
+    *,
+    process_num: int = 0,
+    numprocs: int = 1,
+    group: str = "",
 ) -> dict[str, Any]:
     found: dict[str, Any] = {f"ENV_{k}": v for k, v in environ.items()}
     found.update(
         here=here,
         program_name=name,
-        group_name=name,
+        group_name=group or name,
         host_node_name=platform.node(),
         process_num=process_num,
         numprocs=numprocs,
@@ -33,9 +41,7 @@ def program_expansions(
     return found
 
 
-def expand_program(
-    options: dict[str, Any], expansions: dict[str, Any], key: str
-) -> dict[str, Any]:
+def expand_program(options: dict[str, Any], expansions: dict[str, Any], key: str) -> dict[str, Any]:
     """A copy of one program's raw TOML table with every string expanded.
 
     Raises ValueError("KEY.OPTION: supervisord's message").
@@ -75,15 +81,17 @@ MAX_NUMPROCS = 1000  # supervisord has no bound; 2**32 copies would hang the loa
 
 
 def copies(
-    name: str, options: dict[str, Any], here: str, environ: Mapping[str, str]
+    name: str, options: dict[str, Any], here: str, environ: Mapping[str, str], group: str = ""
 ) -> list[tuple[str, dict[str, Any]]]:
     """supervisord's `numprocs`: one [programs.NAME] -> its processes, each
     with its options expanded (`%(process_num)d` and the rest).
 
-    One process keeps NAME. Several are `NAME:<process_name>`, where
-    process_name (supervisord's key) must use %(process_num); mictld's default
-    is "%(process_num)02d": web:00, web:01... `mictl restart 'web:*'` takes
-    them all. Raises ValueError("programs.NAME.KEY: ...").
+    Outside a group, one process keeps NAME. Several are
+    `NAME:<process_name>`, where process_name (supervisord's key) must use
+    %(process_num); mictld's default is "%(process_num)02d": web:00, web:01...
+    `mictl restart 'web:*'` takes them all. A member of [groups.GROUP] is
+    `GROUP:<process_name>` (default NAME, or NAME_00... with numprocs), as
+    supervisord names it. Raises ValueError("programs.NAME.KEY: ...").
     """
     key = f"programs.{name}"
     options = dict(options)
@@ -91,20 +99,27 @@ def copies(
     start = integer(options.pop("numprocs_start", 0), f"{key}.numprocs_start")
     template = str(options.pop("process_name", ""))
     if not 1 <= numprocs <= MAX_NUMPROCS or start < 0:
-        raise ValueError(
-            f"{key}.numprocs: must be 1..{MAX_NUMPROCS} (and numprocs_start >= 0)"
-        )
+        raise ValueError(f"{key}.numprocs: must be 1..{MAX_NUMPROCS} (and numprocs_start >= 0)")
     if numprocs > 1 and template and "%(process_num)" not in template:
         raise ValueError(f"{key}.process_name: must use %(process_num) when numprocs > 1")
-    template = template or "%(process_num)02d"
+    if group:
+        default = "%(program_name)s_%(process_num)02d" if numprocs > 1 else "%(program_name)s"
+    else:
+        default = "%(process_num)02d"
+    template = template or default
     out = []
     for num in range(start, start + numprocs):
-        found = program_expansions(name, here, environ, process_num=num, numprocs=numprocs)
+        found = program_expansions(
+            name, here, environ, process_num=num, numprocs=numprocs, group=group
+        )
         expanded = expand_program(options, found, key)
-        if numprocs == 1:
+        if numprocs == 1 and not group:
             out.append((name, expanded))
-        else:
-            out.append((f"{name}:{expand(template, found, f'{key}.process_name')}", expanded))
+            continue
+        process = expand(template, found, f"{key}.process_name")
+        if not NAME_RE.match(process):
+            raise ValueError(f"{key}.process_name: {process!r} must match {NAME_RE.pattern}")
+        out.append((f"{group or name}:{process}", expanded))
     return out
 
 

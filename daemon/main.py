@@ -64,6 +64,8 @@ class Daemon:
         if self.router is not None:
             self.link = RouterLink(self.supervisor, self.router, cfg)
         self.stats = supmetrics.attach(self.supervisor, self.store, self.router)
+        if self.link is not None:
+            self.link.memory = self.stats.memory
         self.events = EventLog()
         self.stats.event_counts = self.events.counts
         self._record_events()
@@ -132,6 +134,8 @@ class Daemon:
             the_plan = reload.plan(self.config, new, old_specs, specs)
             self.config = new
             self.supervisor.max_starting = new.fleet.starting_limit()
+            if self.scaler is not None:
+                self.scaler.reconfigured()
 
             def sync() -> None:
                 if self.link is not None:
@@ -270,10 +274,11 @@ class Daemon:
         self.supervisor.start_all()
         notify("READY=1")
         watchdog = background(self._watchdog(), "watchdog")
-        sampler = background(self.stats.sample_forever(self._stop), "memory sampler")
         if self.scaler is not None:
             servers.append(
-                background(self.scaler.run(self._stop, self.config.scaling.interval), "scaler")
+                background(
+                    self.scaler.run(self._stop, lambda: self.config.scaling.interval), "scaler"
+                )
             )
         log.info("mictld %s ready (pid %d)", __version__, os.getpid())
 
@@ -289,7 +294,6 @@ class Daemon:
             front_server.should_exit = True
         control_server.should_exit = True
         watchdog.cancel()
-        sampler.cancel()
         await asyncio.gather(*servers, watcher, return_exceptions=True)
         if self.router is not None:
             await self.router.close()

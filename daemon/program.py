@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from common import ports
-from daemon import compat, machine
+from daemon import compat, machine, outlog
 from daemon.leftovers import Leftovers
 from daemon.logfile import RotatingFile, pump
 from daemon.machine import Event, Memory, NotAllowed
@@ -148,11 +148,13 @@ class Program:
             return machine.SpawnFailed(f"couldn't chdir to {spec.directory}: ENOENT")
         if spec.port and _port_taken(spec.port):
             return machine.SpawnFailed(f"port {spec.port} is {ports.describe_taken(spec.port)}")
-        stdout = subprocess.PIPE if spec.stdout_logfile else subprocess.DEVNULL
+        wanted = spec.stdout_logfile or spec.stdout_syslog
+        stdout = subprocess.PIPE if wanted else subprocess.DEVNULL
         if spec.redirect_stderr:
             stderr = subprocess.STDOUT
         else:
-            stderr = subprocess.PIPE if spec.stderr_logfile else subprocess.DEVNULL
+            wanted = spec.stderr_logfile or spec.stderr_syslog
+            stderr = subprocess.PIPE if wanted else subprocess.DEVNULL
         try:
             proc = subprocess.Popen(
                 spec.argv,
@@ -202,7 +204,17 @@ class Program:
                 log.error("%s: cannot open %s log %s: %s", self.name, stream, path, exc.strerror)
             else:
                 self._logs[stream] = sink
-        pump(fd, sink, self._fan_out)
+        to_log = self.spec.stderr_syslog if stream == "stderr" else self.spec.stdout_syslog
+        if not to_log or self.spec.kind == "instance":  # prompts never reach mictld's log
+            pump(fd, sink, self._fan_out)
+            return
+        lines = outlog.Lines(self.name, stream)
+
+        def both(data: bytes) -> None:
+            lines.feed(data)
+            self._fan_out(data)
+
+        pump(fd, sink, both).add_done_callback(lambda _: lines.close())
 
     def _fan_out(self, data: bytes) -> None:
         for listener in list(self.log_listeners):

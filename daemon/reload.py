@@ -28,7 +28,7 @@ from daemon.types import ProgramSpec, ReloadResult
 log = logging.getLogger("mictld")
 
 # Sections whose changes show up as program specs, not as settings in place.
-_PROGRAM_KEYS = ("programs", "profiles.program")
+_PROGRAM_KEYS = ("programs", "groups", "profiles.program")
 # Values never printed: a changed key is named, its value is not.
 _SECRET_WORDS = ("key", "token", "secret", "password")
 

@@ -3,13 +3,13 @@ drains-and-stops one instance, and says so as an event.
 
 It samples on a timer (the policy is about how long utilisation stays high
 or low, so time must pass for it to decide anything); each sample is cheap
-(no I/O), and the timer only runs when `[scaling] enabled` is set.
+(no I/O), and the timer only runs when `[scaling] enabled` is set (a reload
+that sets it wakes the scaler).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -41,6 +41,7 @@ class Scaler:
         self.policy = policy  # the live [scaling] section; None when scaling is off
         self.emit = emit
         self.mem = ScaleMemory()
+        self._look = asyncio.Event()
         supervisor.standby = self.standby_at_start
 
     # ------------------------------------------------------------ reads
@@ -98,13 +99,28 @@ class Scaler:
 
     # ------------------------------------------------------------- acts
 
-    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+    def reconfigured(self) -> None:
+        """The config was reloaded: scaling may be on or off now, look again."""
+        self._look.set()
+
+    async def run(self, stop: asyncio.Event, interval: Callable[[], float]) -> None:
+        """A look at the pool every `interval()` seconds while scaling is on;
+        while it is off, no timer: the next look follows a reload."""
         while not stop.is_set():
             policy = self.policy()
+            self._look.clear()
             if policy is not None:
                 await self.step(policy)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._look)]
+            try:
+                await asyncio.wait(
+                    waits,
+                    timeout=None if policy is None else interval(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                for w in waits:
+                    w.cancel()
 
     async def step(self, policy: ScalePolicy) -> None:
         self.mem, step = scaling.decide(policy, self.mem, self.snapshot(), time.monotonic())

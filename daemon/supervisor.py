@@ -87,9 +87,13 @@ class Supervisor:
             self.ramp()
 
     def by_priority(self, reverse: bool = False) -> list[list[Program]]:
-        groups: dict[int, list[Program]] = collections.defaultdict(list)
+        """Programs of one priority together, in order. As supervisord's, a
+        [groups.X] member is ordered by its group's priority, then its own."""
+        groups: dict[tuple[int, int], list[Program]] = collections.defaultdict(list)
         for program in self.programs.values():
-            groups[program.spec.priority].append(program)
+            spec = program.spec
+            first = spec.priority if spec.group_priority is None else spec.group_priority
+            groups[(first, spec.priority)].append(program)
         return [groups[p] for p in sorted(groups, reverse=reverse)]
 
     # ---------------------------------------------------- operator verbs

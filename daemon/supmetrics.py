@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -38,6 +38,7 @@ EVENT_KINDS = (
     "state", "restart", "routing", "breaker", "cooldown", "reload", "roll", "flap", "scale", "other"
 )  # fmt: skip
 START_BUCKETS = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120)
+MEMORY_MAX_AGE = 15.0  # seconds a memory sample serves its readers
 
 
 def restart_reason(reason: str) -> str:
@@ -63,7 +64,9 @@ class SupervisorStats:
         self.pss_bytes: dict[str, int] = {}
         self.event_counts: collections.Counter[str] = collections.Counter()  # the EventLog's
         self._seen_exit: dict[str, float] = {}
-        self._kick = asyncio.Event()  # a program became RUNNING: sample soon
+        self._sampled_at = -math.inf  # monotonic time the last memory sample began
+        self._invalidated_at = -math.inf  # a program became RUNNING: older samples miss it
+        self._sampling: asyncio.Task[None] | None = None
         self.started_at = time.time()
 
     # ------------------------------------------------------------ events
@@ -86,7 +89,7 @@ class SupervisorStats:
         if t.new == State.STARTING:
             self.start_began[t.program] = t.at
         elif t.new == State.RUNNING and t.old == State.STARTING:
-            self._kick.set()
+            self._invalidated_at = time.monotonic()
             began = self.start_began.pop(t.program, None)
             if began is not None:
                 self._observe_start(t.program, max(0.0, t.at - began))
@@ -117,14 +120,38 @@ class SupervisorStats:
         mb = pss_mb_by_spawn({token for _, token in tokens})
         return {name: int(mb[token] * 2**20) for name, token in tokens}
 
-    async def sample_forever(self, stop: asyncio.Event, interval: float = 15.0) -> None:
-        """Every `interval`, and shortly after a program becomes RUNNING."""
-        while not stop.is_set():
-            self._kick.clear()
+    def _fresh(self, max_age: float) -> bool:
+        at = self._sampled_at
+        return at > self._invalidated_at and time.monotonic() - at < max_age
+
+    async def memory(self, max_age: float = MEMORY_MAX_AGE) -> dict[str, int]:
+        """Each running program's PSS, sampled at most `max_age` seconds ago.
+
+        Sampled when asked for (a /metrics scrape, the dashboard, a memory
+        recycling check), not on a timer: reading smaps_rollup of 40
+        Chromium trees costs the kernel about a third of a second, which
+        every 15 s was most of an idle daemon's CPU. Readers at once share
+        one sample."""
+        if not self._fresh(max_age):
+            if self._sampling is None:
+                self._sampling = asyncio.get_running_loop().create_task(self._sample())
+            await asyncio.shield(self._sampling)
+        return self.pss_bytes
+
+    def recent_memory(self) -> dict[str, int]:
+        """For a synchronous reader (a dashboard frame): the last sample if it
+        is recent, else nothing; either way a fresh one is under way soon."""
+        if not self._fresh(MEMORY_MAX_AGE) and self._sampling is None:
+            self._sampling = asyncio.get_running_loop().create_task(self._sample())
+        return self.pss_bytes if self._fresh(2 * MEMORY_MAX_AGE) else {}
+
+    async def _sample(self) -> None:
+        try:
+            began = time.monotonic()
             self.pss_bytes = await asyncio.to_thread(self.sample_memory)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), interval)
-            await asyncio.sleep(0.5)  # let a burst of starts settle into one sample
+            self._sampled_at = began
+        finally:
+            self._sampling = None
 
 
 def attach(supervisor: Supervisor, store: StateStore, router: Router | None) -> SupervisorStats:
@@ -136,6 +163,7 @@ def attach(supervisor: Supervisor, store: StateStore, router: Router | None) -> 
         router.metrics.registry.register(
             SupervisorCollector(stats, lambda name: store.program(name).restarts)
         )
+        router.metrics.before_render.append(stats.memory)
     return stats
 
 
@@ -181,7 +209,7 @@ class SupervisorCollector(Collector):
         )
         memory = GaugeMetricFamily(
             "mictl_program_memory_pss_bytes",
-            "PSS of the program's whole process tree (sampled every 15 s)",
+            "PSS of the program's whole process tree (sampled when scraped, at most 15 s old)",
             labels=["program"],
         )
         for name in names:

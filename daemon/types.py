@@ -76,6 +76,7 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     stopasgroup: bool = False
     killasgroup: bool = False
     priority: int = 999
+    group_priority: int | None = None  # a [groups.X] member's: ordered by it first
     environment: tuple[tuple[str, str], ...] = ()
     directory: str | None = None
     stdout_logfile: str | None = None
@@ -85,6 +86,8 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     stderr_logfile: str | None = None
     stderr_logfile_maxbytes: int = 50 * 1024 * 1024
     stderr_logfile_backups: int = 10
+    stdout_syslog: bool = False  # each output line in mictld's own log too
+    stderr_syslog: bool = False
     identity: Identity | None = None  # `user`: uid, gid, groups
     umask: int = -1  # -1: the daemon's
     port: int | None = None

@@ -21,7 +21,12 @@ RECORDER = Path(__file__).with_name("state_recorder.py")
 
 
 class Supervisord:
-    def __init__(self, root: Path, programs: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        programs: dict[str, dict[str, str]],
+        groups: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.socket = root / "supervisor.sock"
@@ -50,6 +55,9 @@ class Supervisord:
         for name, options in programs.items():
             lines = "\n".join(f"{k}={v}" for k, v in options.items())
             sections.append(f"[program:{name}]\n{lines}\n")
+        for name, options in (groups or {}).items():  # [group:x] programs=a,b
+            lines = "\n".join(f"{k}={v}" for k, v in options.items())
+            sections.append(f"[group:{name}]\n{lines}\n")
         self.config = root / "supervisord.conf"
         self.config.write_text("\n".join(textwrap.dedent(s) for s in sections))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -94,6 +102,15 @@ class Supervisord:
             if line.split()[1] == name
         ]
 
+    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """supervisorctl, as an operator runs it."""
+        return subprocess.run(
+            [str(BIN / "supervisorctl"), "-c", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     def info(self, name: str) -> dict[str, Any]:
         return self.call("getProcessInfo", name)
 
@@ -108,8 +125,12 @@ class Supervisord:
 
 
 @contextlib.contextmanager
-def supervisord(root: Path, programs: dict[str, dict[str, str]]) -> Iterator[Supervisord]:
-    s = Supervisord(root, programs)
+def supervisord(
+    root: Path,
+    programs: dict[str, dict[str, str]],
+    groups: dict[str, dict[str, str]] | None = None,
+) -> Iterator[Supervisord]:
+    s = Supervisord(root, programs, groups)
     try:
         yield s.start()
     finally:

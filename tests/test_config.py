@@ -40,7 +40,7 @@ def test_example_config_documents_every_key_with_its_default() -> None:
 
     def walk(struct: type, table: dict, where: str) -> None:
         for field in msgspec.structs.fields(struct):
-            if field.name in ("path", "programs", "upstreams"):
+            if field.name in ("path", "programs", "groups", "upstreams"):
                 continue  # loader-set / examples only / documented as derived
             assert field.name in table, f"{where}{field.name} missing from etc/mictl.toml"
             if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
@@ -149,3 +149,33 @@ def test_any_text_config_loads_or_fails_with_config_error(text: str) -> None:
             config.load(path, env={})
         except ConfigError as exc:
             assert str(path) in str(exc)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("[scaling]\nmin_running = 3\nmax_running = 2", "scaling.max_running"),
+        ("[fleet]\nfatal_retry_after = 60\nfatal_retry_max = 30", "fleet.fatal_retry_max"),
+        ("[fleet]\nflap_window = -60", "fleet.flap_window"),
+        ("[scaling]\ninterval = 0.01", "scaling.interval"),
+    ],
+)
+def test_fleet_and_scaling_ranges_are_refused_naming_the_key(
+    tmp_path: Path, text: str, where: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path, env={})
+    assert where in str(info.value)
+
+
+def test_fleet_and_scaling_values_at_their_edges_load(tmp_path: Path) -> None:
+    """The edges of each range are usable: scale to zero, no cooldown, retries off."""
+    text = (
+        "[scaling]\nmin_running = 0\nmax_running = 0\nup_above = 1.5\ndown_below = 0\n"
+        "window = 0\ncooldown = 0\ninterval = 0.1\n"
+        "[fleet]\nmax_starting = 0\nflap_exits = 1\nflap_delay = 2\nflap_delay_max = 2\n"
+        "fatal_retry_after = 0\nfatal_retry_max = 1\n"
+    )
+    cfg = config.load(write(tmp_path, text), env={})
+    assert cfg.scaling.up_above == 1.5 and cfg.fleet.flap_delay_max == 2

@@ -123,15 +123,36 @@ def test_relative_logfile_is_relative_to_the_config_file_not_the_cwd(
     assert mi["web"].stdout_logfile == str(tmp_path / "logs" / "web.out")
 
 
-def test_syslog_as_a_logfile_is_refused_with_the_key(tmp_path: Path) -> None:
-    """A deliberate difference: supervisord turns the deprecated
-    stdout_logfile=syslog into stdout_syslog; mictld refuses it (it would have
-    been a file named "syslog")."""
-    programs = {"web": {"command": "sleep 1", "stdout_logfile": "syslog"}}
-    sv = supervisord_reads(tmp_path, programs)
-    assert sv["web"].stdout_syslog is True and sv["web"].stdout_logfile is None
-    with pytest.raises(config.ConfigError, match=r"programs\.web\.stdout_logfile: 'syslog'"):
-        mictld_reads(tmp_path, programs)
+def test_syslog_options_read_as_supervisord_reads_them(tmp_path: Path) -> None:
+    """stdout_syslog/stderr_syslog, off by default; the deprecated
+    stdout_logfile=syslog means stdout_syslog and no log file, under both."""
+    programs = {
+        "plain": {"command": "sleep 1"},
+        "both": {"command": "sleep 1", "stdout_syslog": "true", "stderr_syslog": "true"},
+        "old": {"command": "sleep 1", "stdout_logfile": "syslog", "stderr_logfile": "syslog"},
+    }
+    sv, mi = both(tmp_path, programs)
+    for name in programs:
+        for stream in ("stdout", "stderr"):
+            syslog, logfile = f"{stream}_syslog", f"{stream}_logfile"
+            assert getattr(mi[name], syslog) is getattr(sv[name], syslog), (name, stream)
+            assert (getattr(mi[name], logfile) is None) is (getattr(sv[name], logfile) is None)
+    assert mi["plain"].stdout_syslog is False and mi["old"].stdout_syslog is True
+    bad = {"web": {"command": "sleep 1", "stderr_syslog": "maybe"}}
+    with pytest.raises(ValueError):
+        supervisord_reads(tmp_path, bad)
+    with pytest.raises(config.ConfigError, match=r"programs\.web\.stderr_syslog"):
+        mictld_reads(tmp_path, bad)
+
+
+def test_instances_never_send_output_to_mictlds_log(tmp_path: Path) -> None:
+    """A runner's output may hold prompts: the syslog options are refused for
+    instances, naming the key."""
+    for stream in ("stdout", "stderr"):
+        path = tmp_path / "mictl.toml"
+        path.write_text(f"[profiles.program]\n{stream}_syslog = true\n")
+        with pytest.raises(config.ConfigError, match=rf"profiles\.program\.{stream}_syslog"):
+            config.load(path, env={})
 
 
 def test_harmless_supervisord_options_load_with_a_warning(
@@ -203,3 +224,81 @@ def test_a_bad_command_refuses_the_file_here(tmp_path: Path) -> None:
     assert "bad" in supervisord_reads(tmp_path, programs)
     with pytest.raises(config.ConfigError, match=r"programs\.bad\.command"):
         mictld_reads(tmp_path, programs)
+
+
+def _supervisord_groups(root: Path, programs: dict, groups: dict) -> dict[str, tuple[int, Any]]:
+    """supervisord's namespec (GROUP:PROCESS) -> (group priority, ProcessConfig)."""
+    lines = [f"[supervisord]\nlogfile={root}/supervisord.log\n"]
+    for kind, sections in (("program", programs), ("group", groups)):
+        for name, options in sections.items():
+            lines.append(f"[{kind}:{name}]\n" + "\n".join(f"{k}={v}" for k, v in options.items()))
+    (root / "supervisord.conf").write_text("\n".join(lines) + "\n")
+    opts = ServerOptions()
+    opts.configfile = str(root / "supervisord.conf")
+    opts.process_config(do_usage=False)
+    return {
+        f"{g.name}:{p.name}": (g.priority, p)
+        for g in opts.process_group_configs
+        for p in g.process_configs
+    }
+
+
+def _mictld_groups(root: Path, programs: dict, groups: dict) -> dict[str, ProgramSpec]:
+    text = "[daemon]\nstate_dir = 'state'\nlog_dir = 'log'\n"
+    for kind, sections in (("programs", programs), ("groups", groups)):
+        for name, options in sections.items():
+            text += f"[{kind}.{name}]\n" + "".join(f"{k} = '{v}'\n" for k, v in options.items())
+    (root / "mictl.toml").write_text(text)
+    loaded = config.load(root / "mictl.toml", env=dict(os.environ))
+    return {s.name: s for s in config.program_specs(loaded)}
+
+
+def test_group_members_are_named_as_supervisord_names_them(tmp_path: Path) -> None:
+    """[group:grp] programs=a,b: the processes are grp:a, grp:b (a member
+    with numprocs grp:b_00...), %(group_name)s is the group's; the group's
+    priority orders its members. A program outside any group keeps its own
+    name (supervisord's namespec `solo:solo`, which supervisorctl also
+    takes as `solo`)."""
+    programs = {
+        "a": {"command": "echo %(group_name)s %(program_name)s", "priority": "7"},
+        "b": {
+            "command": "sleep %(process_num)d",
+            "numprocs": "2",
+            "process_name": "%(program_name)s_%(process_num)02d",
+        },
+        "solo": {"command": "echo %(group_name)s", "priority": "3"},
+    }
+    groups = {"grp": {"programs": "a,b", "priority": "42"}}
+    sv = _supervisord_groups(tmp_path, programs, groups)
+    mi = _mictld_groups(tmp_path, programs, groups)
+    assert sorted(sv) == ["grp:a", "grp:b_00", "grp:b_01", "solo:solo"]
+    assert sorted(mi) == ["grp:a", "grp:b_00", "grp:b_01", "solo"]
+    for name, (group_priority, process) in sv.items():
+        ours = mi[name.removeprefix("solo:")]
+        assert list(ours.argv) == shlex.split(process.command), name
+        assert ours.priority == process.priority, name
+        if name.startswith("grp:"):
+            assert ours.group_priority == group_priority == 42
+    assert mi["solo"].group_priority is None  # its own priority orders it, as there
+
+
+@pytest.mark.parametrize("spelling", ["a,zz", "zz"])
+def test_a_group_naming_an_unknown_program_is_refused_by_both(
+    tmp_path: Path, spelling: str
+) -> None:
+    programs = {"a": {"command": "sleep 1"}}
+    groups = {"grp": {"programs": spelling}}
+    with pytest.raises(ValueError, match="unknown program"):
+        _supervisord_groups(tmp_path, programs, groups)
+    with pytest.raises(config.ConfigError, match=r"groups\.grp\.programs: .*'zz'"):
+        _mictld_groups(tmp_path, programs, groups)
+
+
+def test_a_program_in_two_groups_is_refused_here(tmp_path: Path) -> None:
+    """A deliberate difference: supervisord runs such a program twice (once
+    per group); mictld refuses the file, naming the key."""
+    programs = {"a": {"command": "sleep 1"}}
+    groups = {"one": {"programs": "a"}, "two": {"programs": "a"}}
+    assert sorted(_supervisord_groups(tmp_path, programs, groups)) == ["one:a", "two:a"]
+    with pytest.raises(config.ConfigError, match=r"groups\.two\.programs: 'a' is already"):
+        _mictld_groups(tmp_path, programs, groups)

@@ -166,6 +166,21 @@ BAD_VALUES = [
     ("router", "host", '"127.0.0.1.nip.io"', "router.host"),
     ("profiles", "host", '"0.0.0.0"', "profiles.host"),
     ("router", "breaker.failure_rate", "2", "router.breaker.failure_rate"),
+    ("fleet", "flap_window", "-60", "fleet.flap_window"),
+    ("fleet", "flap_exits", "-1", "fleet.flap_exits"),
+    ("fleet", "flap_delay", "0", "fleet.flap_delay"),
+    ("fleet", "flap_delay_max", "0.5", "fleet.flap_delay_max"),  # below flap_delay 1
+    ("fleet", "max_starting", "-1", "fleet.max_starting"),
+    ("fleet", "fatal_retry_after", "-1", "fleet.fatal_retry_after"),
+    ("fleet", "fatal_retry_max", "0", "fleet.fatal_retry_max"),
+    ("scaling", "min_running", "-1", "scaling.min_running"),
+    ("scaling", "max_running", "-2", "scaling.max_running"),
+    ("scaling", "up_above", "0", "scaling.up_above"),
+    ("scaling", "down_below", "-0.1", "scaling.down_below"),
+    ("scaling", "down_below", "0.9", "scaling.down_below"),  # not below up_above 0.8
+    ("scaling", "window", "-1", "scaling.window"),
+    ("scaling", "cooldown", "-5", "scaling.cooldown"),
+    ("scaling", "interval", "0", "scaling.interval"),
 ]
 
 

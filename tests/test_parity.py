@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, running, wait_until
+from tests.helpers import BIN, alive, running, wait_until
 from tests.oracle import Supervisord, supervisord
 
 pytestmark = pytest.mark.slow
@@ -124,8 +124,54 @@ def test_live_reload_with_one_bad_program_changes_nothing(tmp_path: Path) -> Non
     with running(tmp_path, body) as d:
         d.start()
         pid = d.wait_state("web", "RUNNING").pid
-        d.write_config(d.config.read_text() + "\n[programs.bad]\ncommand = \"sh -c 'oops\"\n")
+        d.write_config(d.config.read_text() + '\n[programs.bad]\ncommand = "sh -c \'oops"\n')
         refused = d.ctl("reload")
         assert refused.returncode == 2 and "programs.bad.command" in refused.stderr
         assert d.program("web").state == "RUNNING" and d.program("web").pid == pid
         assert "bad" not in d.programs()
+
+
+def test_live_reload_adds_and_changes_a_group(tmp_path: Path) -> None:
+    """Putting programs into a [groups.grp] renames them grp:NAME (the old
+    process stops, the member starts), as supervisorctl update removes and
+    adds them; changing the group's list moves only the programs that moved:
+    a member that stays keeps running untouched. `mictl stop grp:` (the
+    trailing colon is supervisorctl's group form too) stops just the group."""
+    programs = "".join(
+        f'[programs.{n}]\ncommand = "sleep 600"\nstartsecs = 0\n' for n in ("a", "b", "c")
+    )
+    with running(tmp_path, programs) as d:
+        d.start()
+        first = {n: d.wait_state(n, "RUNNING").pid for n in ("a", "b", "c")}
+        base = d.config.read_text()
+
+        def reload(groups: str) -> None:
+            d.write_config(base + groups)
+            done = d.ctl("reload")
+            assert done.returncode == 0, done.stderr
+
+        reload('[groups.grp]\nprograms = "a,b"\n')
+        wait_until(lambda: sorted(d.programs()) == ["c", "grp:a", "grp:b"], 30, "renamed")
+        grp_a = d.wait_state("grp:a", "RUNNING").pid
+        d.wait_state("grp:b", "RUNNING")
+        assert not alive(first["a"] or 0) and not alive(first["b"] or 0)
+        assert d.program("c").pid == first["c"]
+
+        reload('[groups.grp]\nprograms = ["a", "c"]\n')
+        wait_until(lambda: sorted(d.programs()) == ["b", "grp:a", "grp:c"], 30, "moved")
+        d.wait_state("b", "RUNNING")
+        d.wait_state("grp:c", "RUNNING")
+        assert d.program("grp:a").pid == grp_a  # unchanged: not restarted
+
+        status = d.ctl("status", "grp:*")  # supervisorctl's `status grp:*`
+        assert status.returncode == 0, status.stderr
+        assert [line.split()[0] for line in status.stdout.splitlines()[1:]] == ["grp:a", "grp:c"]
+        stopped = d.ctl("stop", "grp:")
+        assert stopped.returncode == 0, stopped.stderr
+        assert sorted(stopped.stdout.splitlines()) == ["grp:a: STOPPED", "grp:c: STOPPED"]
+        assert d.program("b").state == "RUNNING"
+
+        d.write_config(base + '[groups.grp]\nprograms = ["a", "nope"]\n')
+        refused = d.ctl("reload")
+        assert refused.returncode == 2 and "groups.grp.programs" in refused.stderr
+        assert sorted(d.programs()) == ["b", "grp:a", "grp:c"]

@@ -235,6 +235,7 @@ def build_app(router: Router) -> ASGIApp:
         wanted = router.cfg.router.metrics_auth
         if wanted and not router.authorized(request.headers.get("authorization", "")):
             return _error(401, "Incorrect or missing API key (metrics_auth)", "invalid_api_key")
+        await router.metrics.refresh()
         return Response(router.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def not_chat(request: Request) -> Response:

@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from daemon import recycle
 from daemon.config import Config
 from daemon.health_restarts import HealthRestarts
-from daemon.orphans import tree_pss_mb
+from daemon.orphans import pss_mb_by_spawn
 from daemon.program import Program
 from daemon.router.app import Router
 from daemon.router.backend import Backend, describe
@@ -59,6 +60,8 @@ class RouterLink:
         )
         self._served_at_start: dict[str, int] = {}
         self._recycling: asyncio.Task[None] | None = None
+        # PSS by program, at most 15 s old (the daemon shares its /metrics sample).
+        self.memory: Callable[[], Awaitable[dict[str, int]]] = self._scan_memory
         supervisor.listeners.append(self.on_transition)
         supervisor.drain = self.drain_for
         supervisor.undrain = self.undrain_after
@@ -141,11 +144,6 @@ class RouterLink:
 
     def maybe_recycle(self) -> None:
         """One at a time, and never the last routable instance."""
-        if self._recycling is not None and not self._recycling.done():
-            return
-        self._recycling = asyncio.get_running_loop().create_task(self._recycle())
-
-    async def _recycle(self) -> None:
         p = self.cfg.profiles
         policy = recycle.RecyclePolicy(
             after_requests=p.recycle_after_requests,
@@ -154,15 +152,24 @@ class RouterLink:
         )
         if not policy.active:
             return
+        if self._recycling is not None and not self._recycling.done():
+            return
+        self._recycling = asyncio.get_running_loop().create_task(self._recycle(policy))
+
+    async def _scan_memory(self) -> dict[str, int]:
+        tokens = {n: p.spawn_token for n, p in self.supervisor.programs.items() if p.pid}
+        mb = await asyncio.to_thread(pss_mb_by_spawn, set(tokens.values()))  # /proc: off the loop
+        return {name: int(mb[token] * 2**20) for name, token in tokens.items()}
+
+    async def _recycle(self, policy: recycle.RecyclePolicy) -> None:
+        memory = await self.memory() if policy.above_mb else {}
         now = self.pool.clock()
         views = []
         for name, program in sorted(self.supervisor.programs.items()):
             backend = self.pool.backends.get(name)
             if backend is None or backend.kind != "instance" or program.state != State.RUNNING:
                 continue
-            mb = None
-            if policy.above_mb:  # a /proc scan: off the loop
-                mb = await asyncio.to_thread(tree_pss_mb, program.spawn_token)
+            mb = memory[name] / 2**20 if name in memory else None
             views.append(
                 recycle.InstanceView(
                     name=name,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -34,6 +34,8 @@ class Metrics:
         self.registry.register(_PoolCollector(lambda: pool))
         self._counted: dict[tuple[str, str], Counter] = {}
         self._timed: dict[str, Histogram] = {}
+        # Samples that are taken when scraped (the supervisor's memory), awaited first.
+        self.before_render: list[Callable[[], Awaitable[object]]] = []
 
     def count(self, backend: str, status: str) -> None:
         # labels() takes a lock and builds a key on every call; the hot path
@@ -48,6 +50,10 @@ class Metrics:
         if child is None:
             child = self._timed[backend] = self.latency.labels(backend)
         child.observe(seconds)
+
+    async def refresh(self) -> None:
+        for sample in list(self.before_render):
+            await sample()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
