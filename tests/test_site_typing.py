@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from instance_runner.browser import BrowserSession
+from instance_runner.sites import pick
 from instance_runner.sites.loader import load_site
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import answer
@@ -60,6 +61,43 @@ def test_the_prompt_replaces_what_the_box_held(rep: Replica) -> None:
     in_textarea, in_editor = asyncio.run(scenario())
     assert in_textarea == "line one\nline two"
     assert in_editor.strip() == "typed here"
+
+
+def test_the_next_chats_model_label_is_read_while_no_one_waits(
+    rep: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> tuple[str | None, list[str]]:
+        profile = harness.profile(rep.tmp / "ahead.json")
+        session = BrowserSession(
+            load_site("aistudio"), profile=str(profile), extra_args=rep.browser_args
+        )
+        await session.start()
+        try:
+            adapter = session.adapter
+            await adapter.load_models()
+            adapter.reset_ahead = True
+            answers = [
+                "".join([e.text async for e in adapter.generate("[nothink] one", "gemini-2.5-pro")])
+            ]
+            assert adapter._ahead is not None
+            label = await asyncio.shield(adapter._ahead)
+
+            async def no_reading(*args: object, **kw: object) -> str:
+                raise AssertionError("the label was read while the request waited")
+
+            # The next request on that chat, same model: nothing left to read.
+            monkeypatch.setattr(pick, "shown_model", no_reading)
+            answers.append(
+                "".join([e.text async for e in adapter.generate("[nothink] two", "gemini-2.5-pro")])
+            )
+            return label, answers
+        finally:
+            await session.close()
+
+    label, answers = asyncio.run(scenario())
+    assert label == "Gemini 2.5 Pro"
+    assert answers == [answer("gemini-2.5-pro", f"[nothink] {n}") for n in ("one", "two")]
+    assert harness.last_request(rep)["model"] == "gemini-2.5-pro"
 
 
 def timeline(port: int) -> tuple[int, list[list]]:

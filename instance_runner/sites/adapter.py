@@ -65,7 +65,9 @@ class SiteAdapter:
         self._captured: list[SiteModel] = []  # from the network
         self._models: list[SiteModel] = []
         self._models_seen = asyncio.Event()
-        self._ahead: asyncio.Task[bool] | None = None  # the next chat, opened after an answer
+        # The next chat, opened after an answer: the model label it shows
+        # ("" without a label to read), None if it could not be opened.
+        self._ahead: asyncio.Task[str | None] | None = None
         # Open the next fresh chat as soon as an answer ends (an instance
         # does; a recording wants the finished page left as it is).
         self.reset_ahead = False
@@ -161,8 +163,8 @@ class SiteAdapter:
         """
         s = self.site.selectors
         finished = False
-        fresh = await self._ahead if self._ahead else False
-        self._ahead = None
+        label = await self._ahead if self._ahead else None
+        fresh, self._ahead = label is not None, None
         try:
             try:
                 chosen = self.resolve(model) if model else None
@@ -171,9 +173,11 @@ class SiteAdapter:
                     # check stood in front of it): read it from a fresh page.
                     await pick.reset(self.page, self.context, self.site)
                     chosen = self.resolve(model) if await self.load_models() else None
-                    fresh = True
+                    fresh, label = True, None
                 # (a reset checks the sign-in: fresh or not, the page was checked)
-                await pick.prepare(self.page, self.context, self.site, chosen, fresh=fresh)
+                await pick.prepare(
+                    self.page, self.context, self.site, chosen, fresh=fresh, label=label
+                )
                 if wanted:
                     await settings.apply(self.page, self.site, wanted)
                 timeline.mark("prepared")
@@ -220,13 +224,17 @@ class SiteAdapter:
         else:
             await self.page.fill(sel.any_of(self.site.selectors.prompt), prompt)
 
-    async def _reset_ahead(self) -> bool:
+    async def _reset_ahead(self) -> str | None:
+        """Open the next chat and read its model label while no one waits."""
         try:
             await pick.reset(self.page, self.context, self.site)
-            return True
+            m = self.site.model_config
+            if m.check and m.pick == "localstorage":
+                return await pick.shown_model(self.page, self.site, wait=True)
+            return ""
         except (PlaywrightError, SiteProblem) as exc:
             log.info("could not open the next chat ahead: %s", _first_line(exc))
-            return False
+            return None
 
     async def _answer(self) -> AsyncIterator[Event]:
         assert self._events is not None

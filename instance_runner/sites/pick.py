@@ -150,15 +150,20 @@ async def prepare(
     model: SiteModel | None,
     *,
     fresh: bool = False,
+    label: str | None = None,
 ) -> None:
     """Reset the chat (unless `fresh`: reset already, after the last answer)
-    and choose `model` (None: leave the page's own)."""
+    and choose `model` (None: leave the page's own). `label`: the model
+    label that fresh page showed, read when it was opened (None: read now)."""
     m = site.model_config
     wanted = model is not None and m.pick != "none"
     shown = False  # the fresh page already shows the model: no second check
     if wanted and m.pick == "localstorage":
         assert model is not None
-        current = await shown_model(page, site, wait=fresh) if m.check else ""
+        if fresh and label is not None:
+            current = label
+        else:
+            current = await shown_model(page, site, wait=fresh) if m.check else ""
         shown = fresh and shows(current, model)
         if not shows(current, model):
             await _write_storage(page, site, model)
