@@ -78,3 +78,18 @@ def test_instance_overhead_splits_the_network_sources_time_by_hop() -> None:
         figures = row.split()[-9:]
         assert all(float(x) == float(x) for x in figures), row
     assert "of which instance -> client" in result.stdout
+
+
+@pytest.mark.browser
+def test_devtools_hop_times_both_paths() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "devtools_hop.py"), "--requests", "1"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [x.split() for x in result.stdout.splitlines() if x.startswith(("Playwright", "raw"))]
+    assert len(rows) == 2, result.stdout
+    for row in rows:  # chunks seen on both paths, and their lags measured
+        assert int(row[-3]) > 0 and float(row[-2]) == float(row[-2]), row
