@@ -21,8 +21,10 @@ import ssl
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import median, pct, table
+from _hops import FIRST, PIECE, hops
 
 from instance_runner.sites.decoders import StreamOptions, make
 from tests.replicas.aistudio import harness
@@ -97,15 +99,27 @@ def through(port: int, prompt: str) -> Sample:
 def lags(sent: list[list[float]], received: list[tuple[float, int]]) -> list[float]:
     """For each piece the replica sent: when the client had that much text."""
     out = []
-    for at, length in sent:
+    for at, length, _ in sent:
         got = next((t for t, n in received if n >= length), None)
         if got is not None:
             out.append(got - at)
     return out
 
 
-def run(name: str, rep: Replica, call, count: int, gap: float = 0) -> list[str]:  # type: ignore
+def timeline(port: int) -> list[list[Any]]:
+    """The instance's marks of its last request (mictl-instance --timeline)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/debug/timeline")
+    marks = json.loads(conn.getresponse().read())["marks"]
+    conn.close()
+    return marks
+
+
+def run(  # type: ignore[no-untyped-def]
+    name: str, rep: Replica, call, count: int, gap: float = 0, port: int | None = None
+) -> tuple[list[str], dict[str, list[float]]]:
     ttfts, totals, first_lags, all_lags, before = [], [], [], [], []
+    where: dict[str, list[float]] = {key: [] for key, _ in FIRST + PIECE}
     for i in range(count + 2):
         time.sleep(gap)  # a client's pause: the instance opens the next chat meanwhile
         ttft, total, received, t0 = call(f"[nothink] bench {name} {i}")
@@ -113,6 +127,9 @@ def run(name: str, rep: Replica, call, count: int, gap: float = 0) -> list[str]:
         sent = seen["sent"]
         if i < 2:
             continue  # warm-up
+        if port is not None:
+            for key, values in hops(t0, sent, received, timeline(port)).items():
+                where[key].extend(values)
         pieces = lags(sent, received)
         ttfts.append(ttft * 1000)
         before.append((seen["arrived"] - t0) * 1000)
@@ -129,7 +146,11 @@ def run(name: str, rep: Replica, call, count: int, gap: float = 0) -> list[str]:
         f"{median(all_lags):.2f}",
         f"{pct(all_lags, 90):.2f}",
         str(len(sent)),
-    ]
+    ], where
+
+
+def verdict(value: float, target: float) -> str:
+    return f"{value:+.2f} ms ({'meets' if value <= target else 'over'} the {target:g} ms target)"
 
 
 def main() -> None:
@@ -147,26 +168,22 @@ def main() -> None:
         dom = tmp / "aistudio-dom.toml"
         text = bundled.read_text()
         dom.write_text(text.replace('[stream]\nsource = "network"', '[stream]\nsource = "dom"'))
-        net_proc, net_port = harness.instance(tmp, rep, "net", profile)
+        net_proc, net = harness.instance(tmp, rep, "net", profile, ["--timeline"])
         procs.append(net_proc)
         dom_proc, dom_port = harness.instance(tmp, rep, "dom", profile, ["--site", str(dom)])
         procs.append(dom_proc)
-        rows = [
+        gapped = f"mictl, network, {args.gap:g} s between requests"
+        results = [
             run("replica API, direct", rep, lambda q: direct(rep, q), args.requests),
-            run("mictl, network source", rep, lambda q: through(net_port, q), args.requests),
+            run("mictl, network source", rep, lambda q: through(net, q), args.requests, port=net),
             run("mictl, DOM source", rep, lambda q: through(dom_port, q), args.requests),
-            run(
-                f"mictl, network, {args.gap:g} s between requests",
-                rep,
-                lambda q: through(net_port, q),
-                args.requests,
-                args.gap,
-            ),
+            run(gapped, rep, lambda q: through(net, q), args.requests, args.gap, port=net),
         ]
     finally:
         for proc in procs:
             proc.stop()
         rep.stop()
+    rows = [row for row, _ in results]
     header = [
         "path",
         "TTFT p50 ms",
@@ -180,12 +197,28 @@ def main() -> None:
     ]
     print(f"{args.requests} requests each, the replica pacing pieces {args.pace_ms:g} ms apart")
     print(table(header, rows))
-    direct_first, net_first, dom_first = (float(r[5]) for r in rows[:3])
-    direct_piece, net_piece, dom_piece = (float(r[6]) for r in rows[:3])
+    print("\nnetwork source, where the time goes (p50, ms; one clock: replica, Chromium, instance)")
+    hop_rows = [
+        [row[0].removeprefix("mictl, "), *(f"{median(where[key]):.2f}" for key, _ in FIRST + PIECE)]
+        for row, where in (results[1], results[3])
+    ]
+    print(table(["path", *(title for _, title in FIRST + PIECE)], hop_rows))
+    base, dom_row = rows[0], rows[2]
+    for row, where in (results[1], results[3]):
+        ttft = float(row[1]) - float(base[1])
+        page = float(row[4]) - float(base[4])
+        tap = float(row[5]) - float(base[5])
+        piece = float(row[6]) - float(base[6])
+        own = median(where["mictl"]) - float(base[6])
+        print(
+            f"\n{row[0]}: added to TTFT p50 {ttft:+.1f} ms, of which page work before the "
+            f"site's request {page:+.1f} ms and the tap's first piece {verdict(tap, 15)}; "
+            f"added per piece p50 {verdict(piece, 1)}, of which instance -> client "
+            f"{verdict(own, 1)}"
+        )
     print(
-        f"added by mictl to the first piece: network {net_first - direct_first:+.2f} ms, "
-        f"DOM {dom_first - direct_first:+.2f} ms; per piece: network "
-        f"{net_piece - direct_piece:+.2f} ms, DOM {dom_piece - direct_piece:+.2f} ms"
+        f"DOM source: first piece {float(dom_row[5]) - float(base[5]):+.2f} ms, "
+        f"per piece {float(dom_row[6]) - float(base[6]):+.2f} ms"
     )
 
 

@@ -74,6 +74,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help='the model for requests that say "default" or name none',
     )
+    p.add_argument(
+        "--timeline",
+        action="store_true",
+        help="keep where each request's time goes, at GET /debug/timeline "
+        "(bench/instance_overhead.py; times and sizes only)",
+    )
     return p.parse_args(argv)
 
 
@@ -140,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         yield
         await session.close()
 
-    app = build_app(instance)
+    app = build_app(instance, with_timeline=args.timeline)
     app.router.lifespan_context = lifespan
     config = uvicorn.Config(
         RequestLog(app),

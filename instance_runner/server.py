@@ -26,7 +26,7 @@ from starlette.routing import Route
 from common import http_errors
 from common.errors import ErrorBody, ErrorDetail
 from common.serving import ClientGone, cancel_on_disconnect
-from instance_runner import limits, prompt
+from instance_runner import limits, prompt, timeline
 from instance_runner.instance import ApiError, Instance
 from instance_runner.request_log import FIRST_DELTA
 from instance_runner.sites import settings
@@ -58,7 +58,9 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(msgspec.json.encode(data), status, headers, media_type="application/json")
 
 
-def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlette:
+def build_app(
+    instance: Instance, *, max_body: int = 4 * 1024 * 1024, with_timeline: bool = False
+) -> Starlette:
     async def chat(request: Request) -> Response:
         try:
             return await _chat(request)
@@ -74,6 +76,8 @@ def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlet
 
     async def _chat(request: Request) -> Response:
         body = await request.body()
+        timeline.begin()
+        timeline.mark("request")
         if len(body) > max_body:
             raise ApiError(
                 413,
@@ -168,14 +172,18 @@ def build_app(instance: Instance, *, max_body: int = 4 * 1024 * 1024) -> Starlet
         report = instance.health()
         return json_response(report, 200 if report.ok else 503)
 
-    return Starlette(
-        exception_handlers=http_errors.handlers(),
-        routes=[
-            Route("/v1/chat/completions", chat, methods=["POST"]),
-            Route("/v1/models", models),
-            Route("/health", health),
-        ],
-    )
+    async def last_timeline(request: Request) -> Response:
+        return json_response(timeline.last())
+
+    routes = [
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/models", models),
+        Route("/health", health),
+    ]
+    if with_timeline:  # a bench aid (timeline.py): times and sizes, no text
+        timeline.enable()
+        routes.append(Route("/debug/timeline", last_timeline))
+    return Starlette(exception_handlers=http_errors.handlers(), routes=routes)
 
 
 def _decode(body: bytes) -> ChatRequest:
@@ -241,18 +249,25 @@ async def _stream(
         return b"data: " + msgspec.json.encode(payload) + b"\n\n"
 
     answer: list[str] = []
+    length = 0  # answer characters handed to the server (timeline marks)
     completed = False
     try:
         opening = _delta(first) if first else Delta(content="")
         opening.role = "assistant"
         if first and first[0] == "text":
             answer.append(first[1])
-        yield chunk(opening)
+            length += len(first[1])
+        data = chunk(opening)
+        timeline.mark("sent", size=length)
+        yield data
         try:
             while (out := await _next_raw(outs)) is not None:
                 if out[0] == "text":
                     answer.append(out[1])
-                yield chunk(_delta(out))
+                    length += len(out[1])
+                data = chunk(_delta(out))
+                timeline.mark("sent", size=length)
+                yield data
         except SiteProblem as exc:
             error = await instance.failed_with(exc, model_id)
             detail = ErrorDetail(str(error), error.type, error.code)

@@ -63,6 +63,30 @@
     });
   };
 
+  // Focus the first visible, editable match of `sels` with its content
+  // selected, so that typing replaces it (as Playwright's fill does).
+  window.__mictlFocus = (sels) => {
+    for (const s of sels) {
+      for (const el of document.querySelectorAll(s)) {
+        if (!visible(el) || el.disabled || el.readOnly) continue;
+        el.focus();
+        if (el instanceof HTMLTextAreaElement || el instanceof HTMLInputElement) {
+          el.select();
+        } else if (el.isContentEditable) {
+          const range = document.createRange();
+          range.selectNodeContents(el);
+          const selection = getSelection();
+          selection.removeAllRanges();
+          selection.addRange(range);
+        } else {
+          return false;
+        }
+        return el === document.activeElement || el.contains(document.activeElement);
+      }
+    }
+    return false;
+  };
+
   window.__mictlDisarm = () => {
     if (state) { state.finished = true; state.observer.disconnect(); }
     state = null;

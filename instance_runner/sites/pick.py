@@ -155,9 +155,11 @@ async def prepare(
     and choose `model` (None: leave the page's own)."""
     m = site.model_config
     wanted = model is not None and m.pick != "none"
+    shown = False  # the fresh page already shows the model: no second check
     if wanted and m.pick == "localstorage":
         assert model is not None
         current = await shown_model(page, site, wait=fresh) if m.check else ""
+        shown = fresh and shows(current, model)
         if not shows(current, model):
             await _write_storage(page, site, model)
             fresh = False  # the page must load again to take it
@@ -172,7 +174,7 @@ async def prepare(
         await page.select_option(sel.any_of(site.selectors.model_picker), value=model.id)
     elif m.pick in ("click", "type"):
         await _pick_from_menu(page, site, model)
-    if m.check:
+    if m.check and not shown:
         await _verify(page, site, model)
 
 

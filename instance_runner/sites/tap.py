@@ -27,6 +27,8 @@ from typing import Any
 from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
+from instance_runner import timeline
+
 log = logging.getLogger("mictl.instance")
 Push = Callable[[str, Any], None]
 
@@ -84,6 +86,7 @@ class NetworkTap:
                 self._watched[event["requestId"]] = (url, callback)
         if self._want is not None and self._id is None and self._want in url:
             self._id = event["requestId"]
+            timeline.mark("browser_request", event.get("timestamp"))
             # Ask for the body's stream before the response starts: no round
             # trip between the first bytes and us (retried at the response).
             self._enabling = True
@@ -95,6 +98,7 @@ class NetworkTap:
             return
         response = event["response"]
         headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
+        timeline.mark("browser_response", event.get("timestamp"))
         self.push("net_response", (int(response.get("status", 0)), headers))
         self._responded = True
         if not self._enabling and self._streaming is False:
@@ -120,7 +124,7 @@ class NetworkTap:
             return
         data = reply.get("bufferedData") or ""
         if data:
-            self.push("net_data", base64.b64decode(data))
+            self._data(base64.b64decode(data))
         self._streaming = True
         pending, self._pending = self._pending, []
         for kind, value in pending:
@@ -132,14 +136,18 @@ class NetworkTap:
             body = reply.get("body", "")
             raw = base64.b64decode(body) if reply.get("base64Encoded") else body.encode()
             if raw:
-                self.push("net_data", raw)
+                self._data(raw)
         except PlaywrightError as exc:
             log.warning("could not read the tapped response: %s", exc)
         self.push("net_end", None)
 
+    def _data(self, raw: bytes) -> None:
+        timeline.mark("received", size=len(raw))
+        self.push("net_data", raw)
+
     def _deliver(self, rid: str, kind: str, value: Any) -> None:
         if kind == "data":
-            self.push("net_data", value)
+            self._data(value)
         elif kind == "end":
             self.push("net_end", None)
         else:
@@ -157,7 +165,11 @@ class NetworkTap:
             self._pending.append((kind, value))
 
     def _on_data(self, event: dict[str, Any]) -> None:
-        if event["requestId"] == self._id and event.get("data"):
+        if event["requestId"] != self._id:
+            return
+        # Every chunk, streamed yet or not: when Chromium had it.
+        timeline.mark("browser_data", event.get("timestamp"), event.get("dataLength", 0))
+        if event.get("data"):
             self._queue(event["requestId"], "data", base64.b64decode(event["data"]))
 
     def _on_finished(self, event: dict[str, Any]) -> None:

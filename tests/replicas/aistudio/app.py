@@ -208,9 +208,10 @@ async def generate(request: Request) -> Response:
             await asyncio.Event().wait()  # never: the page gives up or stops it
         first = True
         items = [[None, t, *[None] * 10, 1] for t in think] + [[None, t] for t in text]
-        sent: list[tuple[float, int]] = []  # (monotonic time, answer characters so far)
+        # (monotonic time, answer characters so far, body bytes so far)
+        sent: list[tuple[float, int, int]] = []
         SEEN["sent"] = sent  # for bench/instance_overhead.py
-        length = 0
+        length = size = 0
         for i, part in enumerate(items):
             data = (b"[" if first else b",\r\n") + element(
                 part, 1 if i == len(items) - 1 else None, i
@@ -219,9 +220,10 @@ async def generate(request: Request) -> Response:
             cut = rng.randrange(1, len(data))  # network chunks split anywhere
             yield data[:cut]
             yield data[cut:]
+            size += len(data)
             if len(part) == 2:
                 length += len(str(part[1]))
-                sent.append((time.monotonic(), length))
+                sent.append((time.monotonic(), length, size))
             await asyncio.sleep(pace)
         yield b"]"
 

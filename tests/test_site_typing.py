@@ -1,0 +1,113 @@
+"""How the prompt goes in and where a request's time goes, against the AI
+Studio replica in real Chromium: the prompt replaces whatever the box held
+(a textarea, and a contenteditable editor), and `--timeline` follows one
+request hop by hop (instance_runner/timeline.py, bench/instance_overhead.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+from collections.abc import Iterator
+
+import msgspec
+import openai
+import pytest
+
+from instance_runner.browser import BrowserSession
+from instance_runner.sites.loader import load_site
+from tests.replicas.aistudio import harness
+from tests.replicas.aistudio.answers import answer
+from tests.replicas.tls import Replica
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+PROMPT = "ms-prompt-box ms-chunk-editor textarea"
+
+
+@pytest.fixture(scope="module")
+def rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
+    r = harness.replica(tmp_path_factory.mktemp("typing"))
+    yield r
+    r.stop()
+
+
+def test_the_prompt_replaces_what_the_box_held(rep: Replica) -> None:
+    async def scenario() -> tuple[str, str]:
+        site = load_site("aistudio")
+        profile = harness.profile(rep.tmp / "typing.json")
+        session = BrowserSession(
+            site, profile=str(profile), extra_args=rep.browser_args, read_only=True
+        )
+        await session.start()
+        try:
+            page, adapter = session.page, session.adapter
+            assert page is not None
+            await page.fill(PROMPT, "left over from before")
+            await adapter.type_prompt("line one\nline two")
+            in_textarea = await page.input_value(PROMPT)
+            # A contenteditable editor (ProseMirror-like) instead of a textarea.
+            await page.evaluate(
+                """() => document.body.insertAdjacentHTML("beforeend",
+                    '<div id="editor" contenteditable="true"><p>old <b>text</b></p></div>')"""
+            )
+            selectors = msgspec.structs.replace(site.selectors, prompt="#editor")
+            adapter.site = msgspec.structs.replace(site, selectors=selectors)
+            await adapter.type_prompt("typed here")
+            return in_textarea, await page.inner_text("#editor")
+        finally:
+            await session.close()
+
+    in_textarea, in_editor = asyncio.run(scenario())
+    assert in_textarea == "line one\nline two"
+    assert in_editor.strip() == "typed here"
+
+
+def timeline(port: int) -> tuple[int, list[list]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/debug/timeline")
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, (json.loads(body)["marks"] if response.status == 200 else [])
+
+
+def test_timeline_follows_one_request_hop_by_hop(rep: Replica) -> None:
+    profile = harness.profile(rep.tmp / "timeline.json")
+    proc, port = harness.instance(rep.tmp, rep, "timeline", profile, ["--timeline"])
+    other = harness.profile(rep.tmp / "plain.json")
+    plain, plain_port = harness.instance(rep.tmp, rep, "plain", other)
+    try:
+        prompt = "[nothink] where does the time go"
+        with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0) as c:
+            chunks = list(
+                c.chat.completions.create(
+                    model="gemini-2.5-pro",
+                    messages=[{"role": "user", "content": prompt}],
+                    stream=True,
+                )
+            )
+        text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+        assert text == answer("gemini-2.5-pro", prompt)
+        status, marks = timeline(port)
+        sent = harness.last_request(rep)["sent"]
+        assert timeline(plain_port)[0] == 404  # off unless asked for
+    finally:
+        proc.stop()
+        plain.stop()
+    assert status == 200
+    names = [m[0] for m in marks]
+    steps = [names.index(n) for n in ("request", "prepared", "typed", "clicked")]
+    assert steps == sorted(steps)
+    at = {m[0]: m for m in reversed(marks)}
+    # Chromium's own timestamps, on the instance's clock: the page's request
+    # left after the instance began preparing it, and before its answer came.
+    assert at["prepared"][1] <= at["browser_request"][2] <= at["browser_response"][2]
+    assert at["browser_request"][2] <= at["received"][1]
+    # Every piece's bytes, as Chromium had them and as the instance got
+    # them (the closing "]" may come after the last piece ended the answer).
+    pieces = sent[-1][2]
+    assert pieces <= sum(m[3] for m in marks if m[0] == "received") <= pieces + 1
+    assert pieces <= sum(m[3] for m in marks if m[0] == "browser_data") <= pieces + 1
+    # The answer's characters as handed to the server, in order.
+    handed = [m[3] for m in marks if m[0] == "sent"]
+    assert handed == sorted(handed) and handed[-1] == len(text)
