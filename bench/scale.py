@@ -10,7 +10,8 @@ of --sizes, in one run:
   probes; nothing reads /metrics meanwhile, so no memory sample), in % of a
   core: its own time, whatever else loads the machine;
 - `mictl status` (the whole CLI process, wall time, Python's start-up
-  included) and one raw GET /v1/programs, median of 5 after one warm-up. The
+  included; and its CPU time, which the machine's load changes less) and one
+  raw GET /v1/programs, median of 5 after one warm-up. The
   CLI runs with bytecode caching on, as an installed mictl has it (pip writes
   .pyc files at install; under PYTHONDONTWRITEBYTECODE every run would
   compile mictl's own modules from source again);
@@ -205,11 +206,16 @@ def run(n: int, idle_s: float, requests: int, max_starting: int) -> list[str]:
         ctl = [str(BIN / "mictl"), "--socket", str(root / "mictl.sock"), "status"]
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         subprocess.run(ctl, capture_output=True, check=True, env=env)  # warm-up: .pyc files
-        cli, raw = [], []
+        cli, cli_cpu, raw = [], [], []
         for _ in range(5):
-            t = time.perf_counter()
+            t, before = time.perf_counter(), os.times()
             subprocess.run(ctl, capture_output=True, check=True, env=env)
             cli.append(time.perf_counter() - t)
+            after = os.times()
+            cli_cpu.append(
+                after.children_user + after.children_system
+                - before.children_user - before.children_system
+            )  # fmt: skip
             t = time.perf_counter()
             client.call("GET", "/v1/programs", list)
             raw.append(time.perf_counter() - t)
@@ -234,7 +240,7 @@ def run(n: int, idle_s: float, requests: int, max_starting: int) -> list[str]:
             f"{total:,.0f}",
             f"{median(instances):.0f}",
             f"{idle_cpu:.2f}",
-            f"{median(cli) * 1000:.0f} ({median(raw) * 1000:.1f})",
+            f"{median(cli) * 1000:.0f} / {median(cli_cpu) * 1000:.0f} ({median(raw) * 1000:.1f})",
             f"{median(straight) * 1000:.0f}",
             f"{added_ms(fronted, straight):+.0f} (IQR {spread * 1000:.0f})",
             f"{added_ms(*fast):+.2f} ({median(fast[1]) * 1000:.2f})",
@@ -292,7 +298,7 @@ def main() -> None:
         "PSS total (MB)",
         "PSS/instance (MB)",
         "daemon idle CPU (%)",
-        "mictl status ms (raw)",
+        "mictl status ms, wall / CPU (raw)",
         "answer direct p50 (ms)",
         "router adds (direct IQR)",
         "router adds, fast path (direct)",
