@@ -9,7 +9,10 @@ directly.
 
 from __future__ import annotations
 
-import socket
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _socket import socket
 
 
 class BadResponse(Exception):
@@ -17,7 +20,7 @@ class BadResponse(Exception):
 
 
 class Response:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket) -> None:
         self._sock = sock
         self._buffer = b""
         self._eof = False
@@ -99,7 +102,7 @@ class Response:
         return b"".join(pieces)
 
 
-def request(sock: socket.socket, method: str, path: str) -> Response:
+def request(sock: socket, method: str, path: str) -> Response:
     """Send a bodiless request on a connected socket; the answer's head is in."""
     head = f"{method} {path} HTTP/1.1\r\nHost: mictl\r\nConnection: close\r\n"
     if method in ("POST", "PUT", "PATCH"):
