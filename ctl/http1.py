@@ -36,7 +36,7 @@ class Response:
             self.headers[name.strip().lower()] = value.strip()
         self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
         length = self.headers.get("content-length")
-        self._left = int(length) if length is not None and not self._chunked else None
+        self._left = _number(length, 10) if length is not None and not self._chunked else None
         self._done = self._left == 0
 
     # ------------------------------------------------------------ bytes in
@@ -74,7 +74,7 @@ class Response:
         if self._done:
             return b""
         if self._chunked:
-            size = int(self._until(b"\r\n").split(b";", 1)[0], 16)
+            size = _number(self._until(b"\r\n").split(b";", 1)[0].decode("latin-1"), 16)
             if size == 0:
                 self._until(b"\r\n")  # no trailers from mictld: the final CRLF
                 self._done = True
@@ -100,6 +100,16 @@ class Response:
         while piece := self.read1():
             pieces.append(piece)
         return b"".join(pieces)
+
+
+def _number(text: str, base: int) -> int:
+    try:
+        value = int(text.strip(), base)
+    except ValueError:
+        raise BadResponse(f"not a length: {text[:20]!r}") from None
+    if value < 0:
+        raise BadResponse(f"not a length: {text[:20]!r}")
+    return value
 
 
 def request(sock: socket, method: str, path: str) -> Response:
