@@ -6,9 +6,15 @@ of --sizes, in one run:
 - PSS of everything (daemon + demo site + instances) and per instance (the
   runner's whole tree: driver and Chromium included);
 - the daemon's own CPU while idle with N programs (utime + stime from
-  /proc/PID/stat over --idle seconds, 15 by default: one period of its memory
-  sampling; health probes included), in % of a core;
-- `mictl status` (the whole CLI process) and one raw GET /v1/programs, median of 5;
+  /proc/PID/stat over --idle seconds, 30 by default: six rounds of health
+  probes; nothing reads /metrics meanwhile, so no memory sample), in % of a
+  core: its own time, whatever else loads the machine;
+- `mictl status` (the whole CLI process, wall time, Python's start-up
+  included; and its CPU time, which the machine's load changes less) and one
+  raw GET /v1/programs, median of 5 after one warm-up. The
+  CLI runs with bytecode caching on, as an installed mictl has it (pip writes
+  .pyc files at install; under PYTHONDONTWRITEBYTECODE every run would
+  compile mictl's own modules from source again);
 - the router's added p50 latency with N backends: sequential non-streamed
   requests through the front port and straight to one instance (the one the
   front picks: strategy primary_first), alternated, as the median of the
@@ -198,11 +204,18 @@ def run(n: int, idle_s: float, requests: int, max_starting: int) -> list[str]:
         idle_cpu = (cpu_seconds(daemon.pid) - cpu0) / (time.monotonic() - t0) * 100
 
         ctl = [str(BIN / "mictl"), "--socket", str(root / "mictl.sock"), "status"]
-        cli, raw = [], []
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        subprocess.run(ctl, capture_output=True, check=True, env=env)  # warm-up: .pyc files
+        cli, cli_cpu, raw = [], [], []
         for _ in range(5):
-            t = time.perf_counter()
-            subprocess.run(ctl, capture_output=True, check=True)
+            t, before = time.perf_counter(), os.times()
+            subprocess.run(ctl, capture_output=True, check=True, env=env)
             cli.append(time.perf_counter() - t)
+            after = os.times()
+            cli_cpu.append(
+                after.children_user + after.children_system
+                - before.children_user - before.children_system
+            )  # fmt: skip
             t = time.perf_counter()
             client.call("GET", "/v1/programs", list)
             raw.append(time.perf_counter() - t)
@@ -227,7 +240,7 @@ def run(n: int, idle_s: float, requests: int, max_starting: int) -> list[str]:
             f"{total:,.0f}",
             f"{median(instances):.0f}",
             f"{idle_cpu:.2f}",
-            f"{median(cli) * 1000:.0f} ({median(raw) * 1000:.1f})",
+            f"{median(cli) * 1000:.0f} / {median(cli_cpu) * 1000:.0f} ({median(raw) * 1000:.1f})",
             f"{median(straight) * 1000:.0f}",
             f"{added_ms(fronted, straight):+.0f} (IQR {spread * 1000:.0f})",
             f"{added_ms(*fast):+.2f} ({median(fast[1]) * 1000:.2f})",
@@ -252,14 +265,14 @@ def available_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10,20,40", help="instance counts, comma-separated")
-    # 15 s: one whole period of the daemon's memory sampling (supmetrics), which
-    # a shorter window may or may not catch.
-    parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle CPU sampling")
+    # 30 s: six rounds of health probes, and 3000 clock ticks (0.03 % steps).
+    parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU sampling")
     parser.add_argument("--requests", type=int, default=30, help="sequential requests each way")
     parser.add_argument(
         "--max-starting", type=int, default=0, help="[fleet] max_starting (0 = twice the cores)"
     )
     args = parser.parse_args()
+    load_before = os.getloadavg()
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         if n * MB_PER_INSTANCE_GUESS > available_mb():
@@ -272,10 +285,12 @@ def main() -> None:
             print(f"N={n} failed: {exc}", file=sys.stderr)
             continue
         print("  " + "  ".join(rows[-1]), file=sys.stderr, flush=True)
-    load = os.getloadavg()[0]
+    load = " / ".join(f"{a:.1f}" for a in load_before)
+    after = " / ".join(f"{a:.1f}" for a in os.getloadavg())
     print(
         f"\nmictld + demo site + N demo instances (headless Chromium each), "
-        f"{os.cpu_count()} CPUs, {ramp(args.max_starting)}, load average {load:.1f} at the end\n"
+        f"{os.cpu_count()} CPUs, {ramp(args.max_starting)}, load average (1/5/15 min) "
+        f"{load} at the start, {after} at the end\n"
     )
     header = [
         "N",
@@ -283,7 +298,7 @@ def main() -> None:
         "PSS total (MB)",
         "PSS/instance (MB)",
         "daemon idle CPU (%)",
-        "mictl status ms (raw)",
+        "mictl status ms, wall / CPU (raw)",
         "answer direct p50 (ms)",
         "router adds (direct IQR)",
         "router adds, fast path (direct)",

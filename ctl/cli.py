@@ -58,7 +58,12 @@ from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
     envvar="MICTL_CONFIG",
     help="Read the socket path from this config.",
 )
-@click.version_option(__version__, prog_name="mictl")
+@click.version_option(  # message and help given: click's defaults go through gettext
+    __version__,
+    prog_name="mictl",
+    message="%(prog)s, version %(version)s",
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) -> None:
     """Control mictld, the browser-session supervisor."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _socket  # not `socket`: its import builds four IntEnums of ~400 constants (~5 ms)
 import contextlib
-import socket
 from collections.abc import Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -41,7 +41,7 @@ class Client:
     ) -> Iterator[http1.Response]:
         if query:
             path += "?" + urlencode(query, doseq=True)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.settimeout(self.timeout)
             sock.connect(self.socket_path)

@@ -9,7 +9,10 @@ directly.
 
 from __future__ import annotations
 
-import socket
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _socket import socket
 
 
 class BadResponse(Exception):
@@ -17,7 +20,7 @@ class BadResponse(Exception):
 
 
 class Response:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket) -> None:
         self._sock = sock
         self._buffer = b""
         self._eof = False
@@ -33,7 +36,7 @@ class Response:
             self.headers[name.strip().lower()] = value.strip()
         self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
         length = self.headers.get("content-length")
-        self._left = int(length) if length is not None and not self._chunked else None
+        self._left = _number(length, 10) if length is not None and not self._chunked else None
         self._done = self._left == 0
 
     # ------------------------------------------------------------ bytes in
@@ -71,7 +74,7 @@ class Response:
         if self._done:
             return b""
         if self._chunked:
-            size = int(self._until(b"\r\n").split(b";", 1)[0], 16)
+            size = _number(self._until(b"\r\n").split(b";", 1)[0].decode("latin-1"), 16)
             if size == 0:
                 self._until(b"\r\n")  # no trailers from mictld: the final CRLF
                 self._done = True
@@ -99,7 +102,17 @@ class Response:
         return b"".join(pieces)
 
 
-def request(sock: socket.socket, method: str, path: str) -> Response:
+def _number(text: str, base: int) -> int:
+    try:
+        value = int(text.strip(), base)
+    except ValueError:
+        raise BadResponse(f"not a length: {text[:20]!r}") from None
+    if value < 0:
+        raise BadResponse(f"not a length: {text[:20]!r}")
+    return value
+
+
+def request(sock: socket, method: str, path: str) -> Response:
     """Send a bodiless request on a connected socket; the answer's head is in."""
     head = f"{method} {path} HTTP/1.1\r\nHost: mictl\r\nConnection: close\r\n"
     if method in ("POST", "PUT", "PATCH"):

@@ -192,7 +192,6 @@ class RollStatus(msgspec.Struct, kw_only=True):
     finished_at: float | None = None
 
 
-
 class DaemonInfo(msgspec.Struct, kw_only=True):
     version: str
     pid: int

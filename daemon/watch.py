@@ -42,6 +42,10 @@ async def watch(
         stop_event=stop,
         debounce=300,
         step=250,  # how often the watcher thread wakes to check for stop
+        # No periodic return to the loop while nothing changes (watchfiles'
+        # default comes back every 5 s, a thread hop each time); stop_event
+        # still ends it within a step.
+        rust_timeout=0,
         recursive=False,
     ):
         log.info("change seen: %s", ", ".join(sorted({os.path.basename(p) for _, p in changes})))

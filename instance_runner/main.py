@@ -155,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=args.grace,
+        # Longer than the daemon's probe interval (5 s by default), so its
+        # probes and requests reuse one connection instead of reconnecting.
+        timeout_keep_alive=30,
         lifespan="on",
     )
     server = InLoopServer(config)

@@ -150,8 +150,14 @@ class Forwarder:
             return no_route_response(NoRoute(504, "request timed out", "timeout"))
         return Response(last.body, last.status, last.headers, media_type="application/json")
 
-    def _settle(self, lease: Lease, verdict: Verdict, model: str, latency_ms: float = 0.0,
-                retry_after: str | None = None) -> None:
+    def _settle(
+        self,
+        lease: Lease,
+        verdict: Verdict,
+        model: str,
+        latency_ms: float = 0.0,
+        retry_after: str | None = None,
+    ) -> None:
         """What the answer means for the backend: breaker, cooldown, probe."""
         backend = lease.backend
         if verdict.cool:

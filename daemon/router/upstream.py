@@ -148,6 +148,7 @@ class Client:
             collections.defaultdict(collections.deque)
         )
         self._ssl: ssl.SSLContext | None = None
+        self._targets: dict[str, tuple[Key, str, str]] = {}
 
     async def post(
         self, url: str, body: bytes, headers: dict[str, str], read_timeout: float
@@ -159,13 +160,8 @@ class Client:
     ) -> Response:
         """Send one request on an idle kept-alive connection, or a new one;
         the response's head is in, its body to read (then release() it)."""
-        parts = urlsplit(url)
-        tls = parts.scheme == "https"
-        host = parts.hostname or "127.0.0.1"
-        port = parts.port or (443 if tls else 80)
-        key = (host, port, tls)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}"]
+        key, path, netloc = self._target(url)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {netloc}"]
         if body or method == "POST":
             lines.append(f"Content-Length: {len(body)}")
         lines += [f"{k}: {v}" for k, v in headers.items()]
@@ -183,6 +179,20 @@ class Client:
                 # A kept-alive connection the server had closed: try afresh.
         conn = await self._connect(key)
         return await self._exchange(conn, key, request, read_timeout)
+
+    def _target(self, url: str) -> tuple[Key, str, str]:
+        """(host, port, TLS), path and Host of a URL; the same few URLs come
+        again and again (each backend's, each probe's), so parsed once each."""
+        target = self._targets.get(url)
+        if target is None:
+            parts = urlsplit(url)
+            tls = parts.scheme == "https"
+            key = (parts.hostname or "127.0.0.1", parts.port or (443 if tls else 80), tls)
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            if len(self._targets) >= 1024:  # bounded, whatever the URLs
+                self._targets.clear()
+            target = self._targets[url] = (key, path, parts.netloc)
+        return target
 
     async def _connect(self, key: tuple[str, int, bool]) -> _Connection:
         host, port, tls = key
