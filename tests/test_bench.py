@@ -13,17 +13,23 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.supervisord]
 
 
-def test_restart_latency_reports_api_and_outside_for_both_daemons() -> None:
+def bench(script: str, *args: str, timeout: float = 240) -> str:
+    """Run bench/SCRIPT with ARGS; its table (stdout), once it exited 0."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "restart_latency.py"), "--kills", "2"],
+        [sys.executable, str(REPO / "bench" / script), *args],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_restart_latency_reports_api_and_outside_for_both_daemons() -> None:
+    out = bench("restart_latency.py", "--kills", "2")
     rows = {
         tuple(line.split()[:2]): line
-        for line in result.stdout.splitlines()
+        for line in out.splitlines()
         if line.startswith(("mictld ", "supervisord "))
     }
     assert set(rows) == {
@@ -40,56 +46,28 @@ def test_restart_latency_reports_api_and_outside_for_both_daemons() -> None:
 
 @pytest.mark.browser
 def test_scale_prints_one_row_per_size() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "scale.py"),
-            "--sizes",
-            "1",
-            "--idle",
-            "1",
-            "--requests",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("1 ")]
-    assert len(rows) == 1 and len(rows[0]) >= 8, result.stdout
+    out = bench("scale.py", "--sizes", "1", "--idle", "1", "--requests", "2")
+    rows = [line.split() for line in out.splitlines() if line.startswith("1 ")]
+    assert len(rows) == 1 and len(rows[0]) >= 8, out
 
 
 @pytest.mark.browser
 def test_instance_overhead_splits_the_network_sources_time_by_hop() -> None:
-    result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "instance_overhead.py"), "--requests", "1",
-         "--gap", "0.2"],
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    out = bench("instance_overhead.py", "--requests", "1", "--gap", "0.2", timeout=400)
+    lines = out.splitlines()
     start = lines.index(next(x for x in lines if x.startswith("network source, where")))
     hops = [x for x in lines[start:] if x.startswith("network")][1:]
-    assert len(hops) == 2, result.stdout
+    assert len(hops) == 2, out
     for row in hops:  # every hop measured: a number, not nan
         figures = row.split()[-9:]
         assert all(float(x) == float(x) for x in figures), row
-    assert "of which instance -> client" in result.stdout
+    assert "of which instance -> client" in out
 
 
 @pytest.mark.browser
 def test_devtools_hop_times_both_paths() -> None:
-    result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "devtools_hop.py"), "--requests", "1"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr
-    rows = [x.split() for x in result.stdout.splitlines() if x.startswith(("Playwright", "raw"))]
-    assert len(rows) == 2, result.stdout
+    out = bench("devtools_hop.py", "--requests", "1")
+    rows = [x.split() for x in out.splitlines() if x.startswith(("Playwright", "raw"))]
+    assert len(rows) == 2, out
     for row in rows:  # chunks seen on both paths, and their lags measured
         assert int(row[-3]) > 0 and float(row[-2]) == float(row[-2]), row
