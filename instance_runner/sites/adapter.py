@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
 from instance_runner import timeline
-from instance_runner.sites import login, models, pick, sel, settings, status
+from instance_runner.sites import login, models, pick, sel, send, settings, status
 from instance_runner.sites.decoders import Event, make
 from instance_runner.sites.errors import (
     Captcha,
@@ -61,6 +61,7 @@ class SiteAdapter:
         self.page = page
         self.context = context
         self.tap: NetworkTap | None = None
+        self._cdp: CDPSession | None = None
         self._events: asyncio.Queue[tuple[str, Any]] | None = None
         self._captured: list[SiteModel] = []  # from the network
         self._models: list[SiteModel] = []
@@ -184,9 +185,9 @@ class SiteAdapter:
                 self._events = asyncio.Queue()
                 if self.tap and self.site.stream.source == "network":
                     self.tap.arm(self.site.stream.url_contains)
-                await self.type_prompt(prompt)
+                place = await self.type_prompt(prompt)
                 timeline.mark("typed")
-                await pick.click(self.page, s.send, "send button", wait_enabled=2)
+                await send.press_send(self.page, await self._devtools(), s.send, place)
                 timeline.mark("clicked")
             except PlaywrightError as exc:
                 if "crash" in str(exc).lower():
@@ -208,21 +209,17 @@ class SiteAdapter:
                 # Open the next fresh chat now, while no one waits for it.
                 self._ahead = asyncio.get_running_loop().create_task(self._reset_ahead())
 
-    async def type_prompt(self, prompt: str) -> None:
-        """Arm page.js and put `prompt` in the prompt box in two round trips:
-        one script arms and focuses the box with its content selected, then
-        the text goes in as real typing (DevTools' Input.insertText, what
-        Playwright's fill ends with, without its actionability waits: two
-        animation frames and several round trips, 25-70 ms a request here).
-        A box not on the page yet is waited for the slow way."""
-        focused = await self.page.evaluate(
-            "([cfg, sels]) => { window.__mictlArm(cfg); return window.__mictlFocus(sels); }",
-            [self._arm_config(), sel.options(self.site.selectors.prompt)],
-        )
-        if focused:
-            await self.page.keyboard.insert_text(prompt)
-        else:
-            await self.page.fill(sel.any_of(self.site.selectors.prompt), prompt)
+    async def type_prompt(self, prompt: str) -> Any:
+        """Arm page.js and put `prompt` in the prompt box (send.py); where
+        the send button is, or None."""
+        s = self.site.selectors
+        return await send.type_prompt(self.page, self._arm_config(), s.prompt, prompt, s.send)
+
+    async def _devtools(self) -> CDPSession:
+        """The page's DevTools session (the tap's, when there is one)."""
+        if self._cdp is None:
+            self._cdp = self.tap.cdp if self.tap else await self.context.new_cdp_session(self.page)
+        return self._cdp
 
     async def _reset_ahead(self) -> str | None:
         """Open the next chat and read its model label while no one waits."""

@@ -22,7 +22,7 @@ from instance_runner.sites.types import Sel, SiteFile
 log = logging.getLogger("mictl.instance")
 
 
-_FIND = """sels => {
+FIND = """sels => {
     for (const s of sels) {
         for (const el of document.querySelectorAll(s)) {
             const r = el.getBoundingClientRect();
@@ -43,17 +43,17 @@ async def click(page: Page, selector: Sel, what: str, *, wait_enabled: float = 0
     click at its centre, found in one step (ElementHandle.click's
     actionability waits cost 100-250 ms a click under load)."""
     try:
-        found = await page.evaluate(_FIND, sel.options(selector))
+        found = await page.evaluate(FIND, sel.options(selector))
     except PlaywrightError:  # Playwright-only selectors (:has-text): the slow way
         return await _click_handle(page, selector, what, wait_enabled)
     if found and found["disabled"] and wait_enabled:
         with contextlib.suppress(PlaywrightError):
             await page.wait_for_function(
-                f"sels => {{ const f = ({_FIND})(sels); return f && !f.disabled; }}",
+                f"sels => {{ const f = ({FIND})(sels); return f && !f.disabled; }}",
                 arg=sel.options(selector),
                 timeout=wait_enabled * 1000,
             )
-        found = await page.evaluate(_FIND, sel.options(selector))
+        found = await page.evaluate(FIND, sel.options(selector))
     if found is None:
         raise SiteError(f"the {what} is not on the page ({sel.any_of(selector)})")
     if found["disabled"]:

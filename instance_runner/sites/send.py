@@ -1,0 +1,82 @@
+"""Put the prompt in and press send, in as few page round trips as it takes.
+
+Every round trip between Python and the page (Python -> Playwright's driver
+-> Chromium -> the renderer and back) costs 2-10 ms on a loaded 2-core
+machine, and all of them sit in the client's time to first token. So:
+
+1. One page script arms page.js, focuses the prompt box with its content
+   selected, types the prompt with the browser's own editing command
+   (`execCommand("insertText")`: the same InsertTextCommand that DevTools'
+   Input.insertText runs, with trusted beforeinput/input events, so
+   textareas and contenteditable editors alike see real typing), then
+   waits in the page until the send button is enabled and returns where it
+   is.
+2. The mouse press and release go out together over the page's DevTools
+   session and are acknowledged together: one round trip, not the three of
+   move, down and up (a move waits for the next animation frame, and
+   Chromium updates hover with the press anyway).
+
+Where the page script cannot type (an editor that handles its input itself
+and leaves a different text, or no box on the page yet) the prompt goes in
+the slower ways: DevTools' Input.insertText, then Playwright's fill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from playwright.async_api import CDPSession, Page
+
+from instance_runner.sites import pick, sel
+from instance_runner.sites.types import Sel
+
+# [arm config, prompt selectors, text, send selectors, ms to wait for send]
+# -> null (no box to type in), {typed: false} (typed nothing: the box is
+# focused with its content selected), or {typed: true, send: place or null}.
+_TYPE = f"""async ([cfg, box, text, send, waitMs]) => {{
+    window.__mictlArm(cfg);
+    if (!window.__mictlFocus(box)) return null;
+    const el = document.activeElement;
+    const norm = (s) => s.replace(/\\s+/g, " ").trim();
+    const shown = () => el.value !== undefined ? el.value : el.innerText;
+    document.execCommand("insertText", false, text);
+    if (norm(shown()) !== norm(text)) {{
+        window.__mictlFocus(box);  // selected again: real typing replaces it
+        return {{typed: false}};
+    }}
+    const find = {pick.FIND};
+    await null;  // frameworks that re-render in a microtask have done so
+    let found = find(send);
+    const until = performance.now() + waitMs;
+    while (found && found.disabled && performance.now() < until) {{
+        await new Promise((r) => requestAnimationFrame(r));
+        found = find(send);
+    }}
+    return {{typed: true, send: found}};
+}}"""
+
+
+async def type_prompt(page: Page, cfg: dict[str, Any], box: Sel, text: str, send: Sel) -> Any:
+    """Arm page.js and put `text` in the prompt box, replacing what it held.
+    Returns where the send button is (pick's FIND result), or None when it
+    must be looked for again."""
+    done = await page.evaluate(_TYPE, [cfg, sel.options(box), text, sel.options(send), 2000])
+    if done is None:  # no box to focus yet: wait for it the slow way
+        await page.fill(sel.any_of(box), text)
+        return None
+    if not done["typed"]:
+        await page.keyboard.insert_text(text)
+        return None
+    return done["send"]
+
+
+async def press_send(page: Page, cdp: CDPSession, send: Sel, place: Any) -> None:
+    """Click the send button at `place` (from type_prompt), or find it again."""
+    if place is None or place["disabled"] or not place["inside"]:
+        return await pick.click(page, send, "send button", wait_enabled=2)
+    base = {"x": place["x"], "y": place["y"], "button": "left", "clickCount": 1}
+    await asyncio.gather(
+        cdp.send("Input.dispatchMouseEvent", {"type": "mousePressed", **base}),
+        cdp.send("Input.dispatchMouseEvent", {"type": "mouseReleased", **base}),
+    )
