@@ -113,13 +113,12 @@ class SiteAdapter:
             self._models_seen.set()
 
     async def wait_ready(self) -> bool:
-        if await login.signed_out_reason(self.page, self.context, self.site):
+        seen = await login.settle(self.page, self.context, self.site)
+        if seen.signed_out:
             return False
-        ready = login.ready_selector(self.site)
-        await self.page.wait_for_selector(ready, timeout=self.site.timeouts.ready * 1000)
-        if reason := await login.challenge_reason(self.page, self.site):
-            raise Captcha(f"the site asks for a human check: {reason}")
-        return await self.logged_in()
+        if seen.challenge:
+            raise Captcha(f"the site asks for a human check: {seen.challenge}")
+        return seen.signed_in
 
     async def logged_in(self) -> bool:
         return await login.signed_in(self.page, self.context, self.site)
@@ -224,11 +223,11 @@ class SiteAdapter:
     async def _reset_ahead(self) -> str | None:
         """Open the next chat and read its model label while no one waits."""
         try:
-            await pick.reset(self.page, self.context, self.site)
+            label = await pick.reset(self.page, self.context, self.site)
             m = self.site.model_config
-            if m.check and m.pick == "localstorage":
+            if m.check and m.pick == "localstorage" and not label:
                 return await pick.shown_model(self.page, self.site, wait=True)
-            return ""
+            return label
         except (PlaywrightError, SiteProblem) as exc:
             log.info("could not open the next chat ahead: %s", _first_line(exc))
             return None

@@ -1,66 +1,169 @@
-"""Is the page signed in? By URL, title, cookies, selectors and texts."""
+"""Is the page signed in? By URL, title, cookies, selectors and texts.
+
+Everything the page can tell is read in one page script (`look`), alongside
+the context's cookies: each page round trip costs 2-10 ms on a loaded
+machine, and the checks run after every fresh chat. What it finds is judged
+by pure functions (`signed_out_reason_of`, `challenge_reason_of`).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from typing import Any
 
+import msgspec
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from instance_runner.sites import sel
 from instance_runner.sites.types import SiteFile
 
+NOT_CSS = "?"  # a fallback the page's querySelector refused: Playwright's own syntax
+
+# [{role: [selectors]}, body wanted] -> what the page shows, for Seen.
+_LOOK = """([roles, wantBody]) => {
+    const found = {};
+    for (const [role, sels] of Object.entries(roles)) {
+        found[role] = null;
+        for (const s of sels) {
+            let el;
+            try { el = document.querySelector(s); } catch (e) { found[role] = "?"; break; }
+            if (el) { found[role] = s; break; }
+        }
+    }
+    const check = roles.check && found.check && found.check !== "?"
+        ? document.querySelector(found.check).textContent.trim() : "";
+    const body = wantBody && document.body ? document.body.innerText : "";
+    return {title: document.title, found, check, body};
+}"""
+
+
+class Seen(msgspec.Struct):
+    """One look at the page: its title, the first matching fallback of each
+    role (None: none matched), the model check's text, the body's text (only
+    when a site's markers need it)."""
+
+    title: str = ""
+    found: dict[str, str | None] = {}
+    check: str = ""
+    body: str = ""
+    url: str = ""
+    cookies: list[str] = []
+
+
+class Look(msgspec.Struct, frozen=True):
+    signed_out: str | None  # why the page is signed out
+    challenge: str | None  # why it is a human check
+    ready: bool  # it has settled: signed in, signed out or a human check shows
+    signed_in: bool
+    label: str  # the model check's text ("" without one)
+
+
+def _roles(site: SiteFile) -> dict[str, list[str]]:
+    s = site.selectors
+    roles = {
+        "logged_out": sel.options(s.logged_out),
+        "captcha": sel.options(s.captcha),
+        "signed_in": sel.options(s.logged_in or s.prompt),
+        "ready": sel.options(ready_selector(site)),
+        "check": sel.options(site.model_config.check),
+    }
+    return {role: sels for role, sels in roles.items() if sels}
+
+
+async def _read(
+    page: Page, context: BrowserContext, site: SiteFile, want_body: bool
+) -> tuple[Any, list[Any]]:
+    script = page.evaluate(_LOOK, [_roles(site), want_body])
+    if not site.login.cookies:
+        return await script, []
+    raw, cookies = await asyncio.gather(script, context.cookies())
+    return raw, list(cookies)
+
+
+async def _seen(page: Page, context: BrowserContext, site: SiteFile) -> Seen:
+    m, s = site.markers, site.selectors
+    want_body = bool(m.logged_out and not s.logged_in)
+    try:
+        raw, cookies = await _read(page, context, site, want_body)
+    except PlaywrightError as exc:
+        if "context was destroyed" not in str(exc):
+            raise
+        await page.wait_for_load_state()  # it was navigating: read the new page
+        raw, cookies = await _read(page, context, site, want_body)
+    seen = msgspec.convert(raw, Seen)
+    seen.url, seen.cookies = page.url, [str(c.get("name")) for c in cookies]
+    for role, hit in seen.found.items():
+        if hit == NOT_CSS:  # Playwright's selector engine, the slow way
+            found = await sel.first(page, _roles(site)[role])
+            seen.found[role] = found[0] if found else None
+    return seen
+
+
+def signed_out_reason_of(seen: Seen, site: SiteFile) -> str | None:
+    """Why the page is signed out, or None when nothing says so."""
+    login, m = site.login, site.markers
+    for pattern in login.url_patterns:
+        if re.search(pattern, seen.url):
+            return f"the page went to a sign-in URL ({seen.url.split('?')[0]})"
+    if any(x.lower() in seen.title.lower() for x in login.title_markers):
+        return f"the page is a sign-in page ({seen.title!r})"
+    missing = [c for c in login.cookies if c not in seen.cookies]
+    if missing:
+        return f"the session cookie is missing ({', '.join(missing)})"
+    if seen.found.get("logged_out"):
+        return "the sign-in form is showing"
+    if seen.body and any(x.lower() in seen.body.lower() for x in m.logged_out):
+        return "the page asks to sign in"
+    return None
+
+
+def challenge_reason_of(seen: Seen, site: SiteFile) -> str | None:
+    """Why the page is a human check (a Cloudflare interstitial, a captcha),
+    or None. Told apart from a logout: the cookies may be fine."""
+    if hit := seen.found.get("captcha"):
+        return f"a human check is on the page ({hit})"
+    if any(x.lower() in seen.title.lower() for x in site.markers.captcha):
+        return f"the page is a human check ({seen.title!r})"
+    return None
+
+
+def judge(seen: Seen, site: SiteFile) -> Look:
+    signed_out = signed_out_reason_of(seen, site)
+    return Look(
+        signed_out=signed_out,
+        challenge=challenge_reason_of(seen, site),
+        ready=bool(seen.found.get("ready")),
+        signed_in=signed_out is None and bool(seen.found.get("signed_in")),
+        label=seen.check,
+    )
+
+
+async def look(page: Page, context: BrowserContext, site: SiteFile) -> Look:
+    """What the page says now (one page script, with the cookies alongside).
+    A URL that is a sign-in page is enough: the page is not read then."""
+    if any(re.search(p, page.url) for p in site.login.url_patterns):
+        return judge(Seen(url=page.url), site)
+    return judge(await _seen(page, context, site), site)
+
+
+async def settle(page: Page, context: BrowserContext, site: SiteFile) -> Look:
+    """Look at a page just loaded, waiting first for it to settle unless it
+    is signed out (a sign-in page may show none of the site's selectors)."""
+    found = await look(page, context, site)
+    if found.signed_out or found.ready:
+        return found
+    await page.wait_for_selector(ready_selector(site), timeout=site.timeouts.ready * 1000)
+    return await look(page, context, site)
+
 
 async def signed_out_reason(page: Page, context: BrowserContext, site: SiteFile) -> str | None:
-    """Why the page is signed out, or None when nothing says so."""
-    login = site.login
-    url = page.url
-    for pattern in login.url_patterns:
-        if re.search(pattern, url):
-            return f"the page went to a sign-in URL ({url.split('?')[0]})"
-    if login.title_markers:
-        try:
-            title = await page.title()
-        except PlaywrightError:
-            title = ""
-        if any(m.lower() in title.lower() for m in login.title_markers):
-            return f"the page is a sign-in page ({title!r})"
-    if login.cookies:
-        names = {c.get("name") for c in await context.cookies()}
-        missing = [c for c in login.cookies if c not in names]
-        if missing:
-            return f"the session cookie is missing ({', '.join(missing)})"
-    s, m = site.selectors, site.markers
-    if s.logged_out and await sel.present(page, s.logged_out):
-        return "the sign-in form is showing"
-    if m.logged_out and not s.logged_in:
-        body = (await page.inner_text("body")).lower()
-        if any(marker.lower() in body for marker in m.logged_out):
-            return "the page asks to sign in"
-    return None
+    return (await look(page, context, site)).signed_out
 
 
 async def signed_in(page: Page, context: BrowserContext, site: SiteFile) -> bool:
-    if await signed_out_reason(page, context, site):
-        return False
-    s = site.selectors
-    return await sel.present(page, s.logged_in or s.prompt)
-
-
-async def challenge_reason(page: Page, site: SiteFile) -> str | None:
-    """Why the page is a human check (a Cloudflare interstitial, a captcha),
-    or None. Told apart from a logout: the cookies may be fine."""
-    hit = await sel.first(page, site.selectors.captcha) if site.selectors.captcha else None
-    if hit:
-        return f"a human check is on the page ({hit[0]})"
-    if site.markers.captcha:
-        try:
-            title = await page.title()
-        except PlaywrightError:
-            title = ""
-        if any(m.lower() in title.lower() for m in site.markers.captcha):
-            return f"the page is a human check ({title!r})"
-    return None
+    return (await look(page, context, site)).signed_in
 
 
 def ready_selector(site: SiteFile) -> str:

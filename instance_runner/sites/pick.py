@@ -80,7 +80,8 @@ async def _click_handle(page: Page, selector: Sel, what: str, wait_enabled: floa
     await handle.click()
 
 
-async def reset(page: Page, context: BrowserContext, site: SiteFile) -> None:
+async def reset(page: Page, context: BrowserContext, site: SiteFile) -> str:
+    """Open a fresh chat; the model label it shows ("" unread: look again)."""
     s, t = site.selectors, site.timeouts
     if site.reset == "goto":
         await page.goto(site.reset_url or site.url, timeout=t.navigation * 1000)
@@ -89,7 +90,7 @@ async def reset(page: Page, context: BrowserContext, site: SiteFile) -> None:
     elif site.reset == "new_chat" and s.new_chat:
         hit = await sel.first(page, s.new_chat, visible=True)
         if hit is None or await hit[1].is_disabled():
-            return  # the chat is fresh already
+            return ""  # the chat is fresh already
         await hit[1].click()
         if s.new_chat_confirm:
             try:
@@ -107,12 +108,13 @@ async def reset(page: Page, context: BrowserContext, site: SiteFile) -> None:
             )
         await page.wait_for_load_state()
     else:
-        return
-    if reason := await login.signed_out_reason(page, context, site):
-        raise LoggedOut(f"{LOGGED_OUT} ({reason})")
-    await page.wait_for_selector(login.ready_selector(site), timeout=t.ready * 1000)
-    if reason := await login.challenge_reason(page, site):
-        raise Captcha(f"the site asks for a human check: {reason}")
+        return ""
+    seen = await login.settle(page, context, site)
+    if seen.signed_out:
+        raise LoggedOut(f"{LOGGED_OUT} ({seen.signed_out})")
+    if seen.challenge:
+        raise Captcha(f"the site asks for a human check: {seen.challenge}")
+    return seen.label
 
 
 async def shown_model(page: Page, site: SiteFile, *, wait: bool = False) -> str:
