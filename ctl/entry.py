@@ -98,45 +98,42 @@ def _query(names: list[str]) -> str:
     return "?" + "&".join(f"name={p}" for p in parts) if names else ""
 
 
-def status(socket_path: str, names: list[str], as_json: bool) -> tuple[str, str] | None:
-    """(stdout, stderr) of `mictl status`, or None to leave it to the click CLI."""
+def status(socket_path: str, names: list[str], as_json: bool) -> list[tuple[bool, str]] | None:
+    """What `mictl status` prints, in order: (to stderr?, line); or None to
+    leave it to the click CLI."""
     programs = get(socket_path, f"/v1/programs{_query(names)}")
     if not isinstance(programs, list) or not all(isinstance(p, dict) for p in programs):
         return None
     if as_json:
         import json  # only here: its encoder imports re
 
-        return json.dumps(programs, indent=2, ensure_ascii=False) + "\n", ""
-    out = [status_table(programs, colour=sys.stdout.isatty())]
-    err: list[str] = []
+        return [(False, json.dumps(programs, indent=2, ensure_ascii=False))]
+    lines = [(False, status_table(programs, colour=sys.stdout.isatty()))]
     if not names:
         info = get(socket_path, "/v1/daemon")
         if not isinstance(info, dict):
             return None
-        more, err = status_footer(info)
-        out += more
-    return "".join(f"{line}\n" for line in out), "".join(f"{line}\n" for line in err)
+        lines += status_footer(info)
+    return lines
 
 
 def main() -> None:
     """The `mictl` console script."""
     try:
         request = parse(sys.argv[1:], os.environ)
-        result = status(*request) if request else None
+        lines = status(*request) if request else None
     except Exception:  # whatever it was, the click CLI says it properly
-        result = None
-    if result is None:
+        lines = None
+    if lines is None:
         from ctl.cli import main as click_main
 
         click_main()
         return
-    out, err = result
     try:
-        sys.stdout.write(out)
-        sys.stdout.flush()
-        if err:
-            sys.stderr.write(err)
-            sys.stderr.flush()
+        for to_stderr, line in lines:  # as click.echo: the line, a newline, a flush
+            stream = sys.stderr if to_stderr else sys.stdout
+            stream.write(f"{line}\n")
+            stream.flush()
     except BrokenPipeError:  # `mictl status | head -1`: exit 1 as click's main does, quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
