@@ -11,6 +11,12 @@ interpreter's own start-up (a development install's editable-import finder
 included).
 
     .venv/bin/python bench/status_time.py [--programs 40] [--runs 12] [--mictl PATH]...
+
+A wheel install to compare (no editable-import finder at start-up; a current
+pip, whose console scripts do not import re):
+
+    python3 -m venv /tmp/w && /tmp/w/bin/pip install -U pip && /tmp/w/bin/pip install .
+    .venv/bin/python bench/status_time.py --mictl .venv/bin/mictl --mictl /tmp/w/bin/mictl
 """
 
 from __future__ import annotations
