@@ -26,6 +26,7 @@ import msgspec
 from ctl.table import status_footer, status_table
 from daemon.types import DaemonInfo, ProgramInfo, RollStatus
 from tests.helpers import BIN, running
+from tests.test_hardening import unwritable
 
 POLICY = "[profiles.program]\nstartsecs = 0\n"
 
@@ -117,10 +118,10 @@ def imported_by(argv: list[str]) -> set[str]:
 
 def both(*args: str, env: dict[str, str] | None = None) -> tuple[Any, Any]:
     """The same mictl command through the `mictl` script and the click path."""
-    run = {"capture_output": True, "text": True, "timeout": 120, "env": env}
-    fast = subprocess.run([str(BIN / "mictl"), *args], **run)  # type: ignore[call-overload]
-    slow = subprocess.run([*CLICK_PATH, *args], **run)  # type: ignore[call-overload]
-    return fast, slow
+    return tuple(  # type: ignore[return-value]
+        subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120, env=env)
+        for cmd in ([str(BIN / "mictl")], CLICK_PATH)
+    )
 
 
 def on_a_tty(argv: list[str]) -> tuple[int, bytes, bytes]:
@@ -254,6 +255,30 @@ def test_status_json_is_the_same_data(tmp_path: Path) -> None:
             assert fast.returncode == slow.returncode == 0 and fast.stderr == slow.stderr == ""
             assert data(fast.stdout) == data(slow.stdout), args
             assert len(data(fast.stdout)) == (2 if "a" in args else 5)
+
+
+def test_footer_and_warning_as_the_click_path_prints_them(tmp_path: Path) -> None:
+    """Under the table: the front port's line, and the state file's warning on
+    stderr, in the click command's order (stdout and stderr on one pipe)."""
+    body = POLICY + '[programs.web]\ncommand = "sleep 600"\nstartsecs = 0\n'
+    with running(tmp_path, body, router="") as d:
+        d.start()
+        d.wait_state("web", "RUNNING")
+        with unwritable(tmp_path / "state"):
+            d.ctl("stop", "web")  # fails to save: the daemon's state_error is set
+            d.wait_state("web", "STOPPED")
+            args = ("--socket", str(d.socket), "status")
+            fast, slow = (
+                subprocess.run([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                for cmd in ([str(BIN / "mictl")], CLICK_PATH)
+            )
+            result, names = imported(*args)
+        assert fast.returncode == slow.returncode == result.returncode == 0
+        assert fast.stdout == slow.stdout, fast.stdout
+        lines = fast.stdout.decode().splitlines()
+        assert lines[-2] == f"front port http://127.0.0.1:{d.front_port}/v1: 0 waiting in the queue"
+        assert lines[-1].startswith("mictl: warning: ") and "cannot write" in lines[-1]
+        assert "click" not in names and "ctl.entry" in names  # the fast path said it
 
 
 def test_errors_are_the_click_paths(tmp_path: Path) -> None:
