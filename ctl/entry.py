@@ -124,6 +124,9 @@ def main() -> None:
         lines = status(*request) if request else None
     except Exception:  # whatever it was, the click CLI says it properly
         lines = None
+    except KeyboardInterrupt:  # Ctrl-C while the daemon is slow: as click's main says it
+        sys.stderr.write("\nAborted!\n")
+        sys.exit(1)
     if lines is None:
         from ctl.cli import main as click_main
 

@@ -15,16 +15,12 @@ import json
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import click
-import msgspec
-
-from ctl.table import status_footer, status_table
-from daemon.types import DaemonInfo, ProgramInfo, RollStatus
 from tests.helpers import BIN, running
 from tests.test_hardening import unwritable
 
@@ -308,6 +304,34 @@ def test_errors_are_the_click_paths(tmp_path: Path) -> None:
     assert fast.returncode == 3 and "connection refused" in fast.stderr
 
 
+def test_ctrl_c_while_the_daemon_does_not_answer(tmp_path: Path) -> None:
+    """A daemon that takes the request and never answers: Ctrl-C ends mictl
+    as it ends the click CLI (a blank line, "Aborted!", exit 1)."""
+    import socket
+
+    path = str(tmp_path / "mute.sock")
+    results = []
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(path)
+        server.listen()
+        server.settimeout(60)
+        for cmd in ([str(BIN / "mictl")], CLICK_PATH):
+            proc = subprocess.Popen(
+                [*cmd, "--socket", path, "status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            conn, _ = server.accept()
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:  # it sent its request: now it waits
+                    request += conn.recv(4096)
+                proc.send_signal(signal.SIGINT)
+                out, err = proc.communicate(timeout=60)
+            results.append((proc.returncode, out, err, request.split(b"\r\n")[0]))
+    fast, slow = results
+    assert fast[:3] == slow[:3] == (1, b"", b"\nAborted!\n")
+    assert fast[3] == b"GET /v1/programs HTTP/1.1" and slow[3] == b"GET /v1/programs? HTTP/1.1"
+
+
 def test_a_command_that_needs_more_still_gets_it(tmp_path: Path) -> None:
     """The light path is not a missing import: `-c CONFIG` loads the config."""
     config = tmp_path / "mictl.toml"
@@ -319,68 +343,3 @@ def test_a_command_that_needs_more_still_gets_it(tmp_path: Path) -> None:
     result, names = imported("status", env=env)
     assert result.returncode == 3 and "none.sock" in result.stderr
     assert "daemon.config" in names
-
-
-PROGRAMS = [
-    ProgramInfo(
-        name="a", kind="instance", state="RUNNING", statecode=20,
-        description="pid 7, uptime 1:02:03", pid=7, port=20800, uptime=3723.5,
-        routing="routable", in_flight=2, breaker="closed", warning="cookies expire in 2 days",
-    ),
-    ProgramInfo(
-        name="b", kind="instance", state="RUNNING", statecode=20, description="pid 8",
-        pid=8, port=20801, uptime=200000.0, routing="draining", in_flight=0, breaker="open",
-    ),
-    ProgramInfo(
-        name="broken", kind="program", state="FATAL", statecode=200,
-        description="Exited too quickly", reason="can't find command", restarts=3,
-    ),
-    ProgramInfo(
-        name="c", kind="program", state="STOPPED", statecode=0,
-        description="Dec 01 07:01 PM", desired="stopped",
-    ),
-    ProgramInfo(name="d", kind="program", state="EXITED", statecode=100, description="x"),
-    ProgramInfo(name="e", kind="program", state="STARTING", statecode=10, description="y"),
-]  # fmt: skip
-
-
-def test_one_table_for_structs_and_dicts() -> None:
-    """What both paths print with: the same text from ProgramInfo Structs (the
-    click command) and from their JSON (the fast path), colours as click's."""
-    dicts = json.loads(msgspec.json.encode(PROGRAMS))
-    for colour in (False, True):
-        assert status_table(dicts, colour) == status_table(PROGRAMS, colour)
-    plain = status_table(PROGRAMS, colour=False).splitlines()
-    assert plain[0].split() == [
-        *("NAME", "STATE", "PID", "UPTIME", "PORT", "RESTARTS", "INFLIGHT", "BREAKER"),
-        "DESCRIPTION",
-    ]
-    assert "RUNNING, routable" in plain[1] and "1:02:03" in plain[1]
-    assert plain[1].endswith("pid 7, uptime 1:02:03; WARNING: cookies expire in 2 days")
-    assert "2d7h" in plain[2]
-    assert plain[3].endswith("can't find command")
-    assert plain[4].endswith("stopped by operator; Dec 01 07:01 PM")
-    # Colour: the STATE cell (padded) as click.style(cell, fg=...) gives it.
-    start, end = plain[0].index("STATE"), plain[0].index("PID") - 2
-    colours = ("green", "green", "red", None, "magenta", "yellow")
-    expected = [
-        line[:start] + click.style(line[start:end], fg=fg) + line[end:]
-        for line, fg in zip(plain[1:], colours, strict=True)
-    ]
-    assert status_table(dicts, colour=True).splitlines() == [plain[0], *expected]
-
-    roll = RollStatus(running=False, started_at=1.0, batches=[["a"], ["b"]], done=1, stopped="b")
-    info = DaemonInfo(
-        version="0", pid=1, started_at=0, uptime=1, config="c", socket="s", state_dir="d",
-        log_dir="l", front="127.0.0.1:2048", queue_length=3, state_error="disk full", roll=roll,
-    )  # fmt: skip
-    footer = status_footer(info)
-    assert footer == status_footer(json.loads(msgspec.json.encode(info)))
-    assert footer == [
-        (False, "front port 127.0.0.1:2048: 3 waiting in the queue"),
-        (True, "mictl: warning: disk full (operator stops are not saved)"),
-        (False, "rolling restart stopped: b: 1/2 batches done"),
-    ]
-    assert (
-        status_footer(msgspec.structs.replace(info, front=None, state_error=None, roll=None)) == []
-    )
