@@ -7,8 +7,9 @@ from typing import Any
 
 import click
 
-from ctl.base import Ctl, columns, emit_json, pass_ctl
+from ctl.base import Ctl, emit_json, pass_ctl
 from ctl.errors import Usage
+from ctl.table import columns
 from daemon.types import BackendInfo
 
 

@@ -1,5 +1,5 @@
 """What every mictl command shares: exit codes, the socket client with its
-errors translated for the CLI, and table output."""
+errors translated for the CLI, JSON output (tables: ctl/table.py)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,6 @@ from ctl.client import ApiError, Client, DaemonUnreachable
 from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
 from daemon.paths import default_socket_path
 from daemon.types import ProgramInfo
-
-STATE_COLOURS = {
-    "RUNNING": "green",
-    "STARTING": "yellow",
-    "STOPPING": "yellow",
-    "BACKOFF": "red",
-    "FATAL": "red",
-    "EXITED": "magenta",
-}
 
 
 def socket_from(config_path: str | None) -> str:
@@ -69,27 +60,6 @@ pass_ctl = click.make_pass_decorator(Ctl)
 
 def emit_json(data: Any) -> None:
     click.echo(msgspec.json.format(msgspec.json.encode(data)).decode())
-
-
-def fmt_uptime(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s >= 86400:
-        return f"{s // 86400}d{s // 3600 % 24}h"
-    return f"{s // 3600}:{s // 60 % 60:02}:{s % 60:02}"
-
-
-def columns(header: list[str], rows: list[list[str]], colour_second: Any = None) -> str:
-    """Aligned columns like `docker ps`; the last one is not padded."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    lines = []
-    for i, row in enumerate([header, *rows]):
-        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)] + [row[-1]]
-        if colour_second and i > 0:
-            cells[1] = colour_second(cells[1], row)
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
 
 
 def names_or_all(ctl: Ctl, names: tuple[str, ...], all_: bool) -> list[str]:

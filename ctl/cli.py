@@ -10,17 +10,14 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import click
 
 from ctl.base import (
-    STATE_COLOURS,
     Ctl,
-    columns,
     emit_json,
     expand_patterns,
-    fmt_uptime,
     names_or_all,
     operate,
     pass_ctl,
@@ -28,6 +25,7 @@ from ctl.base import (
 )
 from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
 from ctl.lazy import LazyGroup
+from ctl.table import fmt_uptime, status_footer, status_table
 from daemon import __version__
 from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
 
@@ -72,44 +70,6 @@ def cli(ctx: click.Context, socket_path: str | None, config_path: str | None) ->
     ctx.obj = Ctl(socket_path or socket_from(config_path))
 
 
-def _table(programs: Sequence[ProgramInfo], colour: bool) -> str:
-    extra = any(p.routing is not None for p in programs)
-    header = ["NAME", "STATE", "PID", "UPTIME", "PORT", "RESTARTS"]
-    if extra:
-        header += ["INFLIGHT", "BREAKER"]
-    header.append("DESCRIPTION")
-    rows = []
-    for p in programs:
-        # Like docker's STATUS: the process state, then whether it takes work.
-        state = f"{p.state}, {p.routing}" if p.routing and p.state == "RUNNING" else p.state
-        row = [
-            p.name,
-            state,
-            str(p.pid or "-"),
-            fmt_uptime(p.uptime),
-            str(p.port or "-"),
-            str(p.restarts),
-        ]
-        if extra:
-            row += [
-                str(p.in_flight if p.in_flight is not None else "-"),
-                p.breaker or "-",
-            ]
-        desc = p.description if p.state not in ("FATAL", "BACKOFF") else (p.reason or p.description)
-        if p.desired == "stopped" and p.state in ("STOPPED", "EXITED"):
-            desc = f"stopped by operator; {desc}"
-        if p.warning:
-            desc = f"{desc}; WARNING: {p.warning}"
-        row.append(desc)
-        rows.append(row)
-    style = None
-    if colour:
-        style = lambda cell, row: click.style(  # noqa: E731
-            cell, fg=STATE_COLOURS.get(row[1].split(",")[0])
-        )
-    return columns(header, rows, colour_second=style)
-
-
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -121,19 +81,11 @@ def status(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         emit_json(programs)
         return
-    click.echo(_table(programs, colour=sys.stdout.isatty()))
+    click.echo(status_table(programs, colour=sys.stdout.isatty()))
     if not names:
         info = ctl.call("GET", "/v1/daemon", DaemonInfo)
-        if info.front:
-            click.echo(f"front port {info.front}: {info.queue_length} waiting in the queue")
-        if info.state_error:
-            click.echo(
-                f"mictl: warning: {info.state_error} (operator stops are not saved)", err=True
-            )
-        roll = info.roll
-        if roll is not None and (roll.running or roll.stopped):
-            state = "running" if roll.running else f"stopped: {roll.stopped}"
-            click.echo(f"rolling restart {state}: {roll.done}/{len(roll.batches)} batches done")
+        for to_stderr, line in status_footer(info):
+            click.echo(line, err=to_stderr)
 
 
 def _verb(verb: str, ok_states: set[str], doc: str) -> Callable[..., None]:

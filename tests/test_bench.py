@@ -71,3 +71,9 @@ def test_devtools_hop_times_both_paths() -> None:
     assert len(rows) == 2, out
     for row in rows:  # chunks seen on both paths, and their lags measured
         assert int(row[-3]) > 0 and float(row[-2]) == float(row[-2]), row
+
+
+def test_status_time_times_each_path() -> None:
+    out = bench("status_time.py", "--programs", "3", "--runs", "1")
+    rows = [x.split() for x in out.splitlines() if x.startswith("/")]
+    assert len(rows) == 3 and all(r[-3].isdigit() and r[-2].isdigit() for r in rows), out
