@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +27,8 @@ from prometheus_client.registry import Collector
 
 from daemon.orphans import pss_mb_by_spawn
 from daemon.types import State, Transition
+
+log = logging.getLogger("mictld")
 
 if TYPE_CHECKING:
     from daemon.router.app import Router
@@ -146,11 +149,15 @@ class SupervisorStats:
         return self.pss_bytes if self._fresh(2 * MEMORY_MAX_AGE) else {}
 
     async def _sample(self) -> None:
+        """Take a sample; one that fails keeps the last one (readers of
+        memory never see the error) and is tried again when that is stale."""
+        began = time.monotonic()
         try:
-            began = time.monotonic()
             self.pss_bytes = await asyncio.to_thread(self.sample_memory)
-            self._sampled_at = began
+        except Exception as exc:  # /proc as it should not be: keep serving what we had
+            log.warning("could not sample memory, keeping the last sample: %s", exc)
         finally:
+            self._sampled_at = began
             self._sampling = None
 
 

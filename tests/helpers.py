@@ -101,6 +101,15 @@ class Mictld:
     def add_profile(self, name: str, content: str = '{"cookies": [], "origins": []}') -> None:
         (self.profiles / f"{name}.json").write_text(content)
 
+    def start_with(self, *names: str) -> Mictld:
+        """Add a profile for each name, start the daemon, wait until all run."""
+        for name in names:
+            self.add_profile(name)
+        self.start()
+        for name in names:
+            self.wait_state(name, "RUNNING")
+        return self
+
     def start(self, wait: bool = True, env: dict[str, str] | None = None) -> Mictld:
         log = open(self.root / "mictld.out", "ab")  # noqa: SIM115 (lives with the process)
         self.proc = subprocess.Popen(
@@ -316,3 +325,20 @@ def descendants(root: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+@contextlib.contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """No new file in `path`, for root too (chattr +i), else by its mode."""
+    root = os.geteuid() == 0
+    if root:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+    else:
+        path.chmod(0o500)
+    try:
+        yield
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(0o700)

@@ -46,11 +46,7 @@ def test_a_bad_parameter_is_a_400_naming_it(
 
 def test_good_parameters_still_roll(tmp_path: Path) -> None:
     with running(tmp_path, POLICY) as d:
-        for name in ("a", "b", "c"):
-            d.add_profile(name)
-        d.start()
-        for name in ("a", "b", "c"):
-            d.wait_state(name, "RUNNING")
+        d.start_with("a", "b", "c")
         query = {"batch": "2", "max_unavailable": "2", "timeout": "30"}
         status = d.client.call("POST", "/v1/roll", RollStatus, query)
         assert status.batches == [["a", "b"], ["c"]]

@@ -21,8 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import BIN, running
-from tests.test_hardening import unwritable
+from tests.helpers import BIN, running, unwritable
 
 POLICY = "[profiles.program]\nstartsecs = 0\n"
 

@@ -30,11 +30,7 @@ def tagged(state_dir: Path) -> dict[str, list[int]]:
 def test_twenty_programs_come_back_after_sigkill(tmp_path: Path) -> None:
     with running(tmp_path, "[profiles.program]\nstartsecs = 0\nautorestart = true\n") as d:
         names = [f"user-{i:02}" for i in range(20)]
-        for name in names:
-            d.add_profile(name)
-        d.start()
-        for name in names:
-            d.wait_state(name, "RUNNING")
+        d.start_with(*names)
         before = d.programs()
         for name in names:
             os.kill(before[name].pid, signal.SIGKILL)
@@ -53,12 +49,7 @@ def test_twenty_programs_come_back_after_sigkill(tmp_path: Path) -> None:
 
 def test_daemon_sigkill_then_restart_has_no_duplicates(tmp_path: Path) -> None:
     with running(tmp_path, "[profiles.program]\nstartsecs = 0\n") as d:
-        for name in ("a", "b", "c"):
-            d.add_profile(name)
-        d.add_profile("d")
-        d.start()
-        for name in "abcd":
-            d.wait_state(name, "RUNNING")
+        d.start_with("a", "b", "c", "d")
         old = d.programs()
         ports = {n: p.port for n, p in old.items()}
         d.kill()

@@ -77,11 +77,7 @@ def test_live_dashboard_with_actions(tmp_path: Path, browser: Browser) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     d = daemon(tmp_path, f'[dashboard]\nadmin_token = "{TOKEN}"\n')
     try:
-        for name in ("a", "b"):
-            d.add_profile(name)
-        d.start()
-        for name in ("a", "b"):
-            d.wait_state(name, "RUNNING")
+        d.start_with("a", "b")
         base = f"http://127.0.0.1:{d.front_port}"
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(f"{base}/dashboard")

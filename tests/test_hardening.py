@@ -4,40 +4,21 @@ browser-backed demo is tests/test_hardening_demo.py."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, Mictld, running, wait_until
+from tests.helpers import BIN, Mictld, running, unwritable, wait_until
 
 pytestmark = pytest.mark.slow
 
 FAKE = Path(__file__).with_name("fake_upstream.py")
 FAKE_COMMAND = f"{sys.executable} {FAKE} --port {{port}} --name {{name}}"
 POLICY = "[profiles.program]\nstartsecs = 0\nautorestart = true\nstopwaitsecs = 3\n"
-
-
-@contextlib.contextmanager
-def unwritable(path: Path) -> Iterator[None]:
-    """No new file in `path`, for root too (chattr +i), else by its mode."""
-    root = os.geteuid() == 0
-    if root:
-        subprocess.run(["chattr", "+i", str(path)], check=True)
-    else:
-        path.chmod(0o500)
-    try:
-        yield
-    finally:
-        if root:
-            subprocess.run(["chattr", "-i", str(path)], check=True)
-        else:
-            path.chmod(0o700)
 
 
 def mictld(*args: str) -> subprocess.CompletedProcess[str]:
@@ -262,11 +243,7 @@ def test_a_live_reload_with_a_bad_value_changes_nothing(tmp_path: Path) -> None:
 
 def test_removed_profile_leaves_no_cookies_or_pages_behind(tmp_path: Path) -> None:
     with running(tmp_path, POLICY) as d:
-        for name in ("gone", "kept", "other"):
-            d.add_profile(name)
-        d.start()
-        for name in ("gone", "kept", "other"):
-            d.wait_state(name, "RUNNING")
+        d.start_with("gone", "kept", "other")
         state, log = tmp_path / "state" / "profiles", tmp_path / "log"
         for name in ("gone", "kept"):
             (log / f"{name}-errors").mkdir(mode=0o700)

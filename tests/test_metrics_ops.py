@@ -3,6 +3,7 @@ Grafana dashboard names only metrics that /metrics exposes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.supmetrics import restart_reason
+from daemon.supmetrics import SupervisorStats, restart_reason
 from tests.helpers import LISTENER, REPO, free_port, running, wait_until
 
 GRAFANA = REPO / "etc" / "grafana" / "mictl.json"
@@ -144,3 +145,24 @@ def test_restart_reasons_are_a_fixed_set() -> None:
     assert restart_reason("recycle: 500 requests served") == "recycle"
     assert restart_reason("health probe failed 6 times") == "health"
     assert restart_reason("cosmic rays") == "other" and restart_reason("") == "other"
+
+
+def test_a_memory_sample_that_fails_keeps_the_last_one(caplog: pytest.LogCaptureFixture) -> None:
+    """/proc read as it should not be: readers of memory (a /metrics scrape,
+    the recycling check) get the last sample and the daemon says why."""
+    stats = SupervisorStats(supervisor=None)  # type: ignore[arg-type]
+    outcomes: list[dict[str, int] | Exception] = [{"a": 2**20}, OSError("smaps_rollup vanished")]
+
+    def sample() -> dict[str, int]:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    stats.sample_memory = sample  # type: ignore[method-assign]
+
+    async def two_reads() -> list[dict[str, int]]:
+        return [await stats.memory(max_age=0), await stats.memory(max_age=0)]
+
+    assert asyncio.run(two_reads()) == [{"a": 2**20}, {"a": 2**20}]
+    assert "could not sample memory" in caplog.text
