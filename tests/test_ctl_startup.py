@@ -315,16 +315,25 @@ def test_ctrl_c_while_the_daemon_does_not_answer(tmp_path: Path) -> None:
         server.listen()
         server.settimeout(60)
         for cmd in ([str(BIN / "mictl")], CLICK_PATH):
+            # Ctrl-C as at a terminal: a test run started in the background
+            # by a shell without job control inherits SIGINT ignored.
             proc = subprocess.Popen(
-                [*cmd, "--socket", path, "status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                [*cmd, "--socket", path, "status"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
-            conn, _ = server.accept()
-            with conn:
-                request = b""
-                while b"\r\n\r\n" not in request:  # it sent its request: now it waits
-                    request += conn.recv(4096)
-                proc.send_signal(signal.SIGINT)
-                out, err = proc.communicate(timeout=60)
+            try:
+                conn, _ = server.accept()
+                with conn:
+                    request = b""
+                    while b"\r\n\r\n" not in request:  # it sent its request: now it waits
+                        request += conn.recv(4096)
+                    proc.send_signal(signal.SIGINT)
+                    out, err = proc.communicate(timeout=60)
+            finally:
+                proc.kill()
+                proc.wait()
             results.append((proc.returncode, out, err, request.split(b"\r\n")[0]))
     fast, slow = results
     assert fast[:3] == slow[:3] == (1, b"", b"\nAborted!\n")
