@@ -332,8 +332,8 @@ def test_ctrl_c_while_the_daemon_does_not_answer(tmp_path: Path) -> None:
                     proc.send_signal(signal.SIGINT)
                     out, err = proc.communicate(timeout=60)
             finally:
-                proc.kill()
-                proc.wait()
+                proc.kill()  # (gone already, unless the test failed)
+                proc.communicate()  # reaped, its pipes closed
             results.append((proc.returncode, out, err, request.split(b"\r\n")[0]))
     fast, slow = results
     assert fast[:3] == slow[:3] == (1, b"", b"\nAborted!\n")
