@@ -342,3 +342,16 @@ def unwritable(path: Path) -> Iterator[None]:
             subprocess.run(["chattr", "-i", str(path)], check=True)
         else:
             path.chmod(0o700)
+
+
+def ignores(pid: int, sig: int) -> bool:
+    """Whether process `pid` ignores `sig` now (the SigIgn mask in /proc): a
+    program that sets up its handlers is RUNNING before it has done so."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigIgn:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except FileNotFoundError:
+        pass
+    return False

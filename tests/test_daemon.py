@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from daemon import orphans
-from tests.helpers import BIN, alive, port_open, running, wait_until
+from tests.helpers import BIN, alive, ignores, port_open, running, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -187,7 +188,10 @@ def test_sigterm_stops_in_reverse_priority_parallel_within_a_priority(tmp_path: 
     with running(tmp_path, body) as d:
         d.start()
         for name in ("first", "late-a", "late-b"):
-            d.wait_state(name, "RUNNING")
+            pid = d.wait_state(name, "RUNNING").pid
+            if name.startswith("late"):  # RUNNING at once (startsecs = 0): not yet ignoring
+                term_ignored = functools.partial(ignores, pid, signal.SIGTERM)
+                wait_until(term_ignored, 30, f"{name} ignoring SIGTERM")
         pids = [p.pid for p in d.programs().values()]
         assert d.stop() == 0
         assert not any(alive(pid) for pid in pids)
