@@ -63,6 +63,34 @@ def test_the_prompt_replaces_what_the_box_held(rep: Replica) -> None:
     assert in_editor.strip() == "typed here"
 
 
+def test_the_send_button_is_pressed_as_the_site_file_says(rep: Replica) -> None:
+    """press = "script" (aistudio.toml): the page script that typed clicks the
+    button, untrusted; press = "mouse": a real click through DevTools."""
+
+    async def scenario() -> list[tuple[str, bool]]:
+        site = load_site("aistudio")
+        profile = harness.profile(rep.tmp / "press.json")
+        session = BrowserSession(site, profile=str(profile), extra_args=rep.browser_args)
+        await session.start()
+        out = []
+        try:
+            page, adapter = session.page, session.adapter
+            assert page is not None
+            adapter.reset_ahead = False  # the answered page stays to be read
+            for press in ("script", "mouse"):
+                adapter.site = msgspec.structs.replace(site, press=press)
+                prompt = f"[nothink] pressed by {press}"
+                text = "".join([e.text async for e in adapter.generate(prompt, "gemini-2.5-pro")])
+                assert text == answer("gemini-2.5-pro", prompt)
+                out.append((press, await page.evaluate("window.__replicaRunTrusted")))
+        finally:
+            await session.close()
+        return out
+
+    assert load_site("aistudio").press == "script"
+    assert asyncio.run(scenario()) == [("script", False), ("mouse", True)]
+
+
 def test_the_next_chats_model_label_is_read_while_no_one_waits(
     rep: Replica, monkeypatch: pytest.MonkeyPatch
 ) -> None:

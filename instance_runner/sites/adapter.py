@@ -184,7 +184,7 @@ class SiteAdapter:
                 self._events = asyncio.Queue()
                 if self.tap and self.site.stream.source == "network":
                     self.tap.arm(self.site.stream.url_contains)
-                place = await self.type_prompt(prompt)
+                place = await self.type_prompt(prompt, press=self.site.press == "script")
                 timeline.mark("typed")
                 await send.press_send(self.page, await self._devtools(), s.send, place)
                 timeline.mark("clicked")
@@ -208,11 +208,13 @@ class SiteAdapter:
                 # Open the next fresh chat now, while no one waits for it.
                 self._ahead = asyncio.get_running_loop().create_task(self._reset_ahead())
 
-    async def type_prompt(self, prompt: str) -> Any:
-        """Arm page.js and put `prompt` in the prompt box (send.py); where
-        the send button is, or None."""
+    async def type_prompt(self, prompt: str, *, press: bool = False) -> Any:
+        """Arm page.js and put `prompt` in the prompt box (send.py), and with
+        `press` click the send button from the page too; where the send
+        button is, or None."""
         s = self.site.selectors
-        return await send.type_prompt(self.page, self._arm_config(), s.prompt, prompt, s.send)
+        cfg = self._arm_config()
+        return await send.type_prompt(self.page, cfg, s.prompt, prompt, s.send, press=press)
 
     async def _devtools(self) -> CDPSession:
         """The page's DevTools session (the tap's, when there is one)."""

@@ -22,15 +22,17 @@ from instance_runner.sites.types import Sel, SiteFile
 log = logging.getLogger("mictl.instance")
 
 
-FIND = """sels => {
+FIND = """(sels, press) => {
     for (const s of sels) {
         for (const el of document.querySelectorAll(s)) {
             const r = el.getBoundingClientRect();
             if (!r.width || !r.height || getComputedStyle(el).visibility === "hidden") continue;
             const x = r.x + r.width / 2, y = r.y + r.height / 2;
+            const disabled = !!el.disabled || el.getAttribute("aria-disabled") === "true";
+            if (press && !disabled) el.click();  // site.press = "script"
             return {
-                disabled: !!el.disabled || el.getAttribute("aria-disabled") === "true",
-                x, y, inside: x >= 0 && y >= 0 && x < innerWidth && y < innerHeight,
+                disabled, x, y, inside: x >= 0 && y >= 0 && x < innerWidth && y < innerHeight,
+                pressed: !!press && !disabled,
             };
         }
     }

@@ -156,6 +156,11 @@ class SiteFile(Struct, kw_only=True):
     # before each request: nothing, reload, click new chat, or open `reset_url` (default url)
     reset: Literal["none", "reload", "new_chat", "goto"] = "none"
     reset_url: str = ""
+    # How the send button is pressed: a real mouse click through DevTools
+    # (trusted), or the button's click() from the page script that typed the
+    # prompt (one page round trip less, but untrusted: only for sites whose
+    # handlers accept it). instance_runner/sites/send.py.
+    press: Literal["mouse", "script"] = "mouse"
     moved_from: list[str] = []  # old hosts whose cookies still sign in here (moved.py)
     moved_to: str = ""  # the host they sign in to (default: the url's host)
     # Which browser the site needs: the light headless shell, full Chromium in

@@ -68,7 +68,10 @@
 
   input.addEventListener("input", () => { if (!running) run.disabled = !input.value.trim(); });
   input.addEventListener("keydown", (e) => { if (e.key === "Enter" && e.ctrlKey) run.click(); });
-  run.addEventListener("click", () => (running ? stop() : send()));
+  run.addEventListener("click", (e) => {
+    window.__replicaRunTrusted = e.isTrusted;  // for tests only: how the run button was pressed
+    return running ? stop() : send();
+  });
 
   function setRunning(on) {
     if (ui === "old") {
