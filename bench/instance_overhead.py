@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import median, pct, table
+from _floor import floor
 from _hops import FIRST, PIECE, hops
 
 from instance_runner.sites.decoders import StreamOptions, make
@@ -179,11 +180,18 @@ def main() -> None:
             run("mictl, DOM source", rep, lambda q: through(dom_port, q), args.requests),
             run(gapped, rep, lambda q: through(net, q), args.requests, args.gap, port=net),
         ]
+        for proc in procs:
+            proc.stop()
+        floor_ttfts = floor(rep, tmp, args.requests, args.gap)
     finally:
         for proc in procs:
             proc.stop()
         rep.stop()
     rows = [row for row, _ in results]
+    floor_name = "browser floor: the page's request from a bare script"
+    rows.append(
+        [floor_name, f"{median(floor_ttfts):.1f}", f"{pct(floor_ttfts, 90):.1f}"] + ["-"] * 6
+    )
     header = [
         "path",
         "TTFT p50 ms",
@@ -210,12 +218,23 @@ def main() -> None:
         tap = float(row[5]) - float(base[5])
         piece = float(row[6]) - float(base[6])
         own = median(where["mictl"]) - float(base[6])
+        # Time after the first token, less the direct call's, per piece: what
+        # the stream as a whole adds for each delta (lags that do not add up).
+        stream = (float(row[3]) - float(row[1])) - (float(base[3]) - float(base[1]))
         print(
             f"\n{row[0]}: added to TTFT p50 {ttft:+.1f} ms, of which page work before the "
             f"site's request {page:+.1f} ms and the tap's first piece {verdict(tap, 15)}; "
             f"added per piece p50 {verdict(piece, 1)}, of which instance -> client "
-            f"{verdict(own, 1)}"
+            f"{verdict(own, 1)}; the stream after the first token "
+            f"{stream / int(row[8]):+.2f} ms per delta"
         )
+    floor_ms = median(floor_ttfts)
+    print(
+        f"\nbrowser floor (the page's request from a bare page script, {args.gap:g} s apart, "
+        f"the same tap): TTFT p50 {floor_ms:.1f} ms, {floor_ms - float(base[1]):+.1f} over "
+        f"the direct call; the network source with pauses is {float(rows[3][1]) - floor_ms:+.1f} "
+        "ms over it (typing, clicking and the site's own page work)"
+    )
     print(
         f"DOM source: first piece {float(dom_row[5]) - float(base[5]):+.2f} ms, "
         f"per piece {float(dom_row[6]) - float(base[6]):+.2f} ms"
