@@ -1,6 +1,7 @@
 """What mictl-instance adds per request: the AI Studio replica's API called
 directly against the same replica driven through mictl-instance (aistudio.toml
-as bundled: the network source; and a copy reading the DOM instead).
+as bundled: the network source, with one tab and with two; and a copy
+reading the DOM instead).
 
 Per path: time to first token and total time as the client sees them, and
 the lag between the replica sending a piece of the answer and the client
@@ -173,12 +174,16 @@ def main() -> None:
         procs.append(net_proc)
         dom_proc, dom_port = harness.instance(tmp, rep, "dom", profile, ["--site", str(dom)])
         procs.append(dom_proc)
+        tabs_proc, tabs = harness.instance(tmp, rep, "tabs", profile, ["--timeline", "--tabs", "2"])
+        procs.append(tabs_proc)
         gapped = f"mictl, network, {args.gap:g} s between requests"
+        two_tabs = "mictl, network, two tabs (--tabs 2)"
         results = [
             run("replica API, direct", rep, lambda q: direct(rep, q), args.requests),
             run("mictl, network source", rep, lambda q: through(net, q), args.requests, port=net),
             run("mictl, DOM source", rep, lambda q: through(dom_port, q), args.requests),
             run(gapped, rep, lambda q: through(net, q), args.requests, args.gap, port=net),
+            run(two_tabs, rep, lambda q: through(tabs, q), args.requests, port=tabs),
         ]
         for proc in procs:
             proc.stop()
@@ -208,11 +213,11 @@ def main() -> None:
     print("\nnetwork source, where the time goes (p50, ms; one clock: replica, Chromium, instance)")
     hop_rows = [
         [row[0].removeprefix("mictl, "), *(f"{median(where[key]):.2f}" for key, _ in FIRST + PIECE)]
-        for row, where in (results[1], results[3])
+        for row, where in (results[1], results[3], results[4])
     ]
     print(table(["path", *(title for _, title in FIRST + PIECE)], hop_rows))
     base, dom_row = rows[0], rows[2]
-    for row, where in (results[1], results[3]):
+    for row, where in (results[1], results[3], results[4]):
         ttft = float(row[1]) - float(base[1])
         page = float(row[4]) - float(base[4])
         tap = float(row[5]) - float(base[5])

@@ -77,6 +77,10 @@ class BrowserSection(Struct):
     executable: str = ""  # "" = headless shell, else system chromium, else Playwright's
     headless: bool = True
     args: list[str] = []
+    # 2: a second tab opens the next fresh chat while the first answers, so a
+    # request right after an answer does not wait for a page load (one more
+    # renderer process per instance: about 40-60 MB).
+    tabs: Annotated[int, msgspec.Meta(ge=1, le=2)] = 1
 
 
 def _instance_defaults() -> ProgramOptions:

@@ -160,6 +160,8 @@ def instance_argv(config: Config, name: str, port: int, copy: str, pool: Path) -
         argv += ["--headed"]
     for arg in p.browser.args:
         argv += [f"--browser-arg={arg}"]
+    if p.browser.tabs > 1:
+        argv += ["--tabs", str(p.browser.tabs)]
     return tuple(argv)
 
 

@@ -24,7 +24,7 @@ from instance_runner import chromium
 from instance_runner.display import Xvfb
 from instance_runner.sites import moved
 from instance_runner.sites.adapter import SiteAdapter, prepare_context
-from instance_runner.sites.errors import Captcha
+from instance_runner.sites.errors import Captcha, SiteProblem
 from instance_runner.sites.types import SiteFile
 
 log = logging.getLogger("mictl.instance")
@@ -46,6 +46,7 @@ class BrowserSession:
         artifacts_dir: str | None = None,
         on_fatal: Callable[[str], None] = lambda reason: None,
         read_only: bool = False,
+        tabs: int = 1,
     ) -> None:
         self.site = site
         self.profile = profile
@@ -58,6 +59,11 @@ class BrowserSession:
         self.artifacts_dir = artifacts_dir
         self.on_fatal = on_fatal
         self.read_only = read_only  # never write the profile (mictl site check)
+        # Two tabs: each request goes to the one whose next chat is open, so
+        # a request right after an answer does not wait for a page load.
+        self.tabs = 1 if read_only else max(1, min(2, tabs))
+        self._spare: SiteAdapter | None = None  # the other tab (tabs = 2)
+        self._spare_task: asyncio.Task[None] | None = None
         self.logged_in = False
         self.login_hint = ""  # why a signed-out profile cannot work as is
         self.on_captcha: Callable[[str], object] = lambda reason: None
@@ -74,6 +80,16 @@ class BrowserSession:
     @property
     def adapter(self) -> SiteAdapter:
         return self._adapter_ref[0]
+
+    def take(self) -> SiteAdapter:
+        """The tab for the next request: with two, the one whose next chat
+        is open (the other is still loading its own)."""
+        spare, current = self._spare, self.adapter
+        if spare is not None and spare.next_chat_ready and not current.next_chat_ready:
+            self._spare = current
+            self._adapter_ref[:] = [spare, current]
+            self.page = spare.page
+        return self.adapter
 
     @property
     def models(self) -> list[str]:
@@ -138,7 +154,8 @@ class BrowserSession:
         self.page_ready = False
         self.page = await self.context.new_page()
         self.page.on("crash", self._on_crash)
-        self._adapter_ref[:] = [SiteAdapter(self.site, self.page, self.context)]
+        spare = [self._spare] if self._spare else []
+        self._adapter_ref[:] = [SiteAdapter(self.site, self.page, self.context), *spare]
         self.adapter.reset_ahead = not self.read_only  # an instance, not `site check`
         try:
             self.logged_in = await self.adapter.open()
@@ -153,6 +170,8 @@ class BrowserSession:
         self.page_ready = True
         if self.logged_in:
             log.info("page ready and signed in at %s", self.site.url)
+            if self.tabs > 1:
+                self._two_tabs()
         else:
             reason = await self.adapter.signed_out_reason() or "no sign of a session"
             target = self.site.moved_to or self.site.url
@@ -164,7 +183,51 @@ class BrowserSession:
                 self.login_hint or "the profile's session expired?",
             )
 
+    def _two_tabs(self) -> None:
+        """Both tabs open their next chat ahead: the one the site opened on
+        too, which else would open it when its first request comes."""
+        if self.site.reset != "none":
+            self.adapter.open_next_chat()
+        if self._spare is None and self._spare_task is None:
+            self._spare_task = asyncio.get_running_loop().create_task(self._open_spare())
+
+    async def _open_spare(self) -> None:
+        """The second tab: signed in, models read, its next chat open."""
+        assert self.context is not None
+        page = await self.context.new_page()
+        page.on("crash", self._on_crash)
+        adapter = SiteAdapter(self.site, page, self.context)
+        adapter.reset_ahead = True
+        self._adapter_ref.append(adapter)  # page.js events find it
+        try:
+            if not await adapter.open():
+                raise SiteProblem("not signed in")
+            await adapter.load_models()
+            if self.site.reset != "none":
+                adapter.open_next_chat()
+            self._spare = adapter
+            await asyncio.gather(adapter.next_chat(), self.adapter.next_chat())
+            log.info("second tab ready")
+        except (PlaywrightError, SiteProblem) as exc:
+            log.warning("could not open a second tab (one tab it is): %s", exc)
+            self._drop(adapter)
+        finally:
+            self._spare_task = None
+
+    def _drop(self, adapter: SiteAdapter) -> None:
+        if adapter in self._adapter_ref[1:]:
+            self._adapter_ref.remove(adapter)
+        if self._spare is adapter:
+            self._spare = None
+        asyncio.get_running_loop().create_task(_close(adapter.page))
+
     def _on_crash(self, page: Page) -> None:
+        if self._spare is not None and page is self._spare.page:
+            log.error("the second tab crashed; opening another")
+            self._drop(self._spare)
+            if not self.closing:
+                self._spare_task = asyncio.get_running_loop().create_task(self._open_spare())
+            return
         if page is not self.page:
             return
         log.error("page crashed; opening a fresh one")
@@ -228,8 +291,9 @@ class BrowserSession:
 
     async def close(self) -> None:
         self.closing = True
-        if self._saver:
-            self._saver.cancel()
+        for task in (self._saver, self._spare_task):
+            if task:
+                task.cancel()
         with contextlib.suppress(PlaywrightError, OSError):
             await self.save_state()
         with contextlib.suppress(PlaywrightError):
@@ -240,3 +304,8 @@ class BrowserSession:
                 await self._pw.stop()
         if self._display is not None:
             self._display.stop()
+
+
+async def _close(page: Page) -> None:
+    with contextlib.suppress(PlaywrightError):
+        await page.close()

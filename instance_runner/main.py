@@ -59,6 +59,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="override the site file's browser mode",
     )
+    p.add_argument(
+        "--tabs",
+        type=int,
+        choices=[1, 2],
+        default=1,
+        help="2: a second tab opens the next fresh chat while the first answers "
+        "(a request right after an answer need not wait for a page load; "
+        "one more renderer's memory)",
+    )
     p.add_argument("--max-queue", type=int, default=8)
     p.add_argument(
         "--captcha-probe",
@@ -126,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         extra_args=args.browser_arg,
         artifacts_dir=artifacts,
         on_fatal=fatal,
+        tabs=args.tabs,
     )
     instance = Instance(
         name,

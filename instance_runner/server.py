@@ -127,7 +127,7 @@ def build_app(
         async with cancel_on_disconnect(request.receive):
             await slot.__aenter__()
         try:
-            deltas = instance.session.adapter.generate(text, model_id, wanted)
+            deltas = instance.session.take().generate(text, model_id, wanted)
             outs = _outputs(deltas, limiter)
             async with cancel_on_disconnect(request.receive):
                 first = await _next(outs, instance, model_id)

@@ -327,6 +327,19 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+def renderers(root: int) -> list[int]:
+    """The Chromium renderer processes under a runner (its pages' processes)."""
+    found = []
+    for pid in descendants(root)[1:]:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"--type=renderer" in cmdline:  # Chromium rewrites its argv: a substring
+            found.append(pid)
+    return found
+
+
 @contextlib.contextmanager
 def unwritable(path: Path) -> Iterator[None]:
     """No new file in `path`, for root too (chattr +i), else by its mode."""

@@ -57,7 +57,7 @@ def test_instance_overhead_splits_the_network_sources_time_by_hop() -> None:
     lines = out.splitlines()
     start = lines.index(next(x for x in lines if x.startswith("network source, where")))
     hops = [x for x in lines[start:] if x.startswith("network")][1:]
-    assert len(hops) == 2, out
+    assert len(hops) == 3, out  # one tab back to back, with pauses, two tabs
     for row in hops:  # every hop measured: a number, not nan
         figures = row.split()[-9:]
         assert all(float(x) == float(x) for x in figures), row

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from instance_runner.sites.demo.answers import answer
-from tests.helpers import Proc, demo_site, descendants, runner, wait_until
+from tests.helpers import Proc, demo_site, descendants, renderers, runner, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -404,19 +404,6 @@ def _is_browser(pid: int) -> bool:
     return b"chrom" in cmdline[0] and not any(a.startswith(b"--type=") for a in cmdline)
 
 
-def _renderers(root: int) -> list[int]:
-    """The Chromium renderer processes under a runner (the page's own process)."""
-    found = []
-    for pid in descendants(root)[1:]:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"--type=renderer" in cmdline:  # Chromium rewrites its argv: a substring
-            found.append(pid)
-    return found
-
-
 def test_page_crash_is_recovered(site: tuple[Path, int], tmp_path: Path) -> None:
     tmp, site_port = site
     proc, port, _ = runner(tmp, site_port, profile="demo-b", name="crasher")
@@ -431,9 +418,9 @@ def test_page_crash_is_recovered(site: tuple[Path, int], tmp_path: Path) -> None
         with stream, pytest.raises(openai.APIError) as info:
             for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
-                    renderers = _renderers(proc.proc.pid)
-                    assert renderers, "no renderer process under the runner"
-                    for pid in renderers:
+                    pages = renderers(proc.proc.pid)
+                    assert pages, "no renderer process under the runner"
+                    for pid in pages:
                         os.kill(pid, signal.SIGKILL)
         assert info.value.code == "page_crashed"
         wait_until(lambda: health(port)["page_ready"], 60, "a fresh page")

@@ -48,6 +48,12 @@ async def prepare_context(context: BrowserContext, adapter_ref: list[SiteAdapter
     """Install page.js and the binding once per context (they survive reloads)."""
 
     def on_event(source: Any, kind: str, data: Any) -> None:
+        # To the adapter of the page it came from (an instance may have two
+        # tabs), else the first.
+        page = source.get("page") if isinstance(source, dict) else None
+        for adapter in adapter_ref:
+            if adapter.page is page:
+                return adapter.on_event(kind, data)
         if adapter_ref:
             adapter_ref[0].on_event(kind, data)
 
@@ -205,8 +211,7 @@ class SiteAdapter:
                 with anyio.CancelScope(shield=True):
                     await self.stop()
             if self.reset_ahead and self.site.reset != "none":
-                # Open the next fresh chat now, while no one waits for it.
-                self._ahead = asyncio.get_running_loop().create_task(self._reset_ahead())
+                self.open_next_chat()
 
     async def type_prompt(self, prompt: str, *, press: bool = False) -> Any:
         """Arm page.js and put `prompt` in the prompt box (send.py), and with
@@ -221,6 +226,23 @@ class SiteAdapter:
         if self._cdp is None:
             self._cdp = self.tap.cdp if self.tap else await self.context.new_cdp_session(self.page)
         return self._cdp
+
+    def open_next_chat(self) -> None:
+        """Open the next fresh chat now, while no one waits for it."""
+        self._ahead = asyncio.get_running_loop().create_task(self._reset_ahead())
+
+    async def next_chat(self) -> None:
+        """Wait until the chat being opened ahead is open (or could not be)."""
+        if self._ahead is not None:
+            await asyncio.wait([self._ahead])
+
+    @property
+    def next_chat_ready(self) -> bool:
+        """The next chat is open and checked: a request starts at once."""
+        t = self._ahead
+        if t is None or not t.done() or t.cancelled() or t.exception() is not None:
+            return False
+        return t.result() is not None
 
     async def _reset_ahead(self) -> str | None:
         """Open the next chat and read its model label while no one waits."""

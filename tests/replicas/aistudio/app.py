@@ -74,6 +74,10 @@ PACE = float(os.environ.get("REPLICA_PACE_MS", "5")) / 1000
 SESSION_COOKIE = "SID"  # Google's session cookie; without it, the account chooser
 ACCOUNT_NAME, ACCOUNT_EMAIL = "Ada Lovelace", "someone@example.com"  # the signed-in account
 SEEN: dict[str, object] = {"requests": 0}  # the last GenerateContent, for tests (/replica/last)
+# Not part of AI Studio, for tests: when each page load was served (the page
+# sends its number with GenerateContent), and a delay for page loads.
+LOADS: list[float] = []
+SLOW_LOADS = [0.0]
 
 
 def signed_in(request: Request) -> bool:
@@ -87,7 +91,10 @@ async def page(request: Request) -> Response:
             f"https://accounts.google.com/v3/signin/accountchooser?continue={target}", 302
         )
     ui = "old" if request.cookies.get("replica_ui") == "old" else "new"
+    await asyncio.sleep(SLOW_LOADS[0])
     html = (STATIC / "index.html").read_text().replace("{{UI}}", ui)
+    html = html.replace("{{LOAD}}", str(len(LOADS)))
+    LOADS.append(time.monotonic())
     for key, value in (("{{ACCOUNT_NAME}}", ACCOUNT_NAME), ("{{ACCOUNT_EMAIL}}", ACCOUNT_EMAIL)):
         html = html.replace(key, value)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
@@ -114,7 +121,7 @@ def cors(request: Request) -> dict[str, str]:
         "Access-Control-Allow-Origin": request.headers.get("origin", ORIGIN),
         "Access-Control-Allow-Credentials": "true",
         "Access-Control-Allow-Headers": (
-            "authorization, content-type, x-goog-api-key, x-goog-authuser"
+            "authorization, content-type, x-goog-api-key, x-goog-authuser, x-replica-load"
         ),
         "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Expose-Headers": "retry-after",
@@ -186,6 +193,7 @@ async def generate(request: Request) -> Response:
         config=body[3] if len(body) > 3 else None,
         system=system,
         arrived=arrived,
+        loaded=page_loaded(request.headers.get("x-replica-load", "")),
     )
     if "[quota]" in prompt:
         message = "You've exceeded your quota for this model. Please try again later."
@@ -226,9 +234,21 @@ async def generate(request: Request) -> Response:
                 sent.append((time.monotonic(), length, size))
             await asyncio.sleep(pace)
         yield b"]"
+        SEEN["ended"] = time.monotonic()  # the whole answer is out (the end follows)
 
     headers = {**cors(request), "Cache-Control": "no-store"}
     return StreamingResponse(stream(), headers=headers, media_type="application/json+protobuf")
+
+
+def page_loaded(number: str) -> float | None:
+    """When the page that sent this request was served."""
+    return LOADS[int(number)] if number.isdigit() and int(number) < len(LOADS) else None
+
+
+async def slow_loads(request: Request) -> Response:
+    """Not part of AI Studio: delay every page load by ?seconds=S from now on."""
+    SLOW_LOADS[0] = float(request.query_params.get("seconds", "0"))
+    return Response(status_code=204)
 
 
 async def last(request: Request) -> Response:
@@ -239,6 +259,7 @@ async def last(request: Request) -> Response:
 app = Starlette(
     routes=[
         Route("/replica/last", last),
+        Route("/replica/slow-loads", slow_loads, methods=["POST"]),
         Route("/", root),
         Route("/prompts/{rest:path}", page),
         Route("/static/{name}", static),

@@ -69,6 +69,14 @@ def instance(
     return proc, port
 
 
+def slow_loads(rep: Replica, seconds: float) -> None:
+    """Serve every page load `seconds` late from now on."""
+    context = ssl.create_default_context(cafile=str(rep.cert))
+    context.check_hostname = False
+    url = f"https://127.0.0.1:{rep.port}/replica/slow-loads?seconds={seconds}"
+    urllib.request.urlopen(urllib.request.Request(url, method="POST"), context=context).close()
+
+
 def last_request(rep: Replica) -> dict:
     """What the replica's page last sent to GenerateContent."""
     context = ssl.create_default_context(cafile=str(rep.cert))

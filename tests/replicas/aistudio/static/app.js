@@ -44,6 +44,7 @@
     xhr.open("POST", `${RPC}/${method}`);
     xhr.withCredentials = true;
     xhr.setRequestHeader("content-type", "application/json+protobuf");
+    xhr.setRequestHeader("x-replica-load", document.body.dataset.load);  // for tests only
     if (onprogress) xhr.onprogress = () => onprogress(xhr);
     xhr.onloadend = () => ondone(xhr);
     sapisidHash().then((auth) => {

@@ -1,0 +1,105 @@
+"""Two tabs (`mictl-instance --tabs 2`, `[profiles.browser] tabs = 2`): a
+request right after an answer goes to the other tab, whose next chat opened
+while the first one answered, instead of waiting for a page load. Against
+the AI Studio replica in real Chromium, through the openai client; the
+replica serves page loads late, and says when it served the page each
+request came from."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import urllib.request
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.helpers import renderers, wait_until
+from tests.replicas.aistudio import harness
+from tests.replicas.aistudio.answers import DEFAULT_MODEL, answer
+from tests.replicas.tls import Replica
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SLOW = 3.0  # seconds each page load takes once both tabs are ready
+
+
+@pytest.fixture(scope="module")
+def rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
+    r = harness.replica(tmp_path_factory.mktemp("tabs"))
+    yield r
+    r.stop()
+
+
+def back_to_back(rep: Replica, tabs: int) -> list[dict]:
+    """Two requests, the second sent as soon as the first is answered: what
+    the replica saw of each."""
+    name = f"tabs{tabs}"
+    profile = harness.profile(rep.tmp / f"{name}.json")
+    proc, port = harness.instance(rep.tmp, rep, name, profile, ["--tabs", str(tabs)])
+    seen = []
+    try:
+        if tabs == 2:
+            wait_until(lambda: "second tab ready" in proc.output(), 90, "the second tab")
+        harness.slow_loads(rep, SLOW)
+        base = f"http://127.0.0.1:{port}/v1"
+        with openai.OpenAI(base_url=base, api_key="x", max_retries=0, timeout=60) as c:
+            for word in ("one", "two"):
+                prompt = f"[nothink] {name} {word}"
+                got = c.chat.completions.create(
+                    model=DEFAULT_MODEL, messages=[{"role": "user", "content": prompt}]
+                )
+                assert got.choices[0].message.content == answer(DEFAULT_MODEL, prompt)
+                seen.append(harness.last_request(rep))
+    finally:
+        harness.slow_loads(rep, 0)
+        proc.stop()
+    assert [s["turns"] for s in seen] == [1, 1]  # each a new chat
+    return seen
+
+
+def test_two_tabs_the_next_request_finds_its_chat_open(rep: Replica) -> None:
+    first, second = back_to_back(rep, 2)
+    # The second request came from a page served before the first answer
+    # ended: the other tab, not the first one's next chat (still loading).
+    assert second["loaded"] < first["ended"]
+
+
+def test_one_tab_the_next_request_waits_for_its_page_load(rep: Replica) -> None:
+    first, second = back_to_back(rep, 1)
+    assert second["loaded"] > first["ended"]
+
+
+def page_ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+            return bool(json.loads(r.read())["page_ready"])
+    except OSError:
+        return False
+
+
+def test_both_tabs_crashed_come_back(rep: Replica) -> None:
+    """Every renderer killed (as the OOM killer would): the instance opens
+    both tabs again and answers back to back."""
+    profile = harness.profile(rep.tmp / "crash.json")
+    proc, port = harness.instance(rep.tmp, rep, "crash", profile, ["--tabs", "2"])
+    try:
+        wait_until(lambda: "second tab ready" in proc.output(), 90, "the second tab")
+        pages = renderers(proc.proc.pid)
+        assert len(pages) >= 2, pages  # one per tab
+        for pid in pages:
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: proc.output().count("second tab ready") == 2, 90, "two tabs again")
+        wait_until(lambda: page_ready(port), 90, "the page")
+        base = f"http://127.0.0.1:{port}/v1"
+        with openai.OpenAI(base_url=base, api_key="x", max_retries=0, timeout=60) as c:
+            for word in ("after", "crash"):
+                prompt = f"[nothink] {word}"
+                got = c.chat.completions.create(
+                    model=DEFAULT_MODEL, messages=[{"role": "user", "content": prompt}]
+                )
+                assert got.choices[0].message.content == answer(DEFAULT_MODEL, prompt)
+        assert proc.proc.poll() is None
+    finally:
+        proc.stop()
