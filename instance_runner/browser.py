@@ -30,6 +30,11 @@ from instance_runner.sites.types import SiteFile
 log = logging.getLogger("mictl.instance")
 
 MAX_ARTIFACTS = 20
+# Two tabs share the cores: a tab that has answered waits this long for the
+# client's next request before loading its next chat, and then until that
+# request (on the other tab) has its first delta, at most QUIET_MAX.
+QUIET_GRACE = 0.1
+QUIET_MAX = 10.0
 
 
 class BrowserSession:
@@ -64,6 +69,8 @@ class BrowserSession:
         self.tabs = 1 if read_only else max(1, min(2, tabs))
         self._spare: SiteAdapter | None = None  # the other tab (tabs = 2)
         self._spare_task: asyncio.Task[None] | None = None
+        self._quiet = asyncio.Event()  # no request between take() and its first delta
+        self._quiet.set()
         self.logged_in = False
         self.login_hint = ""  # why a signed-out profile cannot work as is
         self.on_captcha: Callable[[str], object] = lambda reason: None
@@ -89,7 +96,17 @@ class BrowserSession:
             self._spare = current
             self._adapter_ref[:] = [spare, current]
             self.page = spare.page
+        if spare is not None:
+            self._quiet.clear()
+            self.adapter.on_started = self._quiet.set
         return self.adapter
+
+    async def _until_quiet(self) -> None:
+        """Before a tab loads its next chat (two tabs): let the request that
+        follows at once, on the other tab, get its first delta first."""
+        await asyncio.sleep(QUIET_GRACE)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), QUIET_MAX)
 
     @property
     def models(self) -> list[str]:
@@ -186,6 +203,7 @@ class BrowserSession:
     def _two_tabs(self) -> None:
         """Both tabs open their next chat ahead: the one the site opened on
         too, which else would open it when its first request comes."""
+        self.adapter.before_reset = self._until_quiet
         if self.site.reset != "none":
             self.adapter.open_next_chat()
         if self._spare is None and self._spare_task is None:
@@ -198,6 +216,7 @@ class BrowserSession:
         page.on("crash", self._on_crash)
         adapter = SiteAdapter(self.site, page, self.context)
         adapter.reset_ahead = True
+        adapter.before_reset = self._until_quiet
         self._adapter_ref.append(adapter)  # page.js events find it
         try:
             if not await adapter.open():

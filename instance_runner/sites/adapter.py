@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,10 @@ class SiteAdapter:
         # Open the next fresh chat as soon as an answer ends (an instance
         # does; a recording wants the finished page left as it is).
         self.reset_ahead = False
+        # Two tabs (browser.py): awaited before opening the next chat ahead,
+        # and called once this request has its first event (or ended).
+        self.before_reset: Callable[[], Awaitable[None]] | None = None
+        self.on_started: Callable[[], None] | None = None
         page.on("load", lambda _: self.on_event("navigated", None))
         page.on("crash", lambda _: self.on_event("crashed", None))
         page.on("dialog", self._on_dialog)
@@ -199,9 +203,11 @@ class SiteAdapter:
                     raise PageCrashed("the page crashed") from None
                 raise SiteError(f"could not send the prompt: {_first_line(exc)}") from None
             async for event in self._answer():
+                self._started()
                 yield event
             finished = True
         finally:
+            self._started()
             self._events = None
             if self.tap:
                 self.tap.disarm()
@@ -227,6 +233,11 @@ class SiteAdapter:
             self._cdp = self.tap.cdp if self.tap else await self.context.new_cdp_session(self.page)
         return self._cdp
 
+    def _started(self) -> None:
+        call, self.on_started = self.on_started, None
+        if call is not None:
+            call()
+
     def open_next_chat(self) -> None:
         """Open the next fresh chat now, while no one waits for it."""
         self._ahead = asyncio.get_running_loop().create_task(self._reset_ahead())
@@ -247,6 +258,8 @@ class SiteAdapter:
     async def _reset_ahead(self) -> str | None:
         """Open the next chat and read its model label while no one waits."""
         try:
+            if self.before_reset is not None:
+                await self.before_reset()
             label = await pick.reset(self.page, self.context, self.site)
             m = self.site.model_config
             if m.check and m.pick == "localstorage" and not label:
