@@ -32,26 +32,32 @@ def rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
     r.stop()
 
 
+def ask_in_a_row(rep: Replica, port: int, prompts: list[str]) -> list[dict]:
+    """Each prompt sent as soon as the one before is answered (and checked):
+    what the replica saw of each."""
+    seen = []
+    base = f"http://127.0.0.1:{port}/v1"
+    with openai.OpenAI(base_url=base, api_key="x", max_retries=0, timeout=60) as c:
+        for prompt in prompts:
+            got = c.chat.completions.create(
+                model=DEFAULT_MODEL, messages=[{"role": "user", "content": prompt}]
+            )
+            assert got.choices[0].message.content == answer(DEFAULT_MODEL, prompt)
+            seen.append(harness.last_request(rep))
+    return seen
+
+
 def back_to_back(rep: Replica, tabs: int) -> list[dict]:
     """Two requests, the second sent as soon as the first is answered: what
     the replica saw of each."""
     name = f"tabs{tabs}"
     profile = harness.profile(rep.tmp / f"{name}.json")
     proc, port = harness.instance(rep.tmp, rep, name, profile, ["--tabs", str(tabs)])
-    seen = []
     try:
         if tabs == 2:
             wait_until(lambda: "second tab ready" in proc.output(), 90, "the second tab")
         harness.slow_loads(rep, SLOW)
-        base = f"http://127.0.0.1:{port}/v1"
-        with openai.OpenAI(base_url=base, api_key="x", max_retries=0, timeout=60) as c:
-            for word in ("one", "two"):
-                prompt = f"[nothink] {name} {word}"
-                got = c.chat.completions.create(
-                    model=DEFAULT_MODEL, messages=[{"role": "user", "content": prompt}]
-                )
-                assert got.choices[0].message.content == answer(DEFAULT_MODEL, prompt)
-                seen.append(harness.last_request(rep))
+        seen = ask_in_a_row(rep, port, [f"[nothink] {name} {word}" for word in ("one", "two")])
     finally:
         harness.slow_loads(rep, 0)
         proc.stop()
@@ -92,14 +98,7 @@ def test_both_tabs_crashed_come_back(rep: Replica) -> None:
             os.kill(pid, signal.SIGKILL)
         wait_until(lambda: proc.output().count("second tab ready") == 2, 90, "two tabs again")
         wait_until(lambda: page_ready(port), 90, "the page")
-        base = f"http://127.0.0.1:{port}/v1"
-        with openai.OpenAI(base_url=base, api_key="x", max_retries=0, timeout=60) as c:
-            for word in ("after", "crash"):
-                prompt = f"[nothink] {word}"
-                got = c.chat.completions.create(
-                    model=DEFAULT_MODEL, messages=[{"role": "user", "content": prompt}]
-                )
-                assert got.choices[0].message.content == answer(DEFAULT_MODEL, prompt)
+        ask_in_a_row(rep, port, ["[nothink] after", "[nothink] crash"])
         assert proc.proc.poll() is None
     finally:
         proc.stop()
