@@ -37,6 +37,15 @@ QUIET_GRACE = 0.1
 QUIET_MAX = 10.0
 
 
+def pick_tab(current_ready: bool, spare_ready: bool) -> tuple[bool, bool]:
+    """Two tabs, a request to place: (take the spare, hold the other tab's
+    next-chat load until this request's first delta). A request that starts
+    at once holds the other tab back; one that must wait for its own tab's
+    next chat holds nothing (its own load may be the one waiting)."""
+    swap = spare_ready and not current_ready
+    return swap, current_ready or swap
+
+
 class BrowserSession:
     def __init__(
         self,
@@ -92,13 +101,18 @@ class BrowserSession:
         """The tab for the next request: with two, the one whose next chat
         is open (the other is still loading its own)."""
         spare, current = self._spare, self.adapter
-        if spare is not None and spare.next_chat_ready and not current.next_chat_ready:
+        if spare is None:
+            return current
+        swap, hold = pick_tab(current.next_chat_ready, spare.next_chat_ready)
+        if swap:
             self._spare = current
             self._adapter_ref[:] = [spare, current]
             self.page = spare.page
-        if spare is not None:
+        if hold:
             self._quiet.clear()
             self.adapter.on_started = self._quiet.set
+        else:
+            self._quiet.set()
         return self.adapter
 
     async def _until_quiet(self) -> None:

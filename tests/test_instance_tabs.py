@@ -48,7 +48,7 @@ def ask_in_a_row(rep: Replica, port: int, prompts: list[str]) -> list[dict]:
 
 
 def back_to_back(rep: Replica, tabs: int) -> list[dict]:
-    """Two requests, the second sent as soon as the first is answered: what
+    """Three requests, each sent as soon as the one before is answered: what
     the replica saw of each."""
     name = f"tabs{tabs}"
     profile = harness.profile(rep.tmp / f"{name}.json")
@@ -57,23 +57,25 @@ def back_to_back(rep: Replica, tabs: int) -> list[dict]:
         if tabs == 2:
             wait_until(lambda: "second tab ready" in proc.output(), 90, "the second tab")
         harness.slow_loads(rep, SLOW)
-        seen = ask_in_a_row(rep, port, [f"[nothink] {name} {word}" for word in ("one", "two")])
+        # The third finds neither tab's next chat open yet: it waits for one.
+        words = ("one", "two", "three")
+        seen = ask_in_a_row(rep, port, [f"[nothink] {name} {word}" for word in words])
     finally:
         harness.slow_loads(rep, 0)
         proc.stop()
-    assert [s["turns"] for s in seen] == [1, 1]  # each a new chat
+    assert [s["turns"] for s in seen] == [1, 1, 1]  # each a new chat
     return seen
 
 
 def test_two_tabs_the_next_request_finds_its_chat_open(rep: Replica) -> None:
-    first, second = back_to_back(rep, 2)
+    first, second, _ = back_to_back(rep, 2)
     # The second request came from a page served before the first answer
     # ended: the other tab, not the first one's next chat (still loading).
     assert second["loaded"] < first["ended"]
 
 
 def test_one_tab_the_next_request_waits_for_its_page_load(rep: Replica) -> None:
-    first, second = back_to_back(rep, 1)
+    first, second, _ = back_to_back(rep, 1)
     assert second["loaded"] > first["ended"]
 
 
