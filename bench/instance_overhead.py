@@ -166,10 +166,7 @@ def main() -> None:
     procs = []
     try:
         profile = harness.profile(tmp / "bench.json")
-        bundled = Path(__file__).resolve().parents[1] / "instance_runner/sites/aistudio.toml"
-        dom = tmp / "aistudio-dom.toml"
-        text = bundled.read_text()
-        dom.write_text(text.replace('[stream]\nsource = "network"', '[stream]\nsource = "dom"'))
+        dom = harness.dom_site(tmp)
         net_proc, net = harness.instance(tmp, rep, "net", profile, ["--timeline"])
         procs.append(net_proc)
         dom_proc, dom_port = harness.instance(tmp, rep, "dom", profile, ["--site", str(dom)])
@@ -230,8 +227,8 @@ def main() -> None:
             f"\n{row[0]}: added to TTFT p50 {ttft:+.1f} ms, of which page work before the "
             f"site's request {page:+.1f} ms and the tap's first piece {verdict(tap, 15)}; "
             f"added per piece p50 {verdict(piece, 1)}, of which instance -> client "
-            f"{verdict(own, 1)}; the stream after the first token "
-            f"{stream / int(row[8]):+.2f} ms per delta"
+            f"{verdict(own, 1)}; the stream after the first token adds "
+            f"{verdict(stream / int(row[8]), 1)} per delta"
         )
     floor_ms = median(floor_ttfts)
     print(

@@ -64,7 +64,7 @@ def test_instance_overhead_splits_the_network_sources_time_by_hop() -> None:
     assert "of which instance -> client" in out
     floor = next(x for x in lines if x.startswith("browser floor: the page's"))
     assert float(floor.split("script")[1].split()[0]) > 0, floor  # measured
-    assert "ms per delta" in out and "over it (typing" in out
+    assert "target) per delta" in out and "over it (typing" in out
 
 
 @pytest.mark.browser

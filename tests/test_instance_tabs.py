@@ -47,12 +47,14 @@ def ask_in_a_row(rep: Replica, port: int, prompts: list[str]) -> list[dict]:
     return seen
 
 
-def back_to_back(rep: Replica, tabs: int) -> list[dict]:
+def back_to_back(rep: Replica, tabs: int, *, dom: bool = False) -> list[dict]:
     """Three requests, each sent as soon as the one before is answered: what
-    the replica saw of each."""
-    name = f"tabs{tabs}"
+    the replica saw of each. `dom`: aistudio.toml reading the answer from
+    the page instead of its request."""
+    name = f"tabs{tabs}" + ("-dom" if dom else "")
     profile = harness.profile(rep.tmp / f"{name}.json")
-    proc, port = harness.instance(rep.tmp, rep, name, profile, ["--tabs", str(tabs)])
+    site = ["--site", str(harness.dom_site(rep.tmp))] if dom else []
+    proc, port = harness.instance(rep.tmp, rep, name, profile, ["--tabs", str(tabs), *site])
     try:
         if tabs == 2:
             wait_until(lambda: "second tab ready" in proc.output(), 90, "the second tab")
@@ -72,6 +74,13 @@ def test_two_tabs_the_next_request_finds_its_chat_open(rep: Replica) -> None:
     # The second request came from a page served before the first answer
     # ended: the other tab, not the first one's next chat (still loading).
     assert second["loaded"] < first["ended"]
+
+
+def test_two_tabs_reading_the_dom_each_tab_hears_its_own_page(rep: Replica) -> None:
+    # page.js reports through one binding for the whole browser context: each
+    # tab's answer must reach that tab's request, not the first tab's.
+    first, second, _ = back_to_back(rep, 2, dom=True)
+    assert second["loaded"] < first["ended"]  # the second answer came from the other tab
 
 
 def test_one_tab_the_next_request_waits_for_its_page_load(rep: Replica) -> None:

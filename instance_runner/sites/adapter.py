@@ -21,8 +21,8 @@ from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
 from instance_runner import timeline
-from instance_runner.sites import login, models, pick, sel, send, settings, status
-from instance_runner.sites.decoders import Event, make
+from instance_runner.sites import answer, login, models, pick, sel, send, settings, status
+from instance_runner.sites.decoders import Event
 from instance_runner.sites.errors import (
     Captcha,
     LoggedOut,
@@ -30,7 +30,6 @@ from instance_runner.sites.errors import (
     RateLimited,
     SiteError,
     SiteProblem,
-    Stalled,
 )
 from instance_runner.sites.models import SiteModel
 from instance_runner.sites.settings import GenSettings
@@ -39,9 +38,6 @@ from instance_runner.sites.types import SiteFile
 
 log = logging.getLogger("mictl.instance")
 PAGE_JS = (Path(__file__).with_name("page.js")).read_text()
-MAX_ERROR_BODY = 64 * 1024
-BANNERS = ("rate_limit", "captcha", "error", "logged_out")
-BANNER_GRACE = 2.0  # seconds a banner waits for the tapped response's status
 
 
 async def prepare_context(context: BrowserContext, adapter_ref: list[SiteAdapter]) -> None:
@@ -191,8 +187,10 @@ class SiteAdapter:
                 if wanted:
                     await settings.apply(self.page, self.site, wanted)
                 timeline.mark("prepared")
-                self._events = asyncio.Queue()
-                if self.tap and self.site.stream.source == "network":
+                queue = self._events = asyncio.Queue()
+                network = self.tap is not None and self.site.stream.source == "network"
+                state = answer.Answer(self.site, network=network)
+                if self.tap and network:
                     self.tap.arm(self.site.stream.url_contains)
                 place = await self.type_prompt(prompt, press=self.site.press == "script")
                 timeline.mark("typed")
@@ -202,7 +200,7 @@ class SiteAdapter:
                 if "crash" in str(exc).lower():
                     raise PageCrashed("the page crashed") from None
                 raise SiteError(f"could not send the prompt: {_first_line(exc)}") from None
-            async for event in self._answer():
+            async for event in answer.read(queue, state, self._raise_for):
                 self._started()
                 yield event
             finished = True
@@ -268,70 +266,6 @@ class SiteAdapter:
         except (PlaywrightError, SiteProblem) as exc:
             log.info("could not open the next chat ahead: %s", _first_line(exc))
             return None
-
-    async def _answer(self) -> AsyncIterator[Event]:
-        assert self._events is not None
-        t = self.site.timeouts
-        network = self.tap is not None and self.site.stream.source == "network"
-        decoder = make(self.site.stream.decoder, self.site.stream) if network else None
-        failed: tuple[int, dict[str, str]] | None = None
-        body = bytearray()
-        timeout = t.first_delta
-        banner: tuple[str, Any] | None = None  # network: a banner waiting for the response's word
-        queue = self._events
-        while True:
-            try:
-                if queue.empty():
-                    # (asyncio.wait_for would run each get in a task of its
-                    # own: one more loop turn per event, on Python 3.11)
-                    async with asyncio.timeout(timeout):
-                        kind, data = await queue.get()
-                else:
-                    kind, data = queue.get_nowait()
-            except TimeoutError:
-                if banner:
-                    await self._raise_for(*banner)
-                raise Stalled(f"no answer from the page for {timeout:g}s") from None
-            if network and kind in BANNERS:
-                # The page shows what its request's status already says; the
-                # status (and body) is the better witness: give it a moment.
-                if not failed:
-                    banner, timeout = (kind, data), min(timeout, BANNER_GRACE)
-                continue
-            if kind == "net_response":
-                if data[0] >= 400:
-                    failed = data
-            elif kind == "net_data" and failed:
-                body += data[: MAX_ERROR_BODY - len(body)]
-            elif kind == "net_end" and failed:
-                text = body.decode("utf-8", "replace")
-                raise status.classify(self.site, failed[0], text, failed[1])
-            elif kind in ("net_data", "net_end") and decoder is not None:
-                events = decoder.feed(data) if kind == "net_data" else decoder.close()
-                for event in events:
-                    if event.kind in ("text", "reasoning"):
-                        timeout = t.stall
-                        yield event
-                    elif event.kind == "heartbeat":
-                        continue
-                    elif event.kind == "error":
-                        code = (event.data or {}).get("status")
-                        raise status.classify(self.site, code, event.text)
-                    elif event.kind == "finish":
-                        return
-                if kind == "net_end":
-                    return
-            elif kind == "net_failed":
-                raise SiteError(f"the page's answer request failed: {data}")
-            elif kind == "delta":
-                timeout = t.stall
-                yield Event("text", data)
-            elif kind == "done":
-                return
-            elif kind == "navigated" and network:
-                continue  # a site may change its URL as a chat is saved
-            else:
-                await self._raise_for(kind, data)
 
     def _arm_config(self) -> dict[str, Any]:
         s, stream = self.site.selectors, self.site.stream

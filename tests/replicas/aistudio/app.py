@@ -194,6 +194,7 @@ async def generate(request: Request) -> Response:
         system=system,
         arrived=arrived,
         loaded=page_loaded(request.headers.get("x-replica-load", "")),
+        ended=None,  # set once this answer is out
     )
     if "[quota]" in prompt:
         message = "You've exceeded your quota for this model. Please try again later."

@@ -18,6 +18,18 @@ def replica(tmp: Path, pace_ms: float = 5) -> Replica:
     return Replica(APP, HOSTS, tmp, env={"REPLICA_PACE_MS": str(pace_ms)}).start()
 
 
+def dom_site(tmp: Path) -> Path:
+    """aistudio.toml reading the answer from the page (the DOM source)
+    instead of from its GenerateContent request."""
+    bundled = Path(__file__).resolve().parents[3] / "instance_runner/sites/aistudio.toml"
+    text = bundled.read_text()
+    network = '[stream]\nsource = "network"'
+    assert network in text, "aistudio.toml no longer reads the network as expected"
+    path = tmp / "aistudio-dom.toml"
+    path.write_text(text.replace(network, '[stream]\nsource = "dom"'))
+    return path
+
+
 def profile(path: Path, *, signed_in: bool = True, ui: str = "new") -> Path:
     """A storage_state as `mictl profile capture` would save it for Google."""
     cookies = []
