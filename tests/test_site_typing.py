@@ -91,6 +91,35 @@ def test_the_send_button_is_pressed_as_the_site_file_says(rep: Replica) -> None:
     assert asyncio.run(scenario()) == [("script", False), ("mouse", True)]
 
 
+def test_a_click_the_site_ignores_is_made_again_with_the_mouse(rep: Replica) -> None:
+    """press = "script" on a page whose Run button takes trusted clicks only:
+    the prompt stays in the box, so the button is pressed with the mouse,
+    and from then on with the mouse alone."""
+
+    async def scenario() -> list[list[bool]]:
+        profile = harness.profile(rep.tmp / "trusted.json", trusted_only=True)
+        session = BrowserSession(
+            load_site("aistudio"), profile=str(profile), extra_args=rep.browser_args
+        )
+        await session.start()
+        clicks = []
+        try:
+            page, adapter = session.page, session.adapter
+            assert page is not None
+            adapter.reset_ahead = False  # the answered page stays to be read
+            for i in range(2):
+                prompt = f"[nothink] trusted clicks only {i}"
+                text = "".join([e.text async for e in adapter.generate(prompt, "gemini-2.5-pro")])
+                assert text == answer("gemini-2.5-pro", prompt)
+                clicks.append(await page.evaluate("window.__replicaClicks"))
+        finally:
+            await session.close()
+        return clicks
+
+    # (isTrusted of each click on Run, per page: each request opens a new chat)
+    assert asyncio.run(scenario()) == [[False, True], [True]]
+
+
 def test_the_next_chats_model_label_is_read_while_no_one_waits(
     rep: Replica, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -78,6 +78,8 @@ class SiteAdapter:
         # and called once this request has its first event (or ended).
         self.before_reset: Callable[[], Awaitable[None]] | None = None
         self.on_started: Callable[[], None] | None = None
+        # press = "script", until the site ignores such a click (send.py).
+        self._script_ignored = False
         page.on("load", lambda _: self.on_event("navigated", None))
         page.on("crash", lambda _: self.on_event("crashed", None))
         page.on("dialog", self._on_dialog)
@@ -192,7 +194,11 @@ class SiteAdapter:
                 state = answer.Answer(self.site, network=network)
                 if self.tap and network:
                     self.tap.arm(self.site.stream.url_contains)
-                place = await self.type_prompt(prompt, press=self.site.press == "script")
+                script = self.site.press == "script" and not self._script_ignored
+                place = await self.type_prompt(prompt, press=script)
+                if place and place.get("ignored"):
+                    self._script_ignored = True
+                    log.warning("the site ignored a click from page script: using the mouse")
                 timeline.mark("typed")
                 await send.press_send(self.page, await self._devtools(), s.send, place)
                 timeline.mark("clicked")

@@ -21,7 +21,12 @@ machine, and all of them sit in the client's time to first token. So:
    round trip and no trip through Chromium's input pipeline (9 ms from the
    end of typing to the site's request on the AI Studio replica, under 1 ms
    this way), but the click is untrusted (`isTrusted` false), so it is only
-   for sites whose handlers take it.
+   for sites whose handlers take it. A site empties its prompt box as it
+   sends (CJackHwang/AIstudioProxyAPI checks exactly that to tell whether
+   a submission took: browser_utils/page_controller_modules/input.py,
+   "Input cleared"); a box still holding the prompt 2 s after the click
+   means the site ignored it, and the button is pressed with the mouse
+   after all (the adapter then keeps to the mouse).
 
 Where the page script cannot type (an editor that handles its input itself
 and leaves a different text, or no box on the page yet) the prompt goes in
@@ -38,10 +43,11 @@ from playwright.async_api import CDPSession, Page
 from instance_runner.sites import pick, sel
 from instance_runner.sites.types import Sel
 
-# [arm config, prompt selectors, text, send selectors, ms to wait for send,
-# press] -> null (no box to type in), {typed: false} (typed nothing: the box
-# is focused with its content selected), or {typed: true, send: place or
-# null}; with press, the place says whether the button was clicked.
+# [arm config, prompt selectors, text, send selectors, ms to wait for send
+# (and, after a click, for the box to empty), press] -> null (no box to type
+# in), {typed: false} (typed nothing: the box is focused with its content
+# selected), or {typed: true, send: place or null}; with press, the place
+# says whether the button was clicked, or that the site ignored the click.
 _TYPE = f"""async ([cfg, box, text, send, waitMs, press]) => {{
     window.__mictlArm(cfg);
     if (!window.__mictlFocus(box)) return null;
@@ -61,6 +67,19 @@ _TYPE = f"""async ([cfg, box, text, send, waitMs, press]) => {{
         await new Promise((r) => requestAnimationFrame(r));
         found = find(send, press);
     }}
+    if (found && found.pressed) {{
+        // A site empties its prompt box as it sends. Still showing the prompt
+        // after a while: the site ignored the untrusted click.
+        const kept = () => el.isConnected && norm(shown()) === norm(text);
+        const give = performance.now() + waitMs;
+        while (kept() && performance.now() < give) {{
+            await new Promise((r) => requestAnimationFrame(r));
+        }}
+        if (kept()) {{
+            const again = find(send, false);
+            found = again && {{...again, ignored: true}};
+        }}
+    }}
     return {{typed: true, send: found}};
 }}"""
 
@@ -70,8 +89,9 @@ async def type_prompt(
 ) -> Any:
     """Arm page.js and put `text` in the prompt box, replacing what it held;
     with `press`, click the send button from the page as well. Returns where
-    the send button is (pick's FIND result, "pressed" when it was clicked),
-    or None when it must be looked for again."""
+    the send button is (pick's FIND result, "pressed" when it was clicked,
+    "ignored" when the site took no notice of that click), or None when it
+    must be looked for again."""
     args = [cfg, sel.options(box), text, sel.options(send), 2000, press]
     done = await page.evaluate(_TYPE, args)
     if done is None:  # no box to focus yet: wait for it the slow way

@@ -158,8 +158,9 @@ class SiteFile(Struct, kw_only=True):
     reset_url: str = ""
     # How the send button is pressed: a real mouse click through DevTools
     # (trusted), or the button's click() from the page script that typed the
-    # prompt (one page round trip less, but untrusted: only for sites whose
-    # handlers accept it). instance_runner/sites/send.py.
+    # prompt (one page round trip less, but untrusted: for sites that take it
+    # and empty their prompt box as they send; a click the site ignores is
+    # made again with the mouse). instance_runner/sites/send.py.
     press: Literal["mouse", "script"] = "mouse"
     moved_from: list[str] = []  # old hosts whose cookies still sign in here (moved.py)
     moved_to: str = ""  # the host they sign in to (default: the url's host)

@@ -94,6 +94,10 @@ async def page(request: Request) -> Response:
     await asyncio.sleep(SLOW_LOADS[0])
     html = (STATIC / "index.html").read_text().replace("{{UI}}", ui)
     html = html.replace("{{LOAD}}", str(len(LOADS)))
+    # Not part of AI Studio, for tests: a Run button that ignores clicks from
+    # page script, as a site checking `isTrusted` would.
+    trusted = "1" if request.cookies.get("replica_trusted_only") == "1" else ""
+    html = html.replace("{{TRUSTED_ONLY}}", trusted)
     LOADS.append(time.monotonic())
     for key, value in (("{{ACCOUNT_NAME}}", ACCOUNT_NAME), ("{{ACCOUNT_EMAIL}}", ACCOUNT_EMAIL)):
         html = html.replace(key, value)

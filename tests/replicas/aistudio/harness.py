@@ -30,13 +30,18 @@ def dom_site(tmp: Path) -> Path:
     return path
 
 
-def profile(path: Path, *, signed_in: bool = True, ui: str = "new") -> Path:
-    """A storage_state as `mictl profile capture` would save it for Google."""
+def profile(
+    path: Path, *, signed_in: bool = True, ui: str = "new", trusted_only: bool = False
+) -> Path:
+    """A storage_state as `mictl profile capture` would save it for Google
+    (`ui`, `trusted_only`: replica-only switches, see app.py)."""
     cookies = []
     if signed_in:
         cookies.append(_cookie("SID", "replica-session", ".google.com"))
     if ui == "old":
         cookies.append(_cookie("replica_ui", "old", "aistudio.google.com"))
+    if trusted_only:
+        cookies.append(_cookie("replica_trusted_only", "1", "aistudio.google.com"))
     path.write_text(json.dumps({"cookies": cookies, "origins": []}))
     path.chmod(0o600)
     return path

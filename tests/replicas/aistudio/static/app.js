@@ -70,7 +70,11 @@
   input.addEventListener("input", () => { if (!running) run.disabled = !input.value.trim(); });
   input.addEventListener("keydown", (e) => { if (e.key === "Enter" && e.ctrlKey) run.click(); });
   run.addEventListener("click", (e) => {
-    window.__replicaRunTrusted = e.isTrusted;  // for tests only: how the run button was pressed
+    // For tests only: how the run button was pressed, and a page that takes
+    // trusted clicks only (data-trusted-only, from app.py).
+    window.__replicaRunTrusted = e.isTrusted;
+    (window.__replicaClicks = window.__replicaClicks || []).push(e.isTrusted);
+    if (document.body.dataset.trustedOnly && !e.isTrusted) return;
     return running ? stop() : send();
   });
 
