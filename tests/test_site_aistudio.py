@@ -151,6 +151,51 @@ def test_hung_generation_is_504_and_the_next_request_works(inst: int) -> None:
     assert after.choices[0].message.content == answer("gemini-2.5-pro", "after the hang")
 
 
+def test_every_chat_is_temporary_so_none_is_saved_to_the_account(rep: Replica) -> None:
+    """[[toggle]] "temporary chat": on in every fresh chat (off on each page
+    load in the replica), else the page saves every chat (CreatePrompt). The
+    replica's page says with each GenerateContent whether it was on; a site
+    file without the toggle shows the difference."""
+    bundled = Path(__file__).resolve().parents[1] / "instance_runner/sites/aistudio.toml"
+    text = bundled.read_text()
+    without = rep.tmp / "aistudio-saving.toml"
+    without.write_text(text[: text.index("[[toggle]]")] + text[text.index("[markers]") :])
+    profile = harness.profile(rep.tmp / "temporary.json")
+    for site, temporary in ((None, True), (without, False)):
+        extra = ["--site", str(site)] if site else []
+        proc, port = harness.instance(rep.tmp, rep, f"temporary-{temporary}", profile, extra)
+        try:
+            with client(port) as c:
+                for word in ("one", "two"):
+                    prompt = f"[nothink] temporary {word}"
+                    got = c.chat.completions.create(model="gemini-2.5-pro", messages=ask(prompt))
+                    assert got.choices[0].message.content == answer("gemini-2.5-pro", prompt)
+                    assert harness.last_request(rep)["temporary"] is temporary
+        finally:
+            proc.stop()
+        # (a next chat still opening as the instance stops may fail: not before)
+        assert "could not turn on" not in proc.output().split("Shutting down")[0]
+
+
+def test_a_required_toggle_that_will_not_turn_on_fails_the_request(rep: Replica) -> None:
+    bundled = Path(__file__).resolve().parents[1] / "instance_runner/sites/aistudio.toml"
+    menu = "menu = 'button[aria-label=\"View more actions\"]'"
+    text = bundled.read_text()
+    assert menu in text
+    variant = rep.tmp / "aistudio-required.toml"
+    variant.write_text(text.replace(menu, "menu = 'button.nowhere'\nrequired = true"))
+    profile = harness.profile(rep.tmp / "required.json")
+    proc, port = harness.instance(rep.tmp, rep, "required", profile, ["--site", str(variant)])
+    try:
+        before = harness.last_request(rep)["requests"]
+        with client(port) as c, pytest.raises(openai.APIStatusError) as info:
+            c.chat.completions.create(model="gemini-2.5-pro", messages=ask("hi"))
+        assert "could not turn on temporary chat" in info.value.message
+        assert harness.last_request(rep)["requests"] == before  # nothing was sent
+    finally:
+        proc.stop()
+
+
 def test_missing_session_cookie_is_logged_out(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "nobody.json", signed_in=False)
     proc, port = harness.instance(rep.tmp, rep, "nobody", profile)
@@ -172,6 +217,7 @@ def test_older_ui_works_through_fallbacks(rep: Replica) -> None:
         with client(port) as c:
             got = c.chat.completions.create(model="gemini-2.5-flash", messages=ask("old ui"))
         assert got.choices[0].message.content == answer("gemini-2.5-flash", "old ui")
+        assert harness.last_request(rep)["temporary"]  # through the toggle's fallbacks
     finally:
         proc.stop()
     report = site_check(rep, profile)
@@ -201,6 +247,9 @@ def test_site_check_passes_and_names_the_matching_selectors(rep: Replica) -> Non
     assert matched["prompt"]["fallback"] == 0
     assert matched["send"]["selector"] == 'ms-run-button button[type="submit"]'
     assert matched["model_check"]["found"]
+    # "Temporary chat": the switch and the menu it sits in
+    assert matched["temporary chat: menu"]["found"]
+    assert matched["temporary chat: click"]["selector"] == "button[data-test-incognito-toggle]"
     assert set(report["models"]) == {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.0-flash-lite"}
     human = subprocess.run(
         [str(BIN / "mictl"), "site", "check", "--profile", str(profile), "--site", "aistudio",

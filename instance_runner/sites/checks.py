@@ -44,6 +44,8 @@ async def check_page(page: Page, site: SiteFile, signed_in: bool) -> list[CheckR
         ("system", site.settings.system, False),
         ("system_open", site.settings.system_open, False),
     ]
+    for t in site.toggle:  # [[toggle]]: the switch, in view or in its menu
+        wanted += [(f"{t.name}: click", t.click, False), (f"{t.name}: menu", t.menu, False)]
     results = []
     for name, selector, required in wanted:
         fallbacks = sel.options(selector)

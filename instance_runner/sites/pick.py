@@ -1,7 +1,7 @@
 """Page actions before a prompt is sent: start a fresh chat, choose the model.
 
-Buttons are clicked only when enabled: a disabled "New chat" means the chat
-is already fresh; a disabled send button is waited for, then reported.
+A disabled "New chat" means the chat is already fresh (clicks.py never
+clicks a disabled button).
 """
 
 from __future__ import annotations
@@ -13,77 +13,25 @@ import logging
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
-from instance_runner.sites import login, sel
+from instance_runner.sites import login, sel, toggles
+from instance_runner.sites.clicks import click
 from instance_runner.sites.errors import Captcha, LoggedOut, SiteError
 from instance_runner.sites.models import SiteModel
 from instance_runner.sites.status import LOGGED_OUT
-from instance_runner.sites.types import Sel, SiteFile
+from instance_runner.sites.types import SiteFile
 
 log = logging.getLogger("mictl.instance")
 
 
-FIND = """(sels, press) => {
-    for (const s of sels) {
-        for (const el of document.querySelectorAll(s)) {
-            const r = el.getBoundingClientRect();
-            if (!r.width || !r.height || getComputedStyle(el).visibility === "hidden") continue;
-            const x = r.x + r.width / 2, y = r.y + r.height / 2;
-            const disabled = !!el.disabled || el.getAttribute("aria-disabled") === "true";
-            if (press && !disabled) el.click();  // site.press = "script"
-            return {
-                disabled, x, y, inside: x >= 0 && y >= 0 && x < innerWidth && y < innerHeight,
-                pressed: !!press && !disabled,
-            };
-        }
-    }
-    return null;
-}"""
-
-
-async def click(page: Page, selector: Sel, what: str, *, wait_enabled: float = 0) -> None:
-    """Click the first visible match, never while disabled: a real mouse
-    click at its centre, found in one step (ElementHandle.click's
-    actionability waits cost 100-250 ms a click under load)."""
-    try:
-        found = await page.evaluate(FIND, sel.options(selector))
-    except PlaywrightError:  # Playwright-only selectors (:has-text): the slow way
-        return await _click_handle(page, selector, what, wait_enabled)
-    if found and found["disabled"] and wait_enabled:
-        with contextlib.suppress(PlaywrightError):
-            await page.wait_for_function(
-                f"sels => {{ const f = ({FIND})(sels); return f && !f.disabled; }}",
-                arg=sel.options(selector),
-                timeout=wait_enabled * 1000,
-            )
-        found = await page.evaluate(FIND, sel.options(selector))
-    if found is None:
-        raise SiteError(f"the {what} is not on the page ({sel.any_of(selector)})")
-    if found["disabled"]:
-        raise SiteError(f"the {what} is disabled")
-    if not found["inside"]:
-        return await _click_handle(page, selector, what, 0)  # Playwright scrolls it in
-    await page.mouse.click(found["x"], found["y"])
-
-
-async def _click_handle(page: Page, selector: Sel, what: str, wait_enabled: float) -> None:
-    hit = await sel.first(page, selector, visible=True)
-    if hit is None:
-        raise SiteError(f"the {what} is not on the page ({sel.any_of(selector)})")
-    handle = hit[1]
-    if wait_enabled and await handle.is_disabled():
-        with contextlib.suppress(PlaywrightError):
-            await page.wait_for_function(
-                "el => !el.disabled && el.getAttribute('aria-disabled') !== 'true'",
-                arg=handle,
-                timeout=wait_enabled * 1000,
-            )
-    if await handle.is_disabled():
-        raise SiteError(f"the {what} is disabled")
-    await handle.click()
-
-
 async def reset(page: Page, context: BrowserContext, site: SiteFile) -> str:
-    """Open a fresh chat; the model label it shows ("" unread: look again)."""
+    """Open a fresh chat, with the site's switches on (toggles.py); the model
+    label it shows ("" unread: look again)."""
+    label = await _fresh_chat(page, context, site)
+    await toggles.ensure(page, site)
+    return label
+
+
+async def _fresh_chat(page: Page, context: BrowserContext, site: SiteFile) -> str:
     s, t = site.selectors, site.timeouts
     if site.reset == "goto":
         await page.goto(site.reset_url or site.url, timeout=t.navigation * 1000)

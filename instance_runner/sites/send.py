@@ -40,7 +40,7 @@ from typing import Any
 
 from playwright.async_api import CDPSession, Page
 
-from instance_runner.sites import pick, sel
+from instance_runner.sites import clicks, sel
 from instance_runner.sites.types import Sel
 
 # [arm config, prompt selectors, text, send selectors, ms to wait for send
@@ -59,7 +59,7 @@ _TYPE = f"""async ([cfg, box, text, send, waitMs, press]) => {{
         window.__mictlFocus(box);  // selected again: real typing replaces it
         return {{typed: false}};
     }}
-    const find = {pick.FIND};
+    const find = {clicks.FIND};
     await null;  // frameworks that re-render in a microtask have done so
     let found = find(send, press);
     const until = performance.now() + waitMs;
@@ -109,7 +109,7 @@ async def press_send(page: Page, cdp: CDPSession, send: Sel, place: Any) -> None
     if place is not None and place["pressed"]:
         return None
     if place is None or place["disabled"] or not place["inside"]:
-        return await pick.click(page, send, "send button", wait_enabled=2)
+        return await clicks.click(page, send, "send button", wait_enabled=2)
     base = {"x": place["x"], "y": place["y"], "button": "left", "clickCount": 1}
     await asyncio.gather(
         cdp.send("Input.dispatchMouseEvent", {"type": "mousePressed", **base}),

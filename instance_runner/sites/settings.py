@@ -11,7 +11,7 @@ import msgspec
 from playwright.async_api import Page
 
 from instance_runner.sites import sel
-from instance_runner.sites.pick import click
+from instance_runner.sites.clicks import click
 from instance_runner.sites.types import Sel, SiteFile
 
 

@@ -144,6 +144,17 @@ class Settings(Struct):
     system_open: Sel = ""  # what reveals it, when hidden
 
 
+class Toggle(Struct):
+    """A switch on the page to have on in every fresh chat (AI Studio's
+    "Temporary chat", so that no chat is saved to the account): toggles.py."""
+
+    name: str  # for logs and `mictl site check`
+    on: Sel  # present (visible) only while the switch is on
+    click: Sel  # what turns it on
+    menu: Sel = ""  # what opens the menu `click` is in, when it is not in view
+    required: bool = False  # could not turn it on: fail the request (else a warning)
+
+
 class SiteFile(Struct, kw_only=True):
     name: str
     url: str
@@ -169,6 +180,7 @@ class SiteFile(Struct, kw_only=True):
     # display) for sites whose bot checks distrust headless browsers.
     browser: Literal["headless-shell", "headless", "headed"] = "headless-shell"
     markers: Markers = msgspec.field(default_factory=Markers)
+    toggle: list[Toggle] = []  # [[toggle]]: switches to have on in each fresh chat
     login: Login = msgspec.field(default_factory=Login)
     status: list[StatusRule] = []
     settings: Settings = msgspec.field(default_factory=Settings)

@@ -29,7 +29,13 @@ Facts carried over (code is our own), each with its source:
   "<ts> <SAPISID> <origin>">`, computed by the page from the SAPISID cookie:
   yt-dlp/yt-dlp yt_dlp/extractor/youtube/_base.py _make_sid_authorization
   (the same Google scheme).
-Assumed (no source states them): the account button in the page's header
+- "Temporary chat" (the page saves no chat while it is on) and its
+  switches: CJackHwang browser_utils/initialization/core.py
+  (enable_temporary_chat_mode, _is_temporary_chat_active); a chat is saved
+  with CreatePrompt: Mag1cFall docs/reverse-engineering-internals.md
+  ("/CreatePrompt - 保存对话").
+Assumed (no source states them): that "Temporary chat" is off on each page
+load, the CreatePrompt body, the account button in the page's header
 (Google's bar labels it "Google Account: NAME &#10;(EMAIL)"; a signed-in
 AI Studio shows it), a candidate's finish reason right after its
 content (the public API's Candidate field order), the error body's JSON shape
@@ -73,7 +79,8 @@ XSSI = ")]}'\n"
 PACE = float(os.environ.get("REPLICA_PACE_MS", "5")) / 1000
 SESSION_COOKIE = "SID"  # Google's session cookie; without it, the account chooser
 ACCOUNT_NAME, ACCOUNT_EMAIL = "Ada Lovelace", "someone@example.com"  # the signed-in account
-SEEN: dict[str, object] = {"requests": 0}  # the last GenerateContent, for tests (/replica/last)
+# The last GenerateContent, and chats saved (CreatePrompt), for tests (/replica/last)
+SEEN: dict[str, object] = {"requests": 0, "saved": 0}
 # Not part of AI Studio, for tests: when each page load was served (the page
 # sends its number with GenerateContent), and a delay for page loads.
 LOADS: list[float] = []
@@ -125,7 +132,8 @@ def cors(request: Request) -> dict[str, str]:
         "Access-Control-Allow-Origin": request.headers.get("origin", ORIGIN),
         "Access-Control-Allow-Credentials": "true",
         "Access-Control-Allow-Headers": (
-            "authorization, content-type, x-goog-api-key, x-goog-authuser, x-replica-load"
+            "authorization, content-type, x-goog-api-key, x-goog-authuser, x-replica-load, "
+            "x-replica-temporary"
         ),
         "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Expose-Headers": "retry-after",
@@ -164,6 +172,14 @@ async def list_models(request: Request) -> Response:
     return Response(body, headers=cors(request), media_type="application/json+protobuf")
 
 
+async def create_prompt(request: Request) -> Response:
+    """Save a chat to the account (the page does, unless "Temporary chat" is on)."""
+    if not signed_in(request) or bad_hash(request):
+        return rpc_error(request, 401, "UNAUTHENTICATED", "Request is missing credentials.")
+    SEEN["saved"] = int(SEEN.get("saved", 0)) + 1  # type: ignore[call-overload]
+    return Response(XSSI + "[]", headers=cors(request), media_type="application/json+protobuf")
+
+
 def element(part: list[object], finish: int | None = None, n: int = 0) -> bytes:
     content: list[object] = [[part], "model"]
     candidate = [content] if finish is None else [content, finish]
@@ -199,6 +215,7 @@ async def generate(request: Request) -> Response:
         arrived=arrived,
         loaded=page_loaded(request.headers.get("x-replica-load", "")),
         ended=None,  # set once this answer is out
+        temporary=request.headers.get("x-replica-temporary") == "1",  # "Temporary chat" on
     )
     if "[quota]" in prompt:
         message = "You've exceeded your quota for this model. Please try again later."
@@ -271,6 +288,7 @@ app = Starlette(
         Route("/v3/signin/accountchooser", account_chooser),
         Route(f"{RPC}/ListModels", list_models, methods=["POST"]),
         Route(f"{RPC}/GenerateContent", generate, methods=["POST"]),
+        Route(f"{RPC}/CreatePrompt", create_prompt, methods=["POST"]),
         Route(f"{RPC}/{{method}}", preflight, methods=["OPTIONS"]),
     ]
 )

@@ -18,6 +18,37 @@
          <ms-run-button><button type="submit" class="ms-button-primary" aria-label="Run" disabled>
            <span class="run-button-label">Run</span></button></ms-run-button>
        </div></ms-prompt-box>`;
+  // "Temporary chat" (see index.html for the sources): in a menu, or in
+  // view in the older UI. Off on every page load (assumed: no source says
+  // whether it persists, and this is the case that needs the most of mictl).
+  $("toolbar").innerHTML = ui === "old"
+    ? `<button aria-label="Temporary chat toggle" aria-pressed="false" class="ms-button-icon">T</button>`
+    : `<button aria-label="View more actions" aria-expanded="false">&#8942;</button>
+       <div class="mat-mdc-menu-panel" role="menu" hidden>
+         <button mat-menu-item role="menuitemcheckbox" data-test-incognito-toggle>Temporary chat</button>
+       </div>`;
+  let temporary = false;
+  const moreButton = $("toolbar").querySelector('[aria-label="View more actions"]');
+  const menu = $("toolbar").querySelector("[role=menu]");
+  const openMenu = (open) => { menu.hidden = !open; moreButton.setAttribute("aria-expanded", String(open)); };
+  function setTemporary(on) {
+    temporary = on;
+    $("incognito-indicator").hidden = !on || ui === "old";
+    const toggle = $("toolbar").querySelector("[data-test-incognito-toggle], [aria-label='Temporary chat toggle']");
+    if (ui === "old") {
+      toggle.classList.toggle("ms-button-active", on);
+      toggle.setAttribute("aria-pressed", String(on));
+    } else {
+      toggle.innerHTML = on ? `Temporary chat<mat-icon data-test-incognito-checkmark>check</mat-icon>` : "Temporary chat";
+    }
+  }
+  if (ui === "old") {
+    $("toolbar").firstChild.addEventListener("click", () => setTemporary(!temporary));
+  } else {
+    moreButton.addEventListener("click", () => openMenu(menu.hidden));
+    menu.querySelector("button").addEventListener("click", () => { setTemporary(!temporary); openMenu(false); });
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape") openMenu(false); });
+  }
   const input = composer.querySelector("textarea");
   const run = composer.querySelector("button");
   const turns = $("turns");
@@ -45,6 +76,7 @@
     xhr.withCredentials = true;
     xhr.setRequestHeader("content-type", "application/json+protobuf");
     xhr.setRequestHeader("x-replica-load", document.body.dataset.load);  // for tests only
+    xhr.setRequestHeader("x-replica-temporary", temporary ? "1" : "0");  // for tests only
     if (onprogress) xhr.onprogress = () => onprogress(xhr);
     xhr.onloadend = () => ondone(xhr);
     sapisidHash().then((auth) => {
@@ -148,6 +180,9 @@
       if (xhr.status === 200) {
         history.push([[[null, answer]], "model"]);
         box.dataset.state = "done";
+        if (temporary) return;  // not saved: the chat stays where it is
+        // Saved to the account (CreatePrompt: Mag1cFall docs; body assumed).
+        rpc("CreatePrompt", [null, history], null, () => {});
         if (location.pathname.endsWith("/new_chat")) {
           window.history.replaceState(null, "", `/prompts/${Math.random().toString(36).slice(2, 12)}`);
           document.title = "Untitled prompt | Google AI Studio";

@@ -1,0 +1,69 @@
+"""Switches to have on in every fresh chat (`[[toggle]]` in a site file).
+
+AI Studio saves every chat to the account (its page calls CreatePrompt
+once a chat has an answer) unless "Temporary chat" is on: without the
+switch, every API request would leave a saved prompt behind.
+
+One page look says which switches are off; when the site remembers them,
+that is all it costs. A switch that is off is clicked (its menu opened
+first when it is not in view), and then it must show as on; a menu left
+open is closed with Escape. A switch that will not turn on fails the
+request when the site file says it is required, else it is logged, once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+
+from instance_runner.sites import sel
+from instance_runner.sites.clicks import click
+from instance_runner.sites.errors import SiteError
+from instance_runner.sites.types import SiteFile, Toggle
+
+log = logging.getLogger("mictl.instance")
+
+# selectors -> whether any of them matches a visible element (Playwright's
+# wait_for_selector with a selector list waits on its first match only)
+_SHOWN = """(sels) => sels.some((s) =>
+    [...document.querySelectorAll(s)].some((e) => e.getClientRects().length))"""
+# [[on selectors] per toggle] -> the indexes of the toggles that are off
+_OFF = f"(toggles) => toggles.flatMap((on, i) => ({_SHOWN})(on) ? [] : [i])"
+# menu selectors -> whether one of them is open (aria-expanded)
+_MENU_OPEN = """(sels) => sels.some((s) =>
+    [...document.querySelectorAll(s)].some((e) => e.getAttribute("aria-expanded") === "true"))"""
+_warned: set[str] = set()
+
+
+async def ensure(page: Page, site: SiteFile) -> None:
+    """Turn on every switch of the site file that is off on this page."""
+    if not site.toggle:
+        return
+    off = await page.evaluate(_OFF, [sel.options(t.on) for t in site.toggle])
+    for index in off:
+        toggle = site.toggle[index]
+        try:
+            await _turn_on(page, site, toggle)
+        except (PlaywrightError, SiteError) as exc:
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if toggle.required:
+                raise SiteError(f"could not turn on {toggle.name}: {why}") from None
+            if toggle.name not in _warned:
+                _warned.add(toggle.name)
+                log.warning("could not turn on %s, going on without it: %s", toggle.name, why)
+
+
+async def _turn_on(page: Page, site: SiteFile, toggle: Toggle) -> None:
+    wait_ms = min(site.timeouts.ready, 5) * 1000
+    if toggle.menu and not await page.evaluate(_SHOWN, sel.options(toggle.click)):
+        await click(page, toggle.menu, f"menu of {toggle.name}")
+        await page.wait_for_function(_SHOWN, arg=sel.options(toggle.click), timeout=wait_ms)
+    await click(page, toggle.click, toggle.name)
+    try:
+        await page.wait_for_function(_SHOWN, arg=sel.options(toggle.on), timeout=wait_ms)
+    finally:
+        if toggle.menu and await page.evaluate(_MENU_OPEN, sel.options(toggle.menu)):
+            await page.keyboard.press("Escape")
+    log.debug("turned on %s", toggle.name)
