@@ -4,10 +4,13 @@ waited for, then reported)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import weakref
+from typing import Any
 
+from playwright.async_api import CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
 
 from instance_runner.sites import sel
 from instance_runner.sites.errors import SiteError
@@ -49,13 +52,37 @@ async def click(page: Page, selector: Sel, what: str, *, wait_enabled: float = 0
                 timeout=wait_enabled * 1000,
             )
         found = await page.evaluate(FIND, sel.options(selector))
+    await click_found(page, found, selector, what)
+
+
+async def click_found(page: Page, found: Any, selector: Sel, what: str) -> None:
+    """Click where FIND found `selector`'s first visible match (None: nowhere)."""
     if found is None:
         raise SiteError(f"the {what} is not on the page ({sel.any_of(selector)})")
     if found["disabled"]:
         raise SiteError(f"the {what} is disabled")
     if not found["inside"]:
         return await _click_handle(page, selector, what, 0)  # Playwright scrolls it in
-    await page.mouse.click(found["x"], found["y"])
+    await press_at(page, found["x"], found["y"])
+
+
+_sessions: weakref.WeakKeyDictionary[Page, CDPSession] = weakref.WeakKeyDictionary()
+
+
+async def press_at(page: Page, x: float, y: float, cdp: CDPSession | None = None) -> None:
+    """A left mouse press and release at (x, y), sent together on the page's
+    DevTools session and acknowledged together: one round trip, where
+    Playwright's mouse.click makes three and its move waits for a frame
+    (Chromium updates hover with the press anyway)."""
+    if cdp is None:
+        cdp = _sessions.get(page)
+        if cdp is None:
+            cdp = _sessions[page] = await page.context.new_cdp_session(page)
+    base = {"x": x, "y": y, "button": "left", "clickCount": 1}
+    await asyncio.gather(
+        cdp.send("Input.dispatchMouseEvent", {"type": "mousePressed", **base}),
+        cdp.send("Input.dispatchMouseEvent", {"type": "mouseReleased", **base}),
+    )
 
 
 async def _click_handle(page: Page, selector: Sel, what: str, wait_enabled: float) -> None:

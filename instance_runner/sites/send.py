@@ -35,7 +35,6 @@ the slower ways: DevTools' Input.insertText, then Playwright's fill.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from playwright.async_api import CDPSession, Page
@@ -110,8 +109,4 @@ async def press_send(page: Page, cdp: CDPSession, send: Sel, place: Any) -> None
         return None
     if place is None or place["disabled"] or not place["inside"]:
         return await clicks.click(page, send, "send button", wait_enabled=2)
-    base = {"x": place["x"], "y": place["y"], "button": "left", "clickCount": 1}
-    await asyncio.gather(
-        cdp.send("Input.dispatchMouseEvent", {"type": "mousePressed", **base}),
-        cdp.send("Input.dispatchMouseEvent", {"type": "mouseReleased", **base}),
-    )
+    await clicks.press_at(page, place["x"], place["y"], cdp)

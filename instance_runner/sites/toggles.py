@@ -18,19 +18,34 @@ import logging
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
-from instance_runner.sites import sel
-from instance_runner.sites.clicks import click
+from instance_runner.sites import clicks, sel
+from instance_runner.sites.clicks import FIND
 from instance_runner.sites.errors import SiteError
 from instance_runner.sites.types import SiteFile, Toggle
 
 log = logging.getLogger("mictl.instance")
 
-# selectors -> whether any of them matches a visible element (Playwright's
-# wait_for_selector with a selector list waits on its first match only)
+# selectors -> whether any of them matches a visible element
 _SHOWN = """(sels) => sels.some((s) =>
     [...document.querySelectorAll(s)].some((e) => e.getClientRects().length))"""
 # [[on selectors] per toggle] -> the indexes of the toggles that are off
 _OFF = f"(toggles) => toggles.flatMap((on, i) => ({_SHOWN})(on) ? [] : [i])"
+# [click, menu] -> where the switch is (FIND), or else its menu ({menu: true})
+_WHERE = f"""([click, menu]) => {{
+    const find = {FIND};
+    const c = find(click), m = c ? null : find(menu);
+    return c || (m && {{...m, menu: true}});
+}}"""
+# [selectors, ms] -> FIND of the first visible match, waiting up to ms for one
+_AWAIT = f"""async ([sels, ms]) => {{
+    const find = {FIND}, until = performance.now() + ms;
+    let found = find(sels);
+    while (!found && performance.now() < until) {{
+        await new Promise((r) => requestAnimationFrame(r));
+        found = find(sels);
+    }}
+    return found;
+}}"""
 # menu selectors -> whether one of them is open (aria-expanded)
 _MENU_OPEN = """(sels) => sels.some((s) =>
     [...document.querySelectorAll(s)].some((e) => e.getAttribute("aria-expanded") === "true"))"""
@@ -56,14 +71,18 @@ async def ensure(page: Page, site: SiteFile) -> None:
 
 
 async def _turn_on(page: Page, site: SiteFile, toggle: Toggle) -> None:
+    """Found, clicked and waited for in the page: a page round trip a step."""
     wait_ms = min(site.timeouts.ready, 5) * 1000
-    if toggle.menu and not await page.evaluate(_SHOWN, sel.options(toggle.click)):
-        await click(page, toggle.menu, f"menu of {toggle.name}")
-        await page.wait_for_function(_SHOWN, arg=sel.options(toggle.click), timeout=wait_ms)
-    await click(page, toggle.click, toggle.name)
+    click, menu, on = (sel.options(x) for x in (toggle.click, toggle.menu, toggle.on))
+    place = await page.evaluate(_WHERE, [click, menu])
+    if place and place.get("menu"):
+        await clicks.click_found(page, place, toggle.menu, f"menu of {toggle.name}")
+        place = await page.evaluate(_AWAIT, [click, wait_ms])
+    await clicks.click_found(page, place, toggle.click, toggle.name)
     try:
-        await page.wait_for_function(_SHOWN, arg=sel.options(toggle.on), timeout=wait_ms)
+        if not await page.evaluate(_AWAIT, [on, wait_ms]):
+            raise SiteError(f"{toggle.name} does not show as on after the click")
     finally:
-        if toggle.menu and await page.evaluate(_MENU_OPEN, sel.options(toggle.menu)):
+        if menu and await page.evaluate(_MENU_OPEN, menu):
             await page.keyboard.press("Escape")
     log.debug("turned on %s", toggle.name)
