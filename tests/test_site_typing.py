@@ -9,6 +9,7 @@ import asyncio
 import http.client
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import msgspec
 import openai
@@ -17,6 +18,7 @@ import pytest
 from instance_runner.browser import BrowserSession
 from instance_runner.sites import pick
 from instance_runner.sites.loader import load_site
+from instance_runner.sites.types import SiteFile
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import answer
 from tests.replicas.tls import Replica
@@ -63,61 +65,52 @@ def test_the_prompt_replaces_what_the_box_held(rep: Replica) -> None:
     assert in_editor.strip() == "typed here"
 
 
+async def answered(
+    rep: Replica, profile: Path, asks: list[tuple[SiteFile, str]], read: str
+) -> list:
+    """Each (site file, prompt) answered in turn by one session on the
+    replica, the answered page left as it is: `read` evaluated after each."""
+    site = load_site("aistudio")
+    session = BrowserSession(site, profile=str(profile), extra_args=rep.browser_args)
+    await session.start()
+    out = []
+    try:
+        page, adapter = session.page, session.adapter
+        assert page is not None
+        adapter.reset_ahead = False  # the answered page stays to be read
+        for site, prompt in asks:
+            adapter.site = site
+            text = "".join([e.text async for e in adapter.generate(prompt, "gemini-2.5-pro")])
+            assert text == answer("gemini-2.5-pro", prompt)
+            out.append(await page.evaluate(read))
+    finally:
+        await session.close()
+    return out
+
+
 def test_the_send_button_is_pressed_as_the_site_file_says(rep: Replica) -> None:
     """press = "script" (aistudio.toml): the page script that typed clicks the
     button, untrusted; press = "mouse": a real click through DevTools."""
-
-    async def scenario() -> list[tuple[str, bool]]:
-        site = load_site("aistudio")
-        profile = harness.profile(rep.tmp / "press.json")
-        session = BrowserSession(site, profile=str(profile), extra_args=rep.browser_args)
-        await session.start()
-        out = []
-        try:
-            page, adapter = session.page, session.adapter
-            assert page is not None
-            adapter.reset_ahead = False  # the answered page stays to be read
-            for press in ("script", "mouse"):
-                adapter.site = msgspec.structs.replace(site, press=press)
-                prompt = f"[nothink] pressed by {press}"
-                text = "".join([e.text async for e in adapter.generate(prompt, "gemini-2.5-pro")])
-                assert text == answer("gemini-2.5-pro", prompt)
-                out.append((press, await page.evaluate("window.__replicaRunTrusted")))
-        finally:
-            await session.close()
-        return out
-
-    assert load_site("aistudio").press == "script"
-    assert asyncio.run(scenario()) == [("script", False), ("mouse", True)]
+    site = load_site("aistudio")
+    asks = [
+        (msgspec.structs.replace(site, press=p), f"[nothink] by {p}") for p in ("script", "mouse")
+    ]
+    trusted = asyncio.run(
+        answered(rep, harness.profile(rep.tmp / "press.json"), asks, "window.__replicaRunTrusted")
+    )
+    assert site.press == "script"
+    assert trusted == [False, True]
 
 
 def test_a_click_the_site_ignores_is_made_again_with_the_mouse(rep: Replica) -> None:
     """press = "script" on a page whose Run button takes trusted clicks only:
     the prompt stays in the box, so the button is pressed with the mouse,
     and from then on with the mouse alone."""
-
-    async def scenario() -> list[list[bool]]:
-        profile = harness.profile(rep.tmp / "trusted.json", trusted_only=True)
-        session = BrowserSession(
-            load_site("aistudio"), profile=str(profile), extra_args=rep.browser_args
-        )
-        await session.start()
-        clicks = []
-        try:
-            page, adapter = session.page, session.adapter
-            assert page is not None
-            adapter.reset_ahead = False  # the answered page stays to be read
-            for i in range(2):
-                prompt = f"[nothink] trusted clicks only {i}"
-                text = "".join([e.text async for e in adapter.generate(prompt, "gemini-2.5-pro")])
-                assert text == answer("gemini-2.5-pro", prompt)
-                clicks.append(await page.evaluate("window.__replicaClicks"))
-        finally:
-            await session.close()
-        return clicks
-
+    profile = harness.profile(rep.tmp / "trusted.json", trusted_only=True)
+    asks = [(load_site("aistudio"), f"[nothink] trusted clicks only {i}") for i in range(2)]
+    clicks = asyncio.run(answered(rep, profile, asks, "window.__replicaClicks"))
     # (isTrusted of each click on Run, per page: each request opens a new chat)
-    assert asyncio.run(scenario()) == [[False, True], [True]]
+    assert clicks == [[False, True], [True]]
 
 
 def test_the_next_chats_model_label_is_read_while_no_one_waits(
