@@ -30,6 +30,7 @@ from instance_runner.sites.errors import (
     RateLimited,
     SiteError,
     SiteProblem,
+    first_line,
 )
 from instance_runner.sites.models import SiteModel
 from instance_runner.sites.settings import GenSettings
@@ -205,7 +206,7 @@ class SiteAdapter:
             except PlaywrightError as exc:
                 if "crash" in str(exc).lower():
                     raise PageCrashed("the page crashed") from None
-                raise SiteError(f"could not send the prompt: {_first_line(exc)}") from None
+                raise SiteError(f"could not send the prompt: {first_line(exc)}") from None
             async for event in answer.read(queue, state, self._raise_for):
                 self._started()
                 yield event
@@ -270,7 +271,7 @@ class SiteAdapter:
                 return await pick.shown_model(self.page, self.site, wait=True)
             return label
         except (PlaywrightError, SiteProblem) as exc:
-            log.info("could not open the next chat ahead: %s", _first_line(exc))
+            log.info("could not open the next chat ahead: %s", first_line(exc))
             return None
 
     def _arm_config(self) -> dict[str, Any]:
@@ -322,11 +323,7 @@ class SiteAdapter:
                 await self.page.wait_for_selector(hit[0], state="hidden", timeout=5000)
                 log.info("stopped the generation on the page")
         except PlaywrightError as exc:
-            log.warning("could not stop the generation: %s", _first_line(exc))
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning("could not stop the generation: %s", first_line(exc))
 
 
 __all__ = ["SiteAdapter", "SiteProblem", "prepare_context"]

@@ -88,7 +88,7 @@ async def type_prompt(
 ) -> Any:
     """Arm page.js and put `text` in the prompt box, replacing what it held;
     with `press`, click the send button from the page as well. Returns where
-    the send button is (pick's FIND result, "pressed" when it was clicked,
+    the send button is (clicks.FIND's result, "pressed" when it was clicked,
     "ignored" when the site took no notice of that click), or None when it
     must be looked for again."""
     args = [cfg, sel.options(box), text, sel.options(send), 2000, press]

@@ -20,16 +20,16 @@ from playwright.async_api import Page
 
 from instance_runner.sites import clicks, sel
 from instance_runner.sites.clicks import FIND
-from instance_runner.sites.errors import SiteError
+from instance_runner.sites.errors import SiteError, first_line
 from instance_runner.sites.types import SiteFile, Toggle
 
 log = logging.getLogger("mictl.instance")
 
-# selectors -> whether any of them matches a visible element
-_SHOWN = """(sels) => sels.some((s) =>
-    [...document.querySelectorAll(s)].some((e) => e.getClientRects().length))"""
 # [[on selectors] per toggle] -> the indexes of the toggles that are off
-_OFF = f"(toggles) => toggles.flatMap((on, i) => ({_SHOWN})(on) ? [] : [i])"
+_OFF = f"""(toggles) => {{
+    const find = {FIND};
+    return toggles.flatMap((on, i) => (find(on) ? [] : [i]));
+}}"""
 # [click, menu] -> where the switch is (FIND), or else its menu ({menu: true})
 _WHERE = f"""([click, menu]) => {{
     const find = {FIND};
@@ -62,7 +62,7 @@ async def ensure(page: Page, site: SiteFile) -> None:
         try:
             await _turn_on(page, site, toggle)
         except (PlaywrightError, SiteError) as exc:
-            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            why = first_line(exc)
             if toggle.required:
                 raise SiteError(f"could not turn on {toggle.name}: {why}") from None
             if toggle.name not in _warned:
