@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,6 +112,22 @@ def test_a_click_the_site_ignores_is_made_again_with_the_mouse(rep: Replica) -> 
     clicks = asyncio.run(answered(rep, profile, asks, "window.__replicaClicks"))
     # (isTrusted of each click on Run, per page: each request opens a new chat)
     assert clicks == [[False, True], [True]]
+
+
+def test_a_site_that_keeps_its_prompt_in_the_box_is_not_clicked_twice(
+    rep: Replica, caplog: pytest.LogCaptureFixture
+) -> None:
+    """press = "script" on a page that sends but leaves the prompt in its box:
+    its request went out, so the button is not pressed again (by then it is
+    the Stop button, or a second send), on this request or the next; and
+    the next request does not watch the box again."""
+    profile = harness.profile(rep.tmp / "keeps.json", keeps_prompt=True)
+    asks = [(load_site("aistudio"), f"[nothink] keeps its prompt {i}") for i in range(2)]
+    with caplog.at_level(logging.INFO, logger="mictl.instance"):
+        clicks = asyncio.run(answered(rep, profile, asks, "window.__replicaClicks"))
+    assert clicks == [[False], [False]]
+    kept = [r for r in caplog.records if "keeps its prompt in the box" in r.getMessage()]
+    assert len(kept) == 1
 
 
 def test_the_next_chats_model_label_is_read_while_no_one_waits(

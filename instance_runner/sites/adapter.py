@@ -79,8 +79,10 @@ class SiteAdapter:
         # and called once this request has its first event (or ended).
         self.before_reset: Callable[[], Awaitable[None]] | None = None
         self.on_started: Callable[[], None] | None = None
-        # press = "script", until the site ignores such a click (send.py).
+        # press = "script", until the site ignores such a click (send.py);
+        # and whether the site leaves its prompt in the box as it sends.
         self._script_ignored = False
+        self._box_kept = False
         page.on("load", lambda _: self.on_event("navigated", None))
         page.on("crash", lambda _: self.on_event("crashed", None))
         page.on("dialog", self._on_dialog)
@@ -198,8 +200,7 @@ class SiteAdapter:
                 script = self.site.press == "script" and not self._script_ignored
                 place = await self.type_prompt(prompt, press=script)
                 if place and place.get("ignored"):
-                    self._script_ignored = True
-                    log.warning("the site ignored a click from page script: using the mouse")
+                    place = self._ignored_or_kept(place, queue)
                 timeline.mark("typed")
                 await send.press_send(self.page, await self._devtools(), s.send, place)
                 timeline.mark("clicked")
@@ -228,9 +229,24 @@ class SiteAdapter:
         """Arm page.js and put `prompt` in the prompt box (send.py), and with
         `press` click the send button from the page too; where the send
         button is, or None."""
-        s = self.site.selectors
-        cfg = self._arm_config()
-        return await send.type_prompt(self.page, cfg, s.prompt, prompt, s.send, press=press)
+        s, cfg, watch = self.site.selectors, self._arm_config(), not self._box_kept
+        return await send.type_prompt(
+            self.page, cfg, s.prompt, prompt, s.send, press=press, watch_box=watch
+        )
+
+    def _ignored_or_kept(self, place: Any, queue: asyncio.Queue[tuple[str, Any]]) -> Any:
+        """The box still holds the prompt after a click from page script:
+        either the site ignored the click (press with the mouse, from now
+        on), or it sent and keeps its prompt in the box (its answer request
+        went out, or page.js has news of the answer): then nothing more to
+        press, and the box is not watched again."""
+        if (self.tap is not None and self.tap.saw_request) or not queue.empty():
+            self._box_kept = True
+            log.info("the site keeps its prompt in the box as it sends")
+            return {**place, "pressed": True, "ignored": False}
+        self._script_ignored = True
+        log.warning("the site ignored a click from page script: using the mouse")
+        return place
 
     async def _devtools(self) -> CDPSession:
         """The page's DevTools session (the tap's, when there is one)."""

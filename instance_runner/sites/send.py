@@ -25,8 +25,10 @@ machine, and all of them sit in the client's time to first token. So:
    sends (CJackHwang/AIstudioProxyAPI checks exactly that to tell whether
    a submission took: browser_utils/page_controller_modules/input.py,
    "Input cleared"); a box still holding the prompt 2 s after the click
-   means the site ignored it, and the button is pressed with the mouse
-   after all (the adapter then keeps to the mouse).
+   means the site ignored it, unless its request went out all the same
+   (the adapter asks the tap). Ignored, the button is pressed with the
+   mouse after all and the adapter keeps to the mouse; sent, the site
+   keeps its prompt in the box, and the box is no longer watched.
 
 Where the page script cannot type (an editor that handles its input itself
 and leaves a different text, or no box on the page yet) the prompt goes in
@@ -42,12 +44,13 @@ from playwright.async_api import CDPSession, Page
 from instance_runner.sites import clicks, sel
 from instance_runner.sites.types import Sel
 
-# [arm config, prompt selectors, text, send selectors, ms to wait for send
-# (and, after a click, for the box to empty), press] -> null (no box to type
-# in), {typed: false} (typed nothing: the box is focused with its content
-# selected), or {typed: true, send: place or null}; with press, the place
-# says whether the button was clicked, or that the site ignored the click.
-_TYPE = f"""async ([cfg, box, text, send, waitMs, press]) => {{
+# [arm config, prompt selectors, text, send selectors, ms to wait for send,
+# press, ms to wait after the click for the box to empty] -> null (no box to
+# type in), {typed: false} (typed nothing: the box is focused with its
+# content selected), or {typed: true, send: place or null}; with press, the
+# place says whether the button was clicked, or that the box still held the
+# prompt afterwards (the site may have ignored the click).
+_TYPE = f"""async ([cfg, box, text, send, waitMs, press, keptMs]) => {{
     window.__mictlArm(cfg);
     if (!window.__mictlFocus(box)) return null;
     const el = document.activeElement;
@@ -70,7 +73,7 @@ _TYPE = f"""async ([cfg, box, text, send, waitMs, press]) => {{
         // A site empties its prompt box as it sends. Still showing the prompt
         // after a while: the site ignored the untrusted click.
         const kept = () => el.isConnected && norm(shown()) === norm(text);
-        const give = performance.now() + waitMs;
+        const give = performance.now() + keptMs;
         while (kept() && performance.now() < give) {{
             await new Promise((r) => requestAnimationFrame(r));
         }}
@@ -84,14 +87,22 @@ _TYPE = f"""async ([cfg, box, text, send, waitMs, press]) => {{
 
 
 async def type_prompt(
-    page: Page, cfg: dict[str, Any], box: Sel, text: str, send: Sel, *, press: bool = False
+    page: Page,
+    cfg: dict[str, Any],
+    box: Sel,
+    text: str,
+    send: Sel,
+    *,
+    press: bool = False,
+    watch_box: bool = True,
 ) -> Any:
     """Arm page.js and put `text` in the prompt box, replacing what it held;
     with `press`, click the send button from the page as well. Returns where
     the send button is (clicks.FIND's result, "pressed" when it was clicked,
-    "ignored" when the site took no notice of that click), or None when it
-    must be looked for again."""
-    args = [cfg, sel.options(box), text, sel.options(send), 2000, press]
+    "ignored" when the box still held the prompt 2 s after that click, unless
+    not `watch_box`), or None when it must be looked for again."""
+    kept_ms = 2000 if watch_box else 0
+    args = [cfg, sel.options(box), text, sel.options(send), 2000, press, kept_ms]
     done = await page.evaluate(_TYPE, args)
     if done is None:  # no box to focus yet: wait for it the slow way
         await page.fill(sel.any_of(box), text)

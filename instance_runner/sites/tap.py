@@ -64,6 +64,11 @@ class NetworkTap:
         self._streaming, self._pending, self._finished = False, [], False
         self._enabling = self._responded = False
 
+    @property
+    def saw_request(self) -> bool:
+        """Whether the request armed for has gone out."""
+        return self._want is not None and self._id is not None
+
     def disarm(self) -> None:
         self._want = self._id = None
 

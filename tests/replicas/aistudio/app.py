@@ -102,9 +102,11 @@ async def page(request: Request) -> Response:
     html = (STATIC / "index.html").read_text().replace("{{UI}}", ui)
     html = html.replace("{{LOAD}}", str(len(LOADS)))
     # Not part of AI Studio, for tests: a Run button that ignores clicks from
-    # page script, as a site checking `isTrusted` would.
-    trusted = "1" if request.cookies.get("replica_trusted_only") == "1" else ""
-    html = html.replace("{{TRUSTED_ONLY}}", trusted)
+    # page script, as a site checking `isTrusted` would; a page that leaves
+    # the prompt in its box as it sends.
+    switches = {"TRUSTED_ONLY": "replica_trusted_only", "KEEPS": "replica_keeps_prompt"}
+    for key, cookie in switches.items():
+        html = html.replace(f"{{{{{key}}}}}", "1" if request.cookies.get(cookie) == "1" else "")
     LOADS.append(time.monotonic())
     for key, value in (("{{ACCOUNT_NAME}}", ACCOUNT_NAME), ("{{ACCOUNT_EMAIL}}", ACCOUNT_EMAIL)):
         html = html.replace(key, value)

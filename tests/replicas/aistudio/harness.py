@@ -31,10 +31,15 @@ def dom_site(tmp: Path) -> Path:
 
 
 def profile(
-    path: Path, *, signed_in: bool = True, ui: str = "new", trusted_only: bool = False
+    path: Path,
+    *,
+    signed_in: bool = True,
+    ui: str = "new",
+    trusted_only: bool = False,
+    keeps_prompt: bool = False,
 ) -> Path:
     """A storage_state as `mictl profile capture` would save it for Google
-    (`ui`, `trusted_only`: replica-only switches, see app.py)."""
+    (`ui`, `trusted_only`, `keeps_prompt`: replica-only switches, see app.py)."""
     cookies = []
     if signed_in:
         cookies.append(_cookie("SID", "replica-session", ".google.com"))
@@ -42,6 +47,8 @@ def profile(
         cookies.append(_cookie("replica_ui", "old", "aistudio.google.com"))
     if trusted_only:
         cookies.append(_cookie("replica_trusted_only", "1", "aistudio.google.com"))
+    if keeps_prompt:
+        cookies.append(_cookie("replica_keeps_prompt", "1", "aistudio.google.com"))
     path.write_text(json.dumps({"cookies": cookies, "origins": []}))
     path.chmod(0o600)
     return path

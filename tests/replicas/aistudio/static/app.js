@@ -152,7 +152,7 @@
     for (const n of document.querySelectorAll("ms-callout, .toast")) n.remove();
     turn("user").textContent = text;
     history.push([[[null, text]], "user"]);
-    input.value = "";
+    if (!document.body.dataset.keepsPrompt) input.value = "";  // (a test variant keeps it)
     const box = turn("model");
     box.innerHTML = `<ms-thought-chunk hidden></ms-thought-chunk><ms-text-chunk><ms-cmark-node class="cmark-node"></ms-cmark-node></ms-text-chunk>`;
     const thought = box.querySelector("ms-thought-chunk"), node = box.querySelector("ms-cmark-node");
