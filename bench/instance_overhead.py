@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import median, pct, table
-from _floor import floor
+from _floor import HOPS, floor
 from _hops import FIRST, PIECE, hops
 
 from instance_runner.sites.decoders import StreamOptions, make
@@ -184,12 +184,13 @@ def main() -> None:
         ]
         for proc in procs:
             proc.stop()
-        floor_ttfts = floor(rep, tmp, args.requests, args.gap)
+        floor_split = floor(rep, tmp, args.requests, args.gap)
     finally:
         for proc in procs:
             proc.stop()
         rep.stop()
     rows = [row for row, _ in results]
+    floor_ttfts = [split["ttft"] for split in floor_split]
     floor_name = "browser floor: the page's request from a bare script"
     rows.append(
         [floor_name, f"{median(floor_ttfts):.1f}", f"{pct(floor_ttfts, 90):.1f}"] + ["-"] * 6
@@ -237,6 +238,10 @@ def main() -> None:
         f"the direct call; the network source with pauses is {float(rows[3][1]) - floor_ms:+.1f} "
         "ms over it (typing, clicking and the site's own page work)"
     )
+    whole = [split for split in floor_split if len(split) == len(HOPS)]
+    print("\nbrowser floor, where its time goes (p50, ms; one clock)")
+    cells = [f"{median([split[key] for split in whole]):.2f}" if whole else "-" for key, _ in HOPS]
+    print(table([title for _, title in HOPS], [cells]))
     print(
         f"DOM source: first piece {float(dom_row[5]) - float(base[5]):+.2f} ms, "
         f"per piece {float(dom_row[6]) - float(base[6]):+.2f} ms"

@@ -65,6 +65,8 @@ def test_instance_overhead_splits_the_network_sources_time_by_hop() -> None:
     floor = next(x for x in lines if x.startswith("browser floor: the page's"))
     assert float(floor.split("script")[1].split()[0]) > 0, floor  # measured
     assert "target) per delta" in out and "over it (typing" in out
+    split = lines[lines.index("browser floor, where its time goes (p50, ms; one clock)") + 3]
+    assert len(split.split()) == 6 and all(float(x) == float(x) for x in split.split()), split
 
 
 @pytest.mark.browser
