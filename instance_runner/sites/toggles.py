@@ -62,6 +62,8 @@ async def ensure(page: Page, site: SiteFile) -> None:
         try:
             await _turn_on(page, site, toggle)
         except (PlaywrightError, SiteError) as exc:
+            if page.is_closed():  # shutting down: nothing to warn about
+                raise
             why = first_line(exc)
             if toggle.required:
                 raise SiteError(f"could not turn on {toggle.name}: {why}") from None
