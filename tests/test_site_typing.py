@@ -1,7 +1,9 @@
 """How the prompt goes in and where a request's time goes, against the AI
 Studio replica in real Chromium: the prompt replaces whatever the box held
-(a textarea, and a contenteditable editor), and `--timeline` follows one
-request hop by hop (instance_runner/timeline.py, bench/instance_overhead.py)."""
+(a textarea, and a contenteditable editor), the send button is pressed as
+the site file says, a fresh chat's switches are turned on, and `--timeline`
+follows one request hop by hop (instance_runner/timeline.py,
+bench/instance_overhead.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import openai
 import pytest
+from playwright.async_api import Error as PlaywrightError
 
 from instance_runner.browser import BrowserSession
-from instance_runner.sites import pick
+from instance_runner.sites import clicks, pick, toggles
 from instance_runner.sites.loader import load_site
 from instance_runner.sites.types import SiteFile
 from tests.replicas.aistudio import harness
@@ -222,3 +226,36 @@ def test_timeline_follows_one_request_hop_by_hop(rep: Replica) -> None:
     # The answer's characters as handed to the server, in order.
     handed = [m[3] for m in marks if m[0] == "sent"]
     assert handed == sorted(handed) and handed[-1] == len(text)
+
+
+def test_a_page_closed_under_a_switch_is_no_warning(
+    rep: Replica, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page closes as "Temporary chat" is being turned on: the error goes
+    to the caller (which is closing anyway), not into a warning that the
+    switch could not be turned on."""
+    site = load_site("aistudio")
+    real = clicks.click_found
+
+    async def closing_first(page: Any, *args: Any) -> None:
+        await page.close()
+        await real(page, *args)
+
+    async def scenario() -> None:
+        profile = harness.profile(rep.tmp / "closing.json")
+        session = BrowserSession(site, profile=str(profile), extra_args=rep.browser_args)
+        await session.start()
+        try:
+            page = session.page
+            assert page is not None
+            await session.adapter.next_chat()
+            await page.goto(site.url)  # the replica turns the switch off on each load
+            monkeypatch.setattr(clicks, "click_found", closing_first)
+            with pytest.raises(PlaywrightError):
+                await toggles.ensure(page, site)
+        finally:
+            await session.close()
+
+    with caplog.at_level(logging.WARNING, logger="mictl.instance"):
+        asyncio.run(scenario())
+    assert not [r for r in caplog.records if "could not turn on" in r.getMessage()]
