@@ -45,11 +45,11 @@ from instance_runner.sites import clicks, sel
 from instance_runner.sites.types import Sel
 
 # [arm config, prompt selectors, text, send selectors, ms to wait for send,
-# press, ms to wait after the click for the box to empty] -> null (no box to
-# type in), {typed: false} (typed nothing: the box is focused with its
-# content selected), or {typed: true, send: place or null}; with press, the
-# place says whether the button was clicked, or that the box still held the
-# prompt afterwards (the site may have ignored the click).
+# press, ms to wait after the click for the box to empty (0: not watched)]
+# -> null (no box to type in), {typed: false} (typed nothing: the box is
+# focused with its content selected), or {typed: true, send: place or null};
+# with press, the place says whether the button was clicked, or that the box
+# still held the prompt afterwards (the site may have ignored the click).
 _TYPE = f"""async ([cfg, box, text, send, waitMs, press, keptMs]) => {{
     window.__mictlArm(cfg);
     if (!window.__mictlFocus(box)) return null;
@@ -69,7 +69,7 @@ _TYPE = f"""async ([cfg, box, text, send, waitMs, press, keptMs]) => {{
         await new Promise((r) => requestAnimationFrame(r));
         found = find(send, press);
     }}
-    if (found && found.pressed) {{
+    if (found && found.pressed && keptMs > 0) {{
         // A site empties its prompt box as it sends. Still showing the prompt
         // after a while: the site ignored the untrusted click.
         const kept = () => el.isConnected && norm(shown()) === norm(text);
