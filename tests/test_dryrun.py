@@ -29,8 +29,10 @@ def demo_config(tmp: Path) -> tuple[Path, int, int, int]:
     text = (REPO / "etc" / "demo.toml").read_text()
     text = text.replace("../var/", f"{tmp}/var/")
     text = text.replace("../auth_profiles", str(REPO / "auth_profiles"))
+    # (the base port last: one such as 31004 holds "3100", 20480 "port = 2048")
+    text = text.replace(":3100/", f":{site_port}/").replace("--port 3100", f"--port {site_port}")
+    text = text.replace("\nport = 2048", f"\nport = {front}")
     text = text.replace("base_port = 3001", f"base_port = {base}")
-    text = text.replace("3100", str(site_port)).replace("port = 2048", f"port = {front}")
     path = tmp / "demo.toml"
     path.write_text(text)
     return path, base, site_port, front
