@@ -273,6 +273,28 @@ class BrowserSession:
         except PlaywrightError as exc:
             self.on_fatal(f"could not recover from a page crash: {exc}")
 
+    @property
+    def jammed(self) -> bool:
+        """A page stopped answering (sites/adapter.py): replace it first."""
+        return any(a.jammed for a in self._adapter_ref)
+
+    async def replace_jammed(self) -> None:
+        """Close each page that stopped answering (its renderer goes with it)
+        and open a fresh one in its place; the other tab keeps its own."""
+        for adapter in [a for a in self._adapter_ref if a.jammed]:
+            if adapter is not self.adapter:  # the second tab
+                log.error("the second tab stopped answering; opening another")
+                self._drop(adapter)
+                if not self.closing and self._spare_task is None:
+                    loop = asyncio.get_running_loop()
+                    self._spare_task = loop.create_task(self._open_spare())
+                continue
+            log.error("the page stopped answering; opening a fresh one")
+            try:
+                await self.new_page()
+            except PlaywrightError as exc:
+                self.on_fatal(f"could not replace a page that stopped answering: {exc}")
+
     def _on_disconnected(self, browser: Browser) -> None:
         if not self.closing:
             self.on_fatal("the browser disconnected (crashed or was killed)")

@@ -10,12 +10,15 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
+import anyio
+
 from instance_runner.browser import BrowserSession
 from instance_runner.challenge import Challenge
 from instance_runner.sites.errors import (
     Captcha,
     LoggedOut,
     PageCrashed,
+    PageJammed,
     RateLimited,
     SiteError,
     SiteProblem,
@@ -131,7 +134,12 @@ class Instance:
             yield
         finally:
             self.busy = False
-            self._page.release()
+            try:
+                if self.session.jammed:  # the next request gets a fresh page
+                    with anyio.CancelScope(shield=True):
+                        await self.session.replace_jammed()
+            finally:
+                self._page.release()
 
     def check_ready(self, model: str) -> None:
         s = self.session
@@ -195,7 +203,8 @@ class Instance:
         self.failed += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
         log.warning("request failed: %s", self.last_error)
-        await self.session.save_artifacts(self.last_error)
+        if not self.session.jammed:  # a page that answers nothing shows nothing
+            await self.session.save_artifacts(self.last_error)
         if isinstance(exc, RateLimited):
             self.rate_limited_until[model] = time.time() + exc.retry_after
             log.warning("%s cooling down for %.0fs", model, exc.retry_after)
@@ -212,6 +221,8 @@ class Instance:
             )
         if isinstance(exc, Stalled):
             return ApiError(504, f"generation stalled: {exc}", "server_error", "stalled")
+        if isinstance(exc, PageJammed):
+            return ApiError(502, str(exc), "server_error", "page_jammed")
         if isinstance(exc, PageCrashed):
             return ApiError(502, str(exc), "server_error", "page_crashed")
         if isinstance(exc, UpstreamError):

@@ -27,6 +27,7 @@ from instance_runner.sites.errors import (
     Captcha,
     LoggedOut,
     PageCrashed,
+    PageJammed,
     RateLimited,
     SiteError,
     SiteProblem,
@@ -83,6 +84,9 @@ class SiteAdapter:
         # and whether the site leaves its prompt in the box as it sends.
         self._script_ignored = False
         self._box_kept = False
+        # The page stopped answering (a typing or a stop that never ended):
+        # the session replaces it before the next request (browser.py).
+        self.jammed = False
         page.on("load", lambda _: self.on_event("navigated", None))
         page.on("crash", lambda _: self.on_event("crashed", None))
         page.on("dialog", self._on_dialog)
@@ -172,7 +176,6 @@ class SiteAdapter:
         Closing the iterator early (client gone, stop sequence reached) stops
         the generation on the page.
         """
-        s = self.site.selectors
         finished = False
         label = await self._ahead if self._ahead else None
         fresh, self._ahead = label is not None, None
@@ -197,13 +200,7 @@ class SiteAdapter:
                 state = answer.Answer(self.site, network=network)
                 if self.tap and network:
                     self.tap.arm(self.site.stream.url_contains)
-                script = self.site.press == "script" and not self._script_ignored
-                place = await self.type_prompt(prompt, press=script)
-                if place and place.get("ignored"):
-                    place = self._ignored_or_kept(place, queue)
-                timeline.mark("typed")
-                await send.press_send(self.page, await self._devtools(), s.send, place)
-                timeline.mark("clicked")
+                await self._in_time(self._send(prompt, queue))
             except PlaywrightError as exc:
                 if "crash" in str(exc).lower():
                     raise PageCrashed("the page crashed") from None
@@ -217,13 +214,42 @@ class SiteAdapter:
             self._events = None
             if self.tap:
                 self.tap.disarm()
-            if not finished:
+            if not finished and not self.jammed:
                 # Shielded: when the client goes away this runs inside a
                 # cancelled scope, and the page must be stopped all the same.
                 with anyio.CancelScope(shield=True):
-                    await self.stop()
-            if self.reset_ahead and self.site.reset != "none":
+                    await self._bounded_stop()
+            if self.reset_ahead and self.site.reset != "none" and not self.jammed:
                 self.open_next_chat()
+
+    async def _send(self, prompt: str, queue: asyncio.Queue[tuple[str, Any]]) -> None:
+        """Type the prompt and press send (send.py)."""
+        s = self.site.selectors
+        script = self.site.press == "script" and not self._script_ignored
+        place = await self.type_prompt(prompt, press=script)
+        if place and place.get("ignored"):
+            place = self._ignored_or_kept(place, queue)
+        timeline.mark("typed")
+        await send.press_send(self.page, await self._devtools(), s.send, place)
+        timeline.mark("clicked")
+
+    async def _in_time(self, step: Awaitable[None]) -> None:
+        """Sending within `timeouts.send`; a page that takes longer is jammed
+        (a renderer busy for good answers nothing again): it is replaced."""
+        limit = self.site.timeouts.send
+        try:
+            await asyncio.wait_for(step, limit)
+        except TimeoutError:
+            self.jammed = True
+            raise PageJammed(f"the page did not take the prompt within {limit:.0f}s") from None
+
+    async def _bounded_stop(self) -> None:
+        limit = self.site.timeouts.send
+        try:
+            await asyncio.wait_for(self.stop(), limit)
+        except TimeoutError:
+            self.jammed = True
+            log.warning("the page did not answer a stop within %.0fs; it is replaced", limit)
 
     async def type_prompt(self, prompt: str, *, press: bool = False) -> Any:
         """Arm page.js and put `prompt` in the prompt box (send.py), and with

@@ -35,6 +35,10 @@ class PageCrashed(SiteProblem):
     pass
 
 
+class PageJammed(SiteProblem):
+    """The page stopped answering (its renderer busy for good): it is replaced."""
+
+
 class UnknownModel(Exception):
     def __init__(self, model: str, known: list[str]) -> None:
         super().__init__(f"model {model!r} is not served here (known: {', '.join(known)})")

@@ -30,6 +30,18 @@ machine, and all of them sit in the client's time to first token. So:
    mouse after all and the adapter keeps to the mouse; sent, the site
    keeps its prompt in the box, and the box is no longer watched.
 
+A long prompt goes in at once instead. The browser's editing commands
+(insertText, from page script or DevTools alike) lay out each new line as
+it goes, so their time grows with the square of the number of lines: 1,000
+lines take 3-5 s here, 4,000 take 25-40 s, and 20,000 jam the renderer for
+good (issue 28). Past BULK_LINES line breaks a textarea gets its whole
+value through the element's own value setter and one input event (what
+CJackHwang/AIstudioProxyAPI does for every prompt:
+browser_utils/page_controller_modules/input.py fills `textarea.value`),
+and a rich-text editor gets one paste of the text, which ProseMirror,
+Quill and Lexical take in one step (a plain contenteditable takes the text
+as its content). Both are linear: 20,000 lines in under 50 ms.
+
 Where the page script cannot type (an editor that handles its input itself
 and leaves a different text, or no box on the page yet) the prompt goes in
 the slower ways: DevTools' Input.insertText, then Playwright's fill.
@@ -44,6 +56,32 @@ from playwright.async_api import CDPSession, Page
 from instance_runner.sites import clicks, sel
 from instance_runner.sites.types import Sel
 
+BULK_LINES = 32  # more line breaks than this: the prompt goes in at once
+
+# The whole text into a textarea or input through the element's own value
+# setter (frameworks that track the value see the change), or as one paste
+# into a rich-text editor; a plain contenteditable that ignores the paste
+# takes the text as its content.
+_PUT_ALL = """(el, text, norm, shown) => {
+    const input = (kind) => el.dispatchEvent(
+        new InputEvent("input", {bubbles: true, inputType: kind}));
+    if (el instanceof HTMLTextAreaElement || el instanceof HTMLInputElement) {
+        const proto = el instanceof HTMLTextAreaElement ? HTMLTextAreaElement : HTMLInputElement;
+        Object.getOwnPropertyDescriptor(proto.prototype, "value").set.call(el, text);
+        input("insertFromPaste");
+        el.dispatchEvent(new Event("change", {bubbles: true}));
+        return;
+    }
+    const data = new DataTransfer();
+    data.setData("text/plain", text);
+    el.dispatchEvent(new ClipboardEvent("paste",
+        {clipboardData: data, bubbles: true, cancelable: true}));
+    if (norm(shown()) !== norm(text)) {
+        el.textContent = text;
+        input("insertFromPaste");
+    }
+}"""
+
 # [arm config, prompt selectors, text, send selectors, ms to wait for send,
 # press, ms to wait after the click for the box to empty (0: not watched)]
 # -> null (no box to type in), {typed: false} (typed nothing: the box is
@@ -51,12 +89,17 @@ from instance_runner.sites.types import Sel
 # with press, the place says whether the button was clicked, or that the box
 # still held the prompt afterwards (the site may have ignored the click).
 _TYPE = f"""async ([cfg, box, text, send, waitMs, press, keptMs]) => {{
+    const putAll = {_PUT_ALL};
     window.__mictlArm(cfg);
     if (!window.__mictlFocus(box)) return null;
     const el = document.activeElement;
     const norm = (s) => s.replace(/\\s+/g, " ").trim();
     const shown = () => el.value !== undefined ? el.value : el.innerText;
-    document.execCommand("insertText", false, text);
+    if (text.split("\\n").length > {BULK_LINES} + 1) {{
+        putAll(el, text, norm, shown);
+    }} else {{
+        document.execCommand("insertText", false, text);
+    }}
     if (norm(shown()) !== norm(text)) {{
         window.__mictlFocus(box);  // selected again: real typing replaces it
         return {{typed: false}};

@@ -76,6 +76,9 @@ class Timeouts(Struct):
     first_delta: float = 60.0  # send -> first piece of the answer
     stall: float = 30.0  # no new delta for this long: the generation is stalled
     request: float = 300.0  # a whole request, queue wait excluded
+    # The prompt typed and sent; and a stop answered. A page that takes
+    # longer is jammed (its renderer busy for good): it is replaced.
+    send: float = 20.0
     # After a captcha: no work for `captcha_probe` seconds, then one request
     # probes; each failed probe doubles the wait, up to `captcha_probe_max`.
     captcha_probe: float = 300.0

@@ -12,6 +12,7 @@ ERROR = "[[error]]"
 LOGOUT = "[[logout]]"
 HANG = "[[hang]]"
 SLOW = "[[slow]]"
+FREEZE = "[[freeze]]"  # the page's script never returns (chat.js): a jammed renderer
 
 RATE_LIMIT_SECONDS = 30
 
