@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from starlette.applications import Starlette
 from common.serving import InLoopServer
 from instance_runner import chromium
 from instance_runner.browser import BrowserSession
+from instance_runner.images.fetch import Limits
 from instance_runner.instance import Instance
 from instance_runner.request_log import RequestLog
 from instance_runner.server import build_app
@@ -84,12 +86,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help='the model for requests that say "default" or name none',
     )
     p.add_argument(
+        "--image-max-bytes", type=int, default=20 * 1024 * 1024, help="per image (and the site's)"
+    )
+    p.add_argument("--image-timeout", type=float, default=10.0, help="seconds to fetch an image")
+    p.add_argument(
+        "--image-allow",
+        action="append",
+        default=[],
+        metavar="NETWORK",
+        type=_network,
+        help="a network an image URL may reach though not public (127.0.0.0/8); repeatable",
+    )
+    p.add_argument(
         "--timeline",
         action="store_true",
         help="keep where each request's time goes, at GET /debug/timeline "
         "(bench/instance_overhead.py; times and sizes only)",
     )
     return p.parse_args(argv)
+
+
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a network: {value!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         yield
         await session.close()
 
-    app = build_app(instance, with_timeline=args.timeline)
+    images = Limits(args.image_max_bytes, args.image_timeout, tuple(args.image_allow))
+    app = build_app(instance, with_timeline=args.timeline, image_limits=images)
     app.router.lifespan_context = lifespan
     config = uvicorn.Config(
         RequestLog(app),

@@ -27,6 +27,9 @@ from common import http_errors
 from common.errors import ErrorBody, ErrorDetail
 from common.serving import ClientGone, cancel_on_disconnect
 from instance_runner import limits, prompt, timeline
+from instance_runner.images.decode import ImageError
+from instance_runner.images.fetch import Limits
+from instance_runner.images.gather import gather
 from instance_runner.instance import ApiError, Instance
 from instance_runner.request_log import FIRST_DELTA
 from instance_runner.sites import settings
@@ -50,7 +53,9 @@ Out = tuple[str, str]  # ("text" | "reasoning", piece)
 
 
 def error_response(exc: ApiError) -> Response:
-    body = msgspec.json.encode(ErrorBody(ErrorDetail(str(exc), exc.type, exc.code)))
+    body = msgspec.json.encode(
+        ErrorBody(ErrorDetail(str(exc), exc.type, exc.code, param=exc.param))
+    )
     return Response(body, exc.status, exc.headers, media_type="application/json")
 
 
@@ -59,8 +64,14 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def build_app(
-    instance: Instance, *, max_body: int = 4 * 1024 * 1024, with_timeline: bool = False
+    instance: Instance,
+    *,
+    max_body: int = 40 * 1024 * 1024,
+    with_timeline: bool = False,
+    image_limits: Limits | None = None,
 ) -> Starlette:
+    image_limits = image_limits or Limits()
+
     async def chat(request: Request) -> Response:
         try:
             return await _chat(request)
@@ -121,13 +132,19 @@ def build_app(
             messages = [m for m in messages if m not in system] or messages
         text = prompt.build(messages)
         limiter = limits.Limiter(stop or None, max_tokens)
-        ignored = settings.unsupported(site, wanted)
+        ignored = settings.unsupported(site, wanted) + prompt.ignored_in_parts(req.messages)
         headers = {"x-mictl-ignored": ", ".join(ignored)} if ignored else {}
+        try:
+            images = await gather(prompt.image_urls(req.messages), site, model_id, image_limits)
+        except ImageError as exc:
+            raise ApiError(
+                exc.status, str(exc), "invalid_request_error", exc.code, param="messages"
+            ) from None
         slot = instance.slot()
         async with cancel_on_disconnect(request.receive):
             await slot.__aenter__()
         try:
-            deltas = instance.session.take().generate(text, model_id, wanted)
+            deltas = instance.session.take().generate(text, model_id, wanted, images)
             outs = _outputs(deltas, limiter)
             async with cancel_on_disconnect(request.receive):
                 first = await _next(outs, instance, model_id)

@@ -12,17 +12,13 @@ import urllib.parse
 from collections.abc import Iterator
 
 import pytest
-from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
 from instance_runner.images.decode import ImageError, from_data_url, sniff
 from instance_runner.images.fetch import Limits, load, reachable
-from tests.helpers import free_port
+from tests.image_server import PNG, serving
 
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
 LOOPBACK = Limits(allow=("127.0.0.0/8",))
 
 
@@ -75,43 +71,8 @@ def test_public_addresses_and_allowed_networks_are_in_reach() -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    """Images over HTTP on loopback, in a thread with a loop of its own."""
-    import threading
-
-    port = free_port()
-    hits: list[str] = []
-
-    async def png(request: web.Request) -> web.Response:
-        hits.append(request.path)
-        return web.Response(body=PNG, content_type="image/png")
-
-    async def text(request: web.Request) -> web.Response:
-        return web.Response(text="<html>not an image</html>", content_type="text/html")
-
-    async def big(request: web.Request) -> web.Response:
-        return web.Response(body=PNG + b"\0" * 100_000, content_type="image/png")
-
-    async def hang(request: web.Request) -> web.Response:
-        await asyncio.sleep(3)
-        return web.Response(body=PNG)
-
-    async def moved(request: web.Request) -> web.Response:
-        raise web.HTTPFound(request.query["to"])
-
-    app = web.Application()
-    app.add_routes([web.get("/a.png", png), web.get("/page", text), web.get("/big", big),
-                    web.get("/hang", hang), web.get("/moved", moved)])  # fmt: skip
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(20)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with serving() as url:
+        yield url
 
 
 def test_an_image_url_is_fetched_when_its_network_is_allowed(server: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
 from instance_runner import timeline
-from instance_runner.sites import answer, login, models, pick, sel, send, settings, status
+from instance_runner.images.decode import Image
+from instance_runner.sites import answer, login, models, pick, sel, send, settings, status, upload
 from instance_runner.sites.decoders import Event
 from instance_runner.sites.errors import (
     Captcha,
@@ -169,9 +170,14 @@ class SiteAdapter:
     # --------------------------------------------------------- generation
 
     async def generate(
-        self, prompt: str, model: str | None, wanted: GenSettings | None = None
+        self,
+        prompt: str,
+        model: str | None,
+        wanted: GenSettings | None = None,
+        images: Sequence[Image] = (),
     ) -> AsyncIterator[Event]:
-        """Send `prompt` and yield the answer (text and reasoning events).
+        """Send `prompt` (with `images`, put in first) and yield the answer
+        (text and reasoning events).
 
         Closing the iterator early (client gone, stop sequence reached) stops
         the generation on the page.
@@ -200,6 +206,8 @@ class SiteAdapter:
                 state = answer.Answer(self.site, network=network)
                 if self.tap and network:
                     self.tap.arm(self.site.stream.url_contains)
+                if images:
+                    await upload.attach(self.page, self.site, list(images))
                 await self._in_time(self._send(prompt, queue))
             except PlaywrightError as exc:
                 if "crash" in str(exc).lower():

@@ -158,6 +158,29 @@ class Toggle(Struct):
     required: bool = False  # could not turn it on: fail the request (else a warning)
 
 
+class Upload(Struct):
+    """How images go into the page (sites/upload.py). A site file without
+    [upload] takes none: a request with an image gets a 400 naming the site.
+
+    method: "input" (a file input, found after clicking `open` in order: an
+    attach button, a menu entry), "paste" (a paste of the files onto
+    `target`, the prompt box by default) or "drop" (dropped there).
+    """
+
+    method: Literal["input", "paste", "drop"] = "input"
+    open: list[Sel] = []  # clicked in order before the file input is looked for
+    input: Sel = "input[type=file]"
+    target: Sel = ""  # paste / drop: where (default: the prompt box)
+    accept: list[str] = msgspec.field(
+        default_factory=lambda: ["image/png", "image/jpeg", "image/gif", "image/webp"]
+    )
+    max_bytes: int = 20 * 1024 * 1024  # the site's own limit per file
+    max_files: int = 10
+    models: list[str] = msgspec.field(default_factory=lambda: ["*"])  # model ids (globs)
+    chip: Sel = ""  # one shows per file taken: all must show before sending
+    timeout: float = 30.0  # for the files to be taken
+
+
 class SiteFile(Struct, kw_only=True):
     name: str
     url: str
@@ -189,6 +212,7 @@ class SiteFile(Struct, kw_only=True):
     settings: Settings = msgspec.field(default_factory=Settings)
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     stream: Stream = msgspec.field(default_factory=Stream)
+    upload: Upload | None = None  # [upload]: how images go in; none: the site takes none
 
     def __post_init__(self) -> None:
         if isinstance(self.models, list):  # the old form: a static list

@@ -17,13 +17,20 @@ FREEZE = "[[freeze]]"  # the page's script never returns (chat.js): a jammed ren
 RATE_LIMIT_SECONDS = 30
 
 
-def answer(model: str, prompt: str) -> str:
-    """The full answer the demo site streams for `prompt` on `model`."""
+# The models that take images (demo.toml's [upload] models says the same).
+VISION = ("demo-smart", "demo-long")
+
+
+def answer(model: str, prompt: str, images: tuple[str, ...] = ()) -> str:
+    """The full answer the demo site streams for `prompt` on `model`, with
+    the sha256 of each image the page sent (the first 12 hex digits)."""
     words = prompt.split()
     last = words[-1] if words else ""
     turns = prompt.count("User:") or 1
     text = f'Hello from {model}. You wrote {len(words)} words, ending with "{last}".'
     text += f" This is turn {turns}."
+    if images:
+        text += f" You sent {len(images)} image(s): " + ", ".join(h[:12] for h in images) + "."
     if model == "demo-long":
         text += " " + " ".join(f"Point {i}." for i in range(1, 41))
     return text

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import html
 import json
 from collections.abc import AsyncIterator
@@ -73,9 +75,18 @@ def create_app(pace: float = 0.015, sessions: dict[str, str] | None = None) -> S
         if answers.LOGOUT in prompt:
             revoked.add(request.cookies.get(COOKIE, ""))
             return JSONResponse({"error": "logged_out", "message": "Session expired."}, 401)
+        images = body.get("images") or []
+        if images and model not in answers.VISION:
+            message = f"{model} does not take images."
+            return JSONResponse({"error": "bad_request", "message": message}, 400)
+        try:  # the bytes the page sent, as their hashes (the answer names them)
+            hashes = tuple(hashlib.sha256(base64.b64decode(i["data"])).hexdigest() for i in images)
+        except (KeyError, TypeError, ValueError):
+            return JSONResponse({"error": "bad_request", "message": "Bad image."}, 400)
         delay = pace * 20 if answers.SLOW in prompt else pace
+        text = answers.answer(model, prompt, hashes)
         return StreamingResponse(
-            _stream(answers.answer(model, prompt), delay, hang=answers.HANG in prompt),
+            _stream(text, delay, hang=answers.HANG in prompt),
             media_type="application/x-ndjson",
         )
 

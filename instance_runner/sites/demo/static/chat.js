@@ -21,12 +21,37 @@ function showBanner(kind, message) {
   banner.hidden = false;
 }
 
+// Images chosen with the file input or pasted on the prompt box: a chip
+// each (with the file's sha256 once read), sent with the next prompt.
+let attached = [];
+
+async function attach(files) {
+  for (const file of files) {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const digest = await crypto.subtle.digest("SHA-256", bytes);
+    const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 32768) {
+      binary += String.fromCharCode(...bytes.subarray(i, i + 32768));
+    }
+    attached.push({ type: file.type, data: btoa(binary) });
+    const chip = document.createElement("span");
+    chip.className = "attachment";
+    chip.dataset.sha256 = hex;
+    chip.textContent = file.name;
+    $("#attachments").appendChild(chip);
+  }
+}
+
 async function send(event) {
   event.preventDefault();
   const prompt = $("#prompt").value;
   if (!prompt.trim() || controller) return;
   if (prompt.includes("[[freeze]]")) for (;;) {}  // a renderer that never answers again
   $("#prompt").value = "";
+  const images = attached;
+  attached = [];
+  $("#attachments").replaceChildren();
   $("#banner").hidden = true;
   addMessage("user", prompt);
   const message = addMessage("assistant", "");
@@ -39,7 +64,7 @@ async function send(event) {
     const response = await fetch("/api/generate", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: $("#model").value, prompt }),
+      body: JSON.stringify({ model: $("#model").value, prompt, images }),
       signal: controller.signal,
     });
     if (response.status === 401) {
@@ -85,4 +110,16 @@ async function send(event) {
 }
 
 $("#composer").addEventListener("submit", send);
+$("#attach").addEventListener("click", () => $("#file").click());
+$("#file").addEventListener("change", async (e) => {
+  await attach(e.target.files);
+  e.target.value = "";  // the same file may be chosen again
+});
+$("#prompt").addEventListener("paste", (e) => {
+  const files = [...e.clipboardData.files];
+  if (files.length) {
+    e.preventDefault();
+    attach(files);
+  }
+});
 $("#stop").addEventListener("click", () => controller && controller.abort());
