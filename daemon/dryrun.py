@@ -24,7 +24,7 @@ from daemon.state import StateStore
 from daemon.types import DaemonState
 
 # Memory of one instance (PSS of runner, Playwright driver and Chromium tree),
-# from bench/instance_memory.py as the README reports it: 361 MB alone, 222 MB
+# from bench/instance_memory.py as bench/RESULTS.md reports it: 361 MB alone, 222 MB
 # each when four run at once (they share pages). Hence the first instance at
 # the first figure and every further one at the second.
 FIRST_INSTANCE_MB = 361

@@ -1,7 +1,7 @@
 """Program options read side by side: supervisord's own config parser
 (supervisor.options.ServerOptions) against mictld's loader, same values, same
 directory. What a row of issue 13 says is supervisord's must come out the
-same; the deliberate differences are pinned here and in README's table."""
+same; the deliberate differences are pinned here and in docs/supervision.md's table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""mictld's deliberate differences from supervisord (README's table), pinned
+"""mictld's deliberate differences from supervisord (docs/supervision.md's table), pinned
 with real processes. What is the same as supervisord is proven side by side
 in test_differential.py."""
 
