@@ -113,10 +113,13 @@ def test_daemon_not_running_exits_3_naming_the_socket(tmp_path: Path) -> None:
 def test_logs_tail_and_follow(tmp_path: Path) -> None:
     body = """
     [programs.ticker]
-    command = "sh -c 'echo first; sleep 1.5; echo written-after-follow-started; sleep 600'"
+    command = "sh -c 'echo first; until [ -e go ]; do sleep 0.05; done; echo followed; sleep 600'"
     startsecs = 0
+    directory = "{tmp}"
     """
-    with running(tmp_path, body) as d:
+    # The second line is written only once the follower has shown the first:
+    # it can reach the follower by following alone, never from the tail.
+    with running(tmp_path, body.replace("{tmp}", str(tmp_path))) as d:
         d.start()
         wait_until(lambda: "first" in d.ctl("logs", "ticker").stdout, 10, "first line")
         follower = subprocess.Popen(
@@ -127,12 +130,13 @@ def test_logs_tail_and_follow(tmp_path: Path) -> None:
         try:
             assert follower.stdout is not None
             assert follower.stdout.readline().strip() == "first"
-            assert follower.stdout.readline().strip() == "written-after-follow-started"
+            (tmp_path / "go").touch()
+            assert follower.stdout.readline().strip() == "followed"
         finally:
             follower.terminate()
             follower.wait(10)
             follower.stdout.close()  # type: ignore[union-attr]
-        assert d.ctl("logs", "-n", "1", "ticker").stdout.strip() == "written-after-follow-started"
+        assert d.ctl("logs", "-n", "1", "ticker").stdout.strip() == "followed"
 
 
 def test_logs_of_an_instance_show_what_it_writes_to_stderr(tmp_path: Path) -> None:

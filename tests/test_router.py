@@ -10,7 +10,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -106,32 +105,41 @@ def test_weighted_follows_weights_smoothly(tmp_path: Path) -> None:
 
 
 def test_primary_first_spills_over_only_when_busy(tmp_path: Path) -> None:
-    router = 'strategy = "primary_first"\npriorities = { b = 1, a = 2 }\n'
+    # Capacity 2: the primary takes two at once; only a third spills over.
+    router = 'strategy = "primary_first"\npriorities = { b = 1, a = 2 }\nmax_concurrent = 2\n'
     with fleet(tmp_path, ["a", "b"], router) as (d, client):
         assert {ask(client) for _ in range(4)} == {"b"}
-        fake(d, "b", "_control", {"delay": 1.0})
+        fake(d, "b", "_control", {"delay": 2.0})
+        fake(d, "a", "_control", {"delay": 2.0})
         results: list[str] = []
         threads = [threading.Thread(target=lambda: results.append(ask(client))) for _ in range(2)]
         for t in threads:
             t.start()
-        for t in threads:
+        wait_until(lambda: backends(d)["b"]["in_flight"] == 2, 10, "b holding both")
+        assert backends(d)["a"]["in_flight"] == 0  # b had room: nothing spilled
+        third = threading.Thread(target=lambda: results.append(ask(client)))
+        third.start()
+        for t in [*threads, third]:
             t.join()
-        assert sorted(results) == ["a", "b"]
+        assert sorted(results) == ["a", "b", "b"]
 
 
 def test_least_busy_avoids_the_busy_instance(tmp_path: Path) -> None:
-    router = 'strategy = "least_busy"\nmax_concurrent = 2\n'
+    # Capacity 3 each: a busy instance still has room, so only the strategy
+    # (not capacity) keeps new requests off it. Round robin would alternate.
+    router = 'strategy = "least_busy"\nmax_concurrent = 3\n'
     with fleet(tmp_path, ["a", "b"], router) as (d, client):
-        fake(d, "a", "_control", {"delay": 2.0})
-        fake(d, "b", "_control", {"delay": 2.0})
-        results: list[str] = []
-        threads = [threading.Thread(target=lambda: results.append(ask(client))) for _ in range(4)]
+        fake(d, "a", "_control", {"delay": 3.0})
+        slow: list[str] = []
+        threads = [threading.Thread(target=lambda: slow.append(ask(client))) for _ in range(2)]
         for t in threads:
             t.start()
-            time.sleep(0.05)  # arrival order only; the assertion is about spread
+        wait_until(lambda: backends(d)["a"]["in_flight"] == 1, 10, "a busy")
+        served = [ask(client) for _ in range(4)]
+        assert served == ["b", "b", "b", "b"]
         for t in threads:
             t.join()
-        assert collections.Counter(results) == {"a": 2, "b": 2}
+        assert sorted(slow) == ["a", "b"]
 
 
 def test_response_time_prefers_the_fast_instance(tmp_path: Path) -> None:
@@ -555,7 +563,9 @@ def test_chaos_sigkill_under_load_loses_nothing(tmp_path: Path) -> None:
                 60,
                 f"{victim} restarted",
             )
-            time.sleep(0.3)  # let load run against the restarted fleet
+            # let load run against the restarted fleet before the next kill
+            seen = len(outcomes)
+            wait_until(lambda s=seen: len(outcomes) >= s + 6, 60, "load on the restarted fleet")
         stop.set()
         for t in clients:
             t.join(120)
