@@ -211,3 +211,119 @@ def test_clients_that_hang_up_write_no_errors(tmp_path: Path) -> None:
             )
         assert answer.choices[0].message.content == "a"
         assert log_problems(d) == []
+
+
+# ------------------------------------------------------ slots and headers
+
+
+def request_from(port: int, source: str, path: str = "/v1/models") -> int:
+    """One GET from `source` (a loopback address of its own): the status."""
+    with socket.create_connection(("127.0.0.1", port), 10, (source, 0)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]) if data else 0
+
+
+def test_one_client_holding_every_slot_does_not_keep_others_out(tmp_path: Path) -> None:
+    """A client that holds max_connections idle sockets and reopens each one
+    as it closes: ten other clients are all served."""
+    router = "max_connections = 20\nmax_connections_per_client = 0\nheader_timeout = 60\n"
+    with fleet(tmp_path, ["a"], router) as d:
+        stop = threading.Event()
+        held: list[socket.socket] = []
+        opened = [0]
+
+        def hog() -> None:
+            while not stop.is_set():
+                for sock in [s for s in held if _closed_by_peer(s)]:
+                    held.remove(sock)
+                    sock.close()
+                while len(held) < 20 and not stop.is_set():
+                    held.append(
+                        socket.create_connection(("127.0.0.1", d.front_port), 10, ("127.0.0.2", 0))
+                    )
+                    opened[0] += 1
+                stop.wait(0.01)
+
+        thread = threading.Thread(target=hog)
+        thread.start()
+        try:
+            wait_until(lambda: opened[0] >= 20, 10, "the hog holds every slot")
+            statuses = [request_from(d.front_port, f"127.0.0.{10 + i}") for i in range(10)]
+        finally:
+            stop.set()
+            thread.join()
+            for sock in held:
+                sock.close()
+        assert statuses == [200] * 10
+
+
+def test_past_its_share_an_address_gets_429_and_others_are_served(tmp_path: Path) -> None:
+    router = "max_connections_per_client = 3\nheader_timeout = 60\n"
+    with fleet(tmp_path, ["a"], router) as d:
+        busy = [
+            socket.create_connection(("127.0.0.1", d.front_port), 10, ("127.0.0.2", 0))
+            for _ in range(3)
+        ]
+        try:
+            for sock in busy:
+                sock.sendall(b"GET /v1/models HTTP/1.1\r\n")  # heads under way
+            wait_until(lambda: request_from(d.front_port, "127.0.0.2") == 429, 10, "429")
+            assert request_from(d.front_port, "127.0.0.3") == 200
+        finally:
+            for sock in busy:
+                sock.close()
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def send_huge_header(port: int, size: int) -> int:
+    """A header line of `size` bytes; the status answered (0: none read)."""
+    with socket.create_connection(("127.0.0.1", port), 10) as sock:
+        with contextlib.suppress(OSError):
+            sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nx-pad: ")
+            for _ in range(size // 65536):
+                sock.sendall(b"a" * 65536)
+            sock.sendall(b"\r\n\r\n")
+        data = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                data += chunk
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+
+
+def test_huge_headers_get_431_and_cost_no_memory(tmp_path: Path) -> None:
+    with fleet(tmp_path, ["a"]) as d:
+        assert d.proc is not None
+        assert send_huge_header(d.front_port, 100_000) == 431
+        before = rss_kb(d.proc.pid)
+        results = []
+        threads = [
+            threading.Thread(target=lambda: results.append(send_huge_header(d.front_port, 8 << 20)))
+            for _ in range(10)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert 200 not in results and len(results) == 10
+        assert rss_kb(d.proc.pid) - before < 40_000  # 10 x 8 MB heads were not kept
+        assert request_from(d.front_port, "127.0.0.1") == 200
+        assert log_problems(d) == []
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(True)
