@@ -17,6 +17,7 @@ the control socket: common/serving.py makes them all) uses this protocol:
 from __future__ import annotations
 
 import logging
+import time
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -30,6 +31,27 @@ MAX_HEAD_BYTES = 16 * 1024
 
 class HeadTooLarge(Exception):
     pass
+
+
+class _Quiet:
+    """At most one log line per `every` seconds for what clients can repeat
+    at will (malformed requests), with how many were not logged."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every, self.last, self.skipped = every, -every, 0
+
+    def info(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            self.skipped += 1
+            return
+        if self.skipped:
+            message += f" (and {self.skipped} more since the last such line)"
+        self.last, self.skipped = now, 0
+        log.info(message, *args)
+
+
+_quiet = _Quiet()
 
 
 def raw_error(
@@ -94,16 +116,20 @@ class JsonProtocol(HttpToolsProtocol):
             if self._head_bytes > self.max_head_bytes:  # on_headers_complete measured it
                 self._head_too_large()
             else:
-                log.info("refused a malformed HTTP request (%s)", exc)
+                _quiet.info("refused a malformed HTTP request (%s)", exc)
                 self.refuse(400, "Bad Request", f"invalid HTTP request: {exc}", "invalid_http")
             return
         if self._in_head and self._head_bytes > self.max_head_bytes:
             self._head_too_large()
 
     def _head_too_large(self) -> None:
-        log.info("refused a request head over %d bytes", self.max_head_bytes)
+        _quiet.info("refused a request head over %d bytes", self.max_head_bytes)
         message = f"request line and headers over {self.max_head_bytes} bytes"
         self.refuse(431, "Request Header Fields Too Large", message, "headers_too_large")
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # uvicorn's is a WARNING per request: any client could write them.
+        _quiet.info("ignored a request to upgrade the connection")
 
     def on_headers_complete(self) -> None:
         self._in_head = False
