@@ -327,3 +327,28 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return True
     finally:
         sock.setblocking(True)
+
+
+def raw_exchange(sock: socket.socket, data: bytes) -> tuple[bytes, dict]:
+    with sock:
+        sock.sendall(data)
+        reply = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head, json.loads(body)
+
+
+def test_parser_errors_are_json_on_the_front_and_the_control_socket(tmp_path: Path) -> None:
+    bad = b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"
+    with fleet(tmp_path, ["a"]) as d:
+        front = socket.create_connection(("127.0.0.1", d.front_port), 10)
+        control = socket.socket(socket.AF_UNIX)
+        control.settimeout(10)
+        control.connect(str(d.socket))
+        for sock in (front, control):
+            head, body = raw_exchange(sock, bad)
+            assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
+            assert body["error"]["code"] == "invalid_http"
+        assert log_problems(d) == []
