@@ -7,7 +7,8 @@ grew the daemon by 436 MB. Every port of mictl (the front, each instance,
 the control socket: common/serving.py makes them all) uses this protocol:
 
 - a parser error is a JSON 400 naming what the parser said (an INFO line:
-  a client's mistake is not the server's warning);
+  a client's mistake is not the server's warning), and uvicorn's own 500
+  (an app that failed before it answered) is JSON too;
 - a request line and headers over `max_head_bytes` (16 KiB by default, h11's
   and so uvicorn-on-h11's limit) get a JSON 431 and the connection closes.
   A head still arriving is cut off once the bytes received for it pass the
@@ -16,8 +17,10 @@ the control socket: common/serving.py makes them all) uses this protocol:
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -138,7 +141,22 @@ class JsonProtocol(HttpToolsProtocol):
         if self._head_bytes > self.max_head_bytes:
             raise HeadTooLarge()  # httptools stops; data_received answers 431
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None:  # its task has not run yet
+            cycle.send_500_response = functools.partial(_send_500, cycle)  # type: ignore[method-assign]
 
     def on_message_complete(self) -> None:
         self._in_head, self._head_bytes = True, 0
         super().on_message_complete()
+
+
+async def _send_500(cycle: Any) -> None:
+    """uvicorn's answer to an app that failed before it started one, in JSON."""
+    body = error_json("internal error", "server_error", "internal_error")
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await cycle.send({"type": "http.response.start", "status": 500, "headers": headers})
+    await cycle.send({"type": "http.response.body", "body": body, "more_body": False})

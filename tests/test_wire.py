@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from common import http_errors
 from common.guard import Limits
@@ -28,7 +29,13 @@ async def hello(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
-APP = Starlette(exception_handlers=http_errors.handlers(), routes=[Route("/", hello)])
+STARLETTE = Starlette(exception_handlers=http_errors.handlers(), routes=[Route("/", hello)])
+
+
+async def APP(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["path"] == "/silent":
+        return  # an app that never answers: uvicorn's own 500
+    await STARLETTE(scope, receive, send)
 
 
 class Served:
@@ -112,6 +119,16 @@ def test_parser_errors_are_openai_shaped(limits: Limits | None, raw: bytes) -> N
     assert status == 400 and headers["content-type"] == "application/json"
     assert body["error"]["code"] == "invalid_http"
     assert body["error"]["message"].startswith("invalid HTTP request")
+
+
+@pytest.mark.parametrize("limits", [None, Limits()], ids=["instance", "front"])
+def test_uvicorns_own_500_is_openai_shaped(limits: Limits | None) -> None:
+    with serving(limits) as srv:
+        sock = srv.connect()
+        sock.sendall(b"GET /silent HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = answer(sock)
+    assert status == 500 and headers["content-type"] == "application/json"
+    assert body["error"]["code"] == "internal_error"
 
 
 # ------------------------------------------------------------- head size
