@@ -45,7 +45,7 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     header_timeout: float = 10.0
     keepalive_timeout: float = 5.0
     max_connections: int = 512
-    max_connections_per_client: int = 128  # 0: no cap per address
+    max_connections_per_client: int = 256  # 0: no cap per address
     max_header_bytes: int = MAX_HEAD_BYTES
     fd_reserve: int = 128
 

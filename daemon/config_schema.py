@@ -166,7 +166,7 @@ class RouterSection(Struct):
     header_timeout: Seconds = 10.0
     keepalive_timeout: Seconds = 5.0
     max_connections: AtLeastOne = 512
-    max_connections_per_client: Count = 128
+    max_connections_per_client: Count = 256
     max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024)] = 16 * 1024
     weights: dict[str, Count] = {}  # strategy "weighted": name -> weight (default 1)
     priorities: dict[str, int] = {}  # strategy "primary_first": lower goes first
