@@ -19,6 +19,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive
 
 from common.guard import Limits, guarded_protocol
+from common.wire import JsonProtocol
 
 
 class SocketInUse(Exception):
@@ -29,10 +30,13 @@ class InLoopServer(uvicorn.Server):
     """uvicorn's server, without its signal handlers, and without its tick:
     uvicorn wakes ten times a second to look at should_exit (and refreshes
     its Date header every tenth time). Here the loop wakes once a second for
-    the Date header, and at once when should_exit is set (from the loop)."""
+    the Date header, and at once when should_exit is set (from the loop).
+    Its errors are JSON, parser errors included (common/wire.py)."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         self._exit = asyncio.Event()
+        if config.http == "auto":
+            config.http = JsonProtocol
         super().__init__(config)
 
     @property

@@ -155,13 +155,19 @@ class RouterSection(Struct):
     api_keys_file: str = ""  # one key per line
     allow_public_without_keys: bool = False  # bind beyond loopback with no keys
     metrics_auth: bool = True  # /metrics wants an API key when keys are set (health never)
-    # The front port's defences against slow and idle clients: a request head
-    # and body must arrive within header_timeout, an idle keep-alive
-    # connection closes after keepalive_timeout, and past max_connections
-    # open connections a new one gets 503 at once.
+    # The front port's defences against slow, idle and greedy clients: a
+    # request head and body must arrive within header_timeout, an idle
+    # keep-alive connection closes after keepalive_timeout; past
+    # max_connections_per_client from one address (0 = no cap) or
+    # max_connections in all, the longest idle connection (of the address
+    # holding the most) is closed to make room, and when none is idle a new
+    # one gets 429 (its address) or 503 (the port) at once. A request line
+    # and headers over max_header_bytes get 431.
     header_timeout: Seconds = 10.0
     keepalive_timeout: Seconds = 5.0
     max_connections: AtLeastOne = 512
+    max_connections_per_client: Count = 256
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024)] = 16 * 1024
     weights: dict[str, Count] = {}  # strategy "weighted": name -> weight (default 1)
     priorities: dict[str, int] = {}  # strategy "primary_first": lower goes first
     breaker: BreakerSection = msgspec.field(default_factory=BreakerSection)

@@ -44,6 +44,8 @@ def front_limits(r: RouterSection) -> Limits:
         header_timeout=r.header_timeout,
         keepalive_timeout=r.keepalive_timeout,
         max_connections=r.max_connections,
+        max_connections_per_client=r.max_connections_per_client,
+        max_header_bytes=r.max_header_bytes,
     )
 
 

@@ -185,6 +185,16 @@ def build_app(
         found = await adapter.load_models() if adapter else []
         return json_response(ModelList([Model(id=m.id, name=m.name) for m in found]))
 
+    async def model(request: Request) -> Response:
+        wanted = request.path_params["model"]
+        adapter = instance.session.adapter if instance.session.page_ready else None
+        found = {m.id: m for m in (await adapter.load_models() if adapter else [])}
+        if wanted not in found:
+            served = ", ".join(found) or "none yet"
+            message = f"The model '{wanted}' does not exist (served: {served})"
+            return http_errors.error_response(404, message, "model_not_found")
+        return json_response(Model(id=wanted, name=found[wanted].name))
+
     async def health(request: Request) -> Response:
         report = instance.health()
         return json_response(report, 200 if report.ok else 503)
@@ -195,6 +205,7 @@ def build_app(
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/v1/models", models),
+        Route("/v1/models/{model:path}", model),
         Route("/health", health),
     ]
     if with_timeline:  # a bench aid (timeline.py): times and sizes, no text

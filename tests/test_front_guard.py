@@ -94,6 +94,8 @@ def test_silent_and_idle_connections_are_closed(tmp_path: Path) -> None:
 def test_past_max_connections_a_new_one_gets_503_at_once(tmp_path: Path) -> None:
     with fleet(tmp_path, "max_connections = 4\nheader_timeout = 60\n") as d:
         idle = [socket.create_connection(("127.0.0.1", d.front_port)) for _ in range(4)]
+        for sock in idle:  # busy: a head under way (idle ones would make room)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
         try:
             wait_until(lambda: http(d.front_port, "/healthz")[0] == 503, 10, "the cap reached")
             status, body = http(d.front_port, "/v1/chat/completions", CHAT)
@@ -132,7 +134,9 @@ def test_idle_connections_cannot_exhaust_descriptors(tmp_path: Path) -> None:
     """Under a 256-descriptor limit, idle clients by the hundred: the front
     refuses the excess with 503, `mictl status` answers, and a killed
     instance is respawned."""
-    router = "header_timeout = 120\nkeepalive_timeout = 120\n"
+    # One address, no cap per address: idle connections would otherwise
+    # make room for each other before the descriptor reserve is reached.
+    router = "header_timeout = 120\nkeepalive_timeout = 120\nmax_connections_per_client = 0\n"
     d = Mictld(tmp_path, POLICY, router=router, command=FAKE_COMMAND)
     held: list[socket.socket] = []
     try:

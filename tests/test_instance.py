@@ -149,6 +149,16 @@ def test_model_selection_and_listing(instance: tuple[Proc, int, Path]) -> None:
     assert info.value.code == "model_not_found"
 
 
+def test_models_retrieve(instance: tuple[Proc, int, Path]) -> None:
+    """The official SDK's `models.retrieve`: the model object, or a JSON 404."""
+    c = client(instance[1])
+    model = c.models.retrieve("demo-fast")
+    assert (model.id, model.object) == ("demo-fast", "model")
+    with pytest.raises(openai.NotFoundError) as info:
+        c.models.retrieve("gpt-5")
+    assert info.value.code == "model_not_found" and "demo-fast" in info.value.message
+
+
 def test_bad_requests_get_openai_errors(instance: tuple[Proc, int, Path]) -> None:
     _, port, _ = instance
     import urllib.error

@@ -115,3 +115,37 @@ def test_wrong_typed_fields_give_a_verdict(fields: dict[str, object]) -> None:
     except BadRequest:
         return
     assert isinstance(fields["model"], str) and fields["messages"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "\ufeff",  # what Python's strip() keeps and a page's trim() drops
+        "\ufeff\u200b\u00a0\u2028\u3000",
+        "\u200b\u200c\u200d\u2060\u00ad",
+        " \u1680\u2003\u202f\u205f\u180e ",
+        [{"type": "text", "text": "\ufeff"}, {"type": "image_url", "image_url": {}}],
+    ],
+)
+def test_invisible_only_prompts_are_refused(content: object) -> None:
+    with pytest.raises(BadRequest) as info:
+        check(body(messages=[{"role": "user", "content": content}]))
+    assert (info.value.code, info.value.param) == ("empty_prompt", "messages")
+
+
+def test_an_invisible_character_beside_text_passes() -> None:
+    check(body(messages=[{"role": "user", "content": "\ufeffhi\u200b"}]))
+
+
+@pytest.mark.parametrize(
+    ("text", "escape"),
+    [('"\\ud800"', "\\ud800"), ('"\\ud800x"', "\\ud800"), ('"a\\udc00"', "\\udc00")],
+)
+def test_a_lone_surrogate_is_named(text: str, escape: str) -> None:
+    raw = b'{"model": "m", "messages": [{"role": "user", "content": ' + text.encode() + b"}]}"
+    with pytest.raises(BadRequest) as info:
+        check(raw)
+    assert info.value.code == "invalid_json"
+    assert f"invalid {escape} escape" in info.value.message
+    assert "lone UTF-16 surrogate" in info.value.message
+    assert "truncated" not in info.value.message

@@ -26,7 +26,7 @@ from common.files import read_regular
 from common.serving import ClientGone, cancel_on_disconnect
 from daemon import config as daemon_config
 from daemon.config import Config
-from daemon.router import validate
+from daemon.router import catalog, validate
 from daemon.router.backend import Backend
 from daemon.router.dashboard import routes as dashboard_routes
 from daemon.router.dashboard.model import Feed
@@ -163,6 +163,8 @@ def build_app(router: Router) -> ASGIApp:
     async def chat(scope: Scope, receive: Receive, send: Send) -> None:
         try:
             response = await _chat(Headers(raw=scope["headers"]), receive)
+        except ClientGone:  # hung up mid-body: the client's doing, not an error
+            response = Response(status_code=499)
         except Exception as exc:  # never a plain-text 500 (nothing was sent yet)
             log.error("chat request failed", exc_info=exc)
             response = _error(500, f"internal error ({type(exc).__name__})", "internal_error")
@@ -207,13 +209,16 @@ def build_app(router: Router) -> ASGIApp:
     async def models(request: Request) -> Response:
         if not router.authorized(request.headers.get("authorization", "")):
             return _error(401, "Incorrect or missing API key", "invalid_api_key")
-        data = [
-            {"id": m, "object": "model", "created": 0, "owned_by": "mictl"}
-            for m in sorted(router.pool.known_models())
-        ]
-        return Response(
-            msgspec.json.encode({"object": "list", "data": data}), media_type="application/json"
-        )
+        return Response(catalog.listing(router.pool.known_models()), media_type="application/json")
+
+    async def model(request: Request) -> Response:
+        if not router.authorized(request.headers.get("authorization", "")):
+            return _error(401, "Incorrect or missing API key", "invalid_api_key")
+        try:
+            found = catalog.retrieve(router.pool.known_models(), request.path_params["model"])
+        except catalog.UnknownModel as exc:
+            return _error(404, str(exc), "model_not_found")
+        return Response(found, media_type="application/json")
 
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
@@ -258,6 +263,7 @@ def build_app(router: Router) -> ASGIApp:
             *dashboard_routes(router, keyed),
             Route("/v1/chat/completions", not_chat),
             Route("/v1/models", models),
+            Route("/v1/models/{model:path}", model),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -25,11 +25,22 @@ log = logging.getLogger("mictld.router")
 
 
 class NoRoute(Exception):
-    """The request cannot be placed; carries the OpenAI-shaped answer."""
+    """The request cannot be placed; carries the OpenAI-shaped answer.
+    `final`: retrying soon cannot help (no backend will take it until a
+    person acts); the answer says so to clients (x-should-retry: false)."""
 
-    def __init__(self, status: int, message: str, code: str, retry_after: float | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        retry_after: float | None = None,
+        *,
+        final: bool = False,
+    ):
         super().__init__(message)
         self.status, self.code, self.retry_after = status, code, retry_after
+        self.final = final
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -175,7 +186,7 @@ class Pool:
         if not up:
             if any(routability.can_come_back(b.mem) for b in maybe):
                 return None  # starting, restarting or recovering: worth waiting for
-            return NoRoute(503, _none_can(maybe, now), "no_backend", 5)
+            return NoRoute(503, _none_can(maybe, now), "no_backend", final=True)
         waits = [max(b.cooling_until(model, now), b.rpm_free_at(now)) for b in up]
         if all(w > 0 for w in waits):
             retry = min(waits) - now

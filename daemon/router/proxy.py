@@ -52,6 +52,8 @@ def no_route_response(exc: NoRoute) -> Response:
     headers = {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    if exc.final:  # both official OpenAI SDKs honour it: no retries that cannot help
+        headers["x-should-retry"] = "false"
     return Response(
         error_body(str(exc), exc.code, exc.status),
         exc.status,

@@ -17,6 +17,8 @@ from typing import Literal
 
 import msgspec
 
+from common.text import lone_surrogate, visible
+
 MAX_DEPTH = 32  # a chat body needs about 5 (body, messages, message, parts, part)
 MAX_TOKENS = 1_000_000
 MAX_N = 16
@@ -109,9 +111,22 @@ def check(body: bytes) -> ChatInfo:
         param = where.rstrip("`").removeprefix("$").lstrip(".") or None
         raise BadRequest(f"invalid request: {message}", "invalid_request", param) from None
     except (msgspec.DecodeError, RecursionError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}", "invalid_json") from None
+        raise _malformed(body, exc) from None
     _check_fields(req)
     return ChatInfo(req.model, req.stream, req.user)
+
+
+def _malformed(body: bytes, exc: Exception) -> BadRequest:
+    lone = lone_surrogate(body)
+    if lone is not None:  # msgspec says "Input data was truncated" for some
+        at, escape = lone
+        return BadRequest(
+            f"malformed JSON: invalid {escape} escape at byte {at}: a lone UTF-16 surrogate "
+            "(a high surrogate \\uD800-\\uDBFF must be followed by a low one "
+            "\\uDC00-\\uDFFF)",
+            "invalid_json",
+        )
+    return BadRequest(f"malformed JSON: {exc}", "invalid_json")
 
 
 def _check_fields(req: ChatBody) -> None:
@@ -123,8 +138,8 @@ def _check_fields(req: ChatBody) -> None:
         raise BadRequest("messages must be a non-empty array", param="messages")
     if not any(_has_text(m) for m in req.messages):
         raise BadRequest(
-            "messages carry no text: an empty prompt (or only image parts) cannot be sent "
-            "to a chat page",
+            "messages carry no text: an empty prompt (only whitespace, invisible "
+            "characters or image parts) cannot be sent to a chat page",
             "empty_prompt",
             "messages",
         )
@@ -143,10 +158,10 @@ def _check_fields(req: ChatBody) -> None:
 def _has_text(message: Message) -> bool:
     content = message.content
     if isinstance(content, str):
-        return bool(content.strip())
+        return visible(content)
     if content is None:
         return False
-    return any(p.type == "text" and p.text and p.text.strip() for p in content)
+    return any(p.type == "text" and p.text and visible(p.text) for p in content)
 
 
 OFF_LOOP_BYTES = 256 * 1024  # bigger bodies are checked in a thread

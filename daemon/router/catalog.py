@@ -1,0 +1,40 @@
+"""`GET /v1/models` and `GET /v1/models/{id}` of the front: what the pool
+serves, as OpenAI model objects (the official SDK's `models.list()` and
+`models.retrieve(id)`). An id the pool does not serve is an OpenAI-shaped
+404 naming what it does serve. Pure: a set of model ids in, bytes out.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class ModelObject(msgspec.Struct):
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = "mictl"
+
+
+class ModelList(msgspec.Struct):
+    data: list[ModelObject]
+    object: str = "list"
+
+
+class UnknownModel(Exception):
+    """An id the pool does not serve; the message names what it serves."""
+
+    def __init__(self, model: str, known: set[str]) -> None:
+        served = ", ".join(sorted(known)) or "none yet"
+        super().__init__(f"The model '{model}' does not exist (served: {served})")
+
+
+def listing(known: set[str]) -> bytes:
+    return msgspec.json.encode(ModelList([ModelObject(m) for m in sorted(known)]))
+
+
+def retrieve(known: set[str], model: str) -> bytes:
+    """The model object of `model`, or UnknownModel."""
+    if model not in known:
+        raise UnknownModel(model, known)
+    return msgspec.json.encode(ModelObject(model))
