@@ -72,3 +72,16 @@ def lone_surrogate(body: bytes) -> tuple[int, str] | None:
             return start, body[start : m.end()].decode()
         pos = m.end() + 6  # the pair is fine: go on after its low half
     return None
+
+
+def malformed_json(body: bytes, exc: Exception) -> str:
+    """What to tell a client whose body did not decode: a lone surrogate by
+    name, else the decoder's own words."""
+    lone = lone_surrogate(body)
+    if lone is None:
+        return f"malformed JSON: {exc}"
+    at, escape = lone
+    return (
+        f"malformed JSON: invalid {escape} escape at byte {at}: a lone UTF-16 surrogate "
+        "(a high surrogate \\uD800-\\uDBFF must be followed by a low one \\uDC00-\\uDFFF)"
+    )

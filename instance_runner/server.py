@@ -19,13 +19,14 @@ from typing import Any
 import anyio
 import msgspec
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from common import http_errors
 from common.errors import ErrorBody, ErrorDetail
 from common.serving import ClientGone, cancel_on_disconnect
+from common.text import malformed_json, visible
 from instance_runner import limits, prompt, timeline
 from instance_runner.images.decode import ImageError
 from instance_runner.images.fetch import Limits
@@ -79,6 +80,8 @@ def build_app(
             return error_response(exc)
         except ClientGone:
             log.info("client disconnected; generation stopped")
+            return Response(status_code=499)
+        except ClientDisconnect:  # gone before its body arrived: nothing to say
             return Response(status_code=499)
         except Exception as exc:  # never a bare 500 with a traceback
             log.exception("unexpected failure")
@@ -222,11 +225,18 @@ def _decode(body: bytes) -> ChatRequest:
             400, f"invalid request: {exc}", "invalid_request_error", "invalid_request"
         ) from None
     except (msgspec.DecodeError, RecursionError, UnicodeError) as exc:
+        message = malformed_json(body, exc)
+        raise ApiError(400, message, "invalid_request_error", "invalid_json") from None
+    # Only what a chat page would send counts: a prompt of U+FEFF or
+    # zero-width spaces is dropped by the page's own trim(), and nothing goes.
+    if not any(visible(prompt.text_of(m)) for m in req.messages):  # empty, or images only
         raise ApiError(
-            400, f"malformed JSON: {exc}", "invalid_request_error", "invalid_json"
-        ) from None
-    if not any(prompt.text_of(m).strip() for m in req.messages):  # empty, or images only
-        raise ApiError(400, "messages carry no text", "invalid_request_error", "empty_prompt")
+            400,
+            "messages carry no visible text (whitespace and invisible characters only)",
+            "invalid_request_error",
+            "empty_prompt",
+            param="messages",
+        )
     return req
 
 

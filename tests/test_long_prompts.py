@@ -177,3 +177,37 @@ def test_a_page_that_stops_answering_is_replaced(instance: tuple[Proc, int]) -> 
     assert reply.choices[0].message.content == answer("demo-fast", "hello again")
     assert "stopped answering" in proc.output()
     wait_until(lambda: health(port)["ok"], 30, "the instance healthy again")
+
+
+@pytest.mark.parametrize("text", ["\ufeff", "\u200b\u200b", " \u00a0\u3000\n", "\u2060\ufeff\t"])
+def test_a_prompt_the_page_would_not_send_is_refused_before_any_page_work(
+    instance: tuple[Proc, int], text: str
+) -> None:
+    """Invisible characters only (issue 28, item 2): the page's own trim()
+    drops them and sends nothing; before, each try stalled 30 s into a 504."""
+    _, port = instance
+    before = health(port)
+    with client(port) as c, pytest.raises(openai.BadRequestError) as refused:
+        c.chat.completions.create(model="demo-fast", messages=[{"role": "user", "content": text}])
+    assert refused.value.code == "empty_prompt"
+    after = health(port)
+    assert (after["served"], after["failed"]) == (before["served"], before["failed"])
+
+
+def test_a_client_gone_mid_body_leaves_no_error_in_the_log(instance: tuple[Proc, int]) -> None:
+    import socket
+
+    proc, port = instance
+    seen = len(proc.output())
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\""
+            )
+    reply = client(port).chat.completions.create(
+        model="demo-fast", messages=[{"role": "user", "content": "after the hang-ups"}]
+    )
+    assert reply.choices[0].message.content == answer("demo-fast", "after the hang-ups")
+    log = proc.output()[seen:]
+    assert "Traceback" not in log and " ERROR " not in log

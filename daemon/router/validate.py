@@ -17,7 +17,7 @@ from typing import Literal
 
 import msgspec
 
-from common.text import lone_surrogate, visible
+from common.text import malformed_json, visible
 
 MAX_DEPTH = 32  # a chat body needs about 5 (body, messages, message, parts, part)
 MAX_TOKENS = 1_000_000
@@ -117,16 +117,7 @@ def check(body: bytes) -> ChatInfo:
 
 
 def _malformed(body: bytes, exc: Exception) -> BadRequest:
-    lone = lone_surrogate(body)
-    if lone is not None:  # msgspec says "Input data was truncated" for some
-        at, escape = lone
-        return BadRequest(
-            f"malformed JSON: invalid {escape} escape at byte {at}: a lone UTF-16 surrogate "
-            "(a high surrogate \\uD800-\\uDBFF must be followed by a low one "
-            "\\uDC00-\\uDFFF)",
-            "invalid_json",
-        )
-    return BadRequest(f"malformed JSON: {exc}", "invalid_json")
+    return BadRequest(malformed_json(body, exc), "invalid_json")
 
 
 def _check_fields(req: ChatBody) -> None:
