@@ -16,9 +16,6 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-import msgspec
-
-from daemon import machine
 from daemon.supervisor import Supervisor
 
 log = logging.getLogger("mictld.health")
@@ -50,22 +47,8 @@ class HealthRestarts:
             await self._give_up(name, why)
             return
         self.count[name] = done + 1
-        self.sup.store.program(name).restarts += 1
         log.warning("%s: health restart %d of at most %d", name, done + 1, limit)
-        await self.sup.request_restart(name, reason)
+        await self.sup.request_restart(name, reason, counted=True)
 
     async def _give_up(self, name: str, reason: str) -> None:
-        program = self.sup.get(name)
-        await self.sup.stop(name)
-        self.sup.store.program(name).desired = "running"  # not an operator's stop
-        self.sup.store.save_soon()
-        async with program.lock:
-            # STOPPED -> FATAL through the machine's own edge for a program
-            # that cannot start, then the spec is restored so that an
-            # operator's start (or a reload) may try again.
-            spec = program.spec
-            program.spec = msgspec.structs.replace(spec, fatal_reason=reason)
-            try:
-                program.feed(machine.Start())
-            finally:
-                program.spec = spec
+        await self.sup.give_up(name, reason)

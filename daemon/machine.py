@@ -66,7 +66,15 @@ class Timeout(msgspec.Struct, frozen=True):
     """The one pending timer of this program fired (startsecs, backoff or stopwait)."""
 
 
-Event = Start | Stop | Spawned | SpawnFailed | Exited | Timeout
+class GiveUp(msgspec.Struct, frozen=True):
+    """The daemon gives up on a program that is not running (restarted by
+    health probes that never pass): FATAL with the reason, until an
+    operator's start (or a reload) tries again."""
+
+    reason: str
+
+
+Event = Start | Stop | Spawned | SpawnFailed | Exited | Timeout | GiveUp
 
 # ----------------------------------------------------------------- actions
 
@@ -309,6 +317,15 @@ def _on_timeout(spec: ProgramSpec, mem: Memory, event: Event, now: float):
     return mem, actions
 
 
+def _on_give_up(spec: ProgramSpec, mem: Memory, event: Event, now: float):
+    assert isinstance(event, GiveUp)
+    if mem.state not in (State.STOPPED, State.EXITED, State.BACKOFF):
+        raise NotAllowed(f"{spec.name} is {mem.state.name}: stop it before giving up")
+    actions: list[Action] = [CancelTimer()]
+    mem = _enter(mem, actions, State.FATAL, event.reason)
+    return msgspec.structs.replace(mem, spawnerr=event.reason, backoff=0, holding=False), actions
+
+
 _HANDLERS = {
     Start: _on_start,
     Stop: _on_stop,
@@ -316,4 +333,5 @@ _HANDLERS = {
     SpawnFailed: _on_spawn_failed,
     Exited: _on_exited,
     Timeout: _on_timeout,
+    GiveUp: _on_give_up,
 }

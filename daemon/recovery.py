@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from daemon import machine
 from daemon.supervisor import Supervisor
 from daemon.types import State, Transition
 
@@ -25,6 +24,8 @@ OUT_OF_DESCRIPTORS = "Too many open files"  # strerror of EMFILE and ENFILE
 def retry_descriptor_fatals(sup: Supervisor, delay: float = 5.0) -> Callable[[Transition], None]:
     """A supervisor listener: FATAL from EMFILE/ENFILE -> Start again after `delay`."""
 
+    retries: set[asyncio.Task[None]] = set()  # held until done
+
     def on_transition(t: Transition) -> None:
         program = sup.programs.get(t.program)
         if t.new != State.FATAL or program is None or OUT_OF_DESCRIPTORS not in program.reason:
@@ -32,11 +33,11 @@ def retry_descriptor_fatals(sup: Supervisor, delay: float = 5.0) -> Callable[[Tr
         log.warning("%s: FATAL for want of file descriptors; retrying in %ss", t.program, delay)
 
         def retry() -> None:
-            wanted = sup.store.program(t.program).desired == "running"
-            current = sup.programs.get(t.program)
-            if current is program and program.state == State.FATAL and wanted:
-                log.info("%s: retrying after running out of file descriptors", t.program)
-                program.feed(machine.Start())
+            if sup.programs.get(t.program) is program:  # not replaced meanwhile
+                reason = "retrying after running out of file descriptors"
+                task = asyncio.get_running_loop().create_task(sup.retry(t.program, reason))
+                retries.add(task)
+                task.add_done_callback(retries.discard)
 
         asyncio.get_running_loop().call_later(delay, retry)
 

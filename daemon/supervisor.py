@@ -77,7 +77,7 @@ class Supervisor:
     def _on_transition(self, program: Program, transition: Transition) -> None:
         saved = self.store.program(program.name)
         if transition.new == State.STARTING and transition.old in (State.EXITED, State.BACKOFF):
-            saved.restarts += 1
+            self._count_restart(program.name)  # autorestart, backoff
         if transition.new in (State.EXITED, State.STOPPED, State.BACKOFF) and program.last_exit:
             saved.last_exit = program.last_exit
         self.store.save_soon()
@@ -125,10 +125,14 @@ class Supervisor:
         wait: bool = True,
         spec: ProgramSpec | None = None,
         gate: Callable[[], Awaitable[None]] | None = None,
+        counted: bool = False,
     ) -> State:
         """The one way anything restarts a program (operator, health probes,
-        recycling, reload): serialised per program, drained first, logged
-        with its reason.
+        recycling, rolling restarts, reload): serialised per program, drained
+        first, logged with its reason, told to every restart listener (the
+        events, the metrics). `counted`: the daemon restarts it because it
+        failed (health probes), which the program's restart count shows, as
+        it shows automatic restarts.
 
         A reload passes the program's new `spec` (a program that was not
         running then only takes it, unless it was FATAL and autostarts) and a
@@ -136,9 +140,7 @@ class Supervisor:
         """
         program = self.get(name)
         async with program.lock:
-            log.info("%s: restarting (%s)", name, reason)
-            for listener in self.restart_listeners:
-                listener(name, reason)
+            self._door(name, reason, counted)
             if spec is None:
                 self._want(name, "running")
                 start = True
@@ -161,6 +163,45 @@ class Supervisor:
             if not start:
                 return program.state
             return await program.start(wait=wait)
+
+    async def give_up(self, name: str, reason: str) -> None:
+        """The one way the daemon gives up on a program (health probes that
+        never pass): drained, stopped, FATAL with the reason (machine.GiveUp).
+        The operator's wish stays "running": `mictl start` tries again."""
+        program = self.get(name)
+        async with program.lock:
+            log.error("%s: giving up (FATAL): %s", name, reason)
+            await self._drain(program, "stop")
+            await program.stop(wait=True)
+            program.feed(machine.GiveUp(reason))
+
+    async def retry(self, name: str, reason: str) -> None:
+        """The daemon starts a FATAL program again by itself (its FATAL was
+        the daemon's doing, e.g. no file descriptors to spawn with), while
+        the operator still wants it running."""
+        program = self.programs.get(name)
+        if program is None:
+            return
+        async with program.lock:
+            wanted = self.store.program(name).desired == "running"
+            if program.state != State.FATAL or not wanted:
+                return
+            self._door(name, reason, counted=True)
+            await program.start(wait=False)
+
+    def _door(self, name: str, reason: str, counted: bool) -> None:
+        """What every start the daemon or an operator asks for again shares:
+        one log line with the reason, the listeners, the count."""
+        log.info("%s: restarting (%s)", name, reason)
+        for listener in self.restart_listeners:
+            listener(name, reason)
+        if counted:
+            self._count_restart(name)
+
+    def _count_restart(self, name: str) -> None:
+        """The one restart counter (`mictl status` RESTARTS)."""
+        self.store.program(name).restarts += 1
+        self.store.save_soon()
 
     async def remove(self, name: str) -> None:
         """Drain, stop and forget a program whose profile or section is gone."""
