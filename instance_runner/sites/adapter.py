@@ -170,8 +170,29 @@ class SiteAdapter:
         """Send `prompt` and yield the answer (text and reasoning events).
 
         Closing the iterator early (client gone, stop sequence reached) stops
-        the generation on the page.
+        the generation on the page. A problem whose status rule says `retry`
+        sends again from a fresh chat (so the page makes a fresh token),
+        only while nothing of the answer has been yielded.
         """
+        retried = 0
+        while True:
+            attempt, started = self._generate_once(prompt, model, wanted), False
+            try:
+                async for event in attempt:
+                    started = True
+                    yield event
+                return
+            except SiteProblem as exc:
+                if started or retried >= exc.retry:
+                    raise
+                retried += 1
+                log.info("%s; sending once more from a fresh chat", first_line(exc))
+            finally:
+                await attempt.aclose()
+
+    async def _generate_once(
+        self, prompt: str, model: str | None, wanted: GenSettings | None
+    ) -> AsyncIterator[Event]:
         s = self.site.selectors
         finished = False
         label = await self._ahead if self._ahead else None
