@@ -21,7 +21,7 @@ from pathlib import Path
 
 import msgspec
 
-from common import cookies, instance_auth
+from common import cookie_check, cookies, instance_auth
 from common.files import atomic_write, private_dir, read_regular
 from common.names import instance_name_error
 from daemon.config import Config, ConfigError, program_specs, resolve_program
@@ -60,15 +60,20 @@ class StorageState(msgspec.Struct):
 
 
 def validate_profile(data: bytes) -> StorageState:
-    """Raise ValueError saying what is wrong with a storage_state file."""
+    """Raise ValueError saying what is wrong with a storage_state file (a
+    cookie Chromium would refuse by its index and name, never its value)."""
     try:
-        return msgspec.json.decode(data, type=StorageState)
+        state = msgspec.json.decode(data, type=StorageState)
     except msgspec.ValidationError as exc:
         raise ValueError(f"not a Playwright storage_state: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ValueError(f"not valid JSON: {exc}") from None
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    bad = cookie_check.profile_problem(data)
+    if bad:
+        raise ValueError(bad)
+    return state
 
 
 def profile_names(profiles_dir: str) -> dict[str, Path]:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.applications import Starlette
 
-from common import instance_auth
+from common import cookie_check, instance_auth
 from common.serving import InLoopServer
 from instance_runner import chromium
 from instance_runner.auth import InstanceAuth
@@ -120,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else exc
         print(f"mictl-instance: --key-file {args.key_file}: {why}", file=sys.stderr)
+        return EXIT_CONFIG
+    refused = cookie_check.file_problem(args.profile)
+    if refused:  # said now, not after Chromium refused it in a crash loop
+        print(f"mictl-instance: profile {args.profile}: {refused}", file=sys.stderr)
         return EXIT_CONFIG
     try:  # before anything starts: a missing browser is a config error
         mode = "headed" if args.headed else (args.browser_mode or site.browser)
