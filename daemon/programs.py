@@ -135,9 +135,9 @@ def private_copy(name: str, pool: Path, store: StateStore, state_dir: str) -> tu
     digest = hashlib.sha256(data).hexdigest()
     copy = os.path.join(state_dir, "profiles", f"{name}.json")
     saved = store.program(name)
+    validate_profile(data)  # every time: the rules may have grown since the copy
     if saved.profile_digest == digest and os.path.exists(copy):
         return copy, saved.profile_generation
-    validate_profile(data)
     saved.profile_digest = digest
     if os.path.exists(copy) and read_regular(copy, MAX_PROFILE_BYTES) == data:
         # The runner's own write-back echoed into the pool: nothing new.
