@@ -189,3 +189,26 @@ def test_keys_are_made_once_private_and_compared_whole(tmp_path: Path) -> None:
         assert not instance_auth.authorized(key.encode(), wrong), wrong
     os.unlink(path)
     assert instance_auth.ensure_key(path) != key, "deleting the file rotates it"
+
+
+def test_every_instance_command_gets_its_key_file(tmp_path: Path) -> None:
+    """The default command (--key-file), a profiles.command template
+    ({key_file}) and any command (MICTL_INSTANCE_KEY_FILE) all get the path."""
+    from daemon import config
+    from daemon.programs import build, instance_argv
+    from daemon.state import StateStore
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a.json").write_text('{"cookies": [], "origins": []}')
+    head = '[daemon]\nstate_dir = "s"\nlog_dir = "l"\n[profiles]\ndir = "p"\n'
+    (tmp_path / "m.toml").write_text(head)
+    plain = config.load(tmp_path / "m.toml", env={})
+    expected = str(tmp_path / "s" / "keys" / "a.key")
+    argv = instance_argv(plain, "a", 3001, "copy.json", tmp_path / "p" / "a.json")
+    assert argv[argv.index("--key-file") + 1] == expected
+    (tmp_path / "m.toml").write_text(head + 'command = "run --port {port} --key {key_file}"\n')
+    templated = config.load(tmp_path / "m.toml", env={})
+    (tmp_path / "s").mkdir(mode=0o700)
+    spec = build(templated, StateStore(str(tmp_path / "s")))[0]
+    assert spec.argv[-1] == expected and ("MICTL_INSTANCE_KEY_FILE", expected) in spec.environment
+    assert Path(expected).read_text().strip() and not spec.fatal_reason
