@@ -6,11 +6,14 @@ each instance a secret of its own and sends it on every request and probe;
 the instance refuses anything without it (401, OpenAI-shaped).
 
 How it is handed over: a file, `STATE_DIR/keys/NAME.key`, mode 0600 in a 0700
-dir, made by mictld when missing; the instance gets its path (`--key-file`,
-a path is no secret). A file rather than the environment: the same uid can
-read /proc/PID/environ either way, but a file is named in argv, survives
-nothing it should not, and rotates by deleting it (`rm keys/NAME.key`,
-`mictl restart NAME`: mictld makes a new one and sends it from then on).
+dir, made by mictld when missing and kept across its restarts; the instance
+gets its path (`--key-file`, and `MICTL_INSTANCE_KEY_FILE` for a
+`profiles.command`), never the key itself. A file rather than the key in the
+environment: only the same uid can read /proc/PID/environ either way, but a
+file is checked by its mode like every other secret here, never shows up in
+a process listing or an environment dump, and rotates by deleting it (then
+`mictl reload`: mictld makes a new key and sends it; `mictl restart NAME`
+makes the instance read it).
 
 How it is sent: `Authorization: Bearer SECRET`, the header every OpenAI
 client sends, so a person holding the file can use the instance with any

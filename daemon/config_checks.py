@@ -127,7 +127,7 @@ def _exposure(config: Config) -> None:
     if not is_loopback(config.profiles.host):
         raise ValueError(
             f"profiles.host: {config.profiles.host} is not a loopback address; instances "
-            "take no API keys, so they listen on loopback only"
+            "answer only mictld, so they listen on loopback only"
         )
 
 
