@@ -191,6 +191,9 @@ def _resolve_paths(config: Config, here: Path) -> None:
     else:
         d.log_dir = "/var/log/mictl" if is_root() else os.path.join(d.state_dir, "log")
     config.profiles.dir = resolve(config.profiles.dir)
+    site = config.profiles.site
+    if "/" in site or site.endswith(".toml"):  # a path, not a bundled name (sites/loader.py)
+        config.profiles.site = resolve(site)
     config.router.api_keys_file = resolve(config.router.api_keys_file)
     config.dashboard.admin_token_file = resolve(config.dashboard.admin_token_file)
     for upstream in config.upstreams.values():

@@ -15,13 +15,14 @@ import string
 
 from daemon.config_schema import Config
 
-PLACEHOLDERS = frozenset({"name", "port", "profile", "site", "host"})
+PLACEHOLDERS = frozenset({"name", "port", "profile", "site", "host", "key_file"})
 
 
 def check(config: Config) -> None:
     socket_mode(config.daemon.socket_mode)
     _socket_group(config.daemon.socket_group)
     _command_template(config.profiles.command)
+    _site(config.profiles.site)
     _ports(config)
     _exposure(config)
     _fleet(config)
@@ -65,6 +66,18 @@ def _command_template(template: str) -> None:
         if base not in PLACEHOLDERS:
             known = ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS))
             raise ValueError(f"profiles.command: unknown placeholder {{{field}}} (known: {known})")
+
+
+def _site(value: str) -> None:
+    """The site file the instances will drive, by the runner's own loader: a
+    bundled name (never a path out of that dir), or a regular file of at
+    most 1 MiB that is a valid site file (a FIFO is refused, not waited on)."""
+    from instance_runner.sites.loader import SiteFileError, load_site
+
+    try:
+        load_site(value)
+    except SiteFileError as exc:
+        raise ValueError(f"profiles.site: {exc}") from None
 
 
 def profile_count(directory: str) -> int:
@@ -114,7 +127,7 @@ def _exposure(config: Config) -> None:
     if not is_loopback(config.profiles.host):
         raise ValueError(
             f"profiles.host: {config.profiles.host} is not a loopback address; instances "
-            "take no API keys, so they listen on loopback only"
+            "answer only mictld, so they listen on loopback only"
         )
 
 

@@ -105,7 +105,8 @@ class ProfilesSection(Struct):
     site: str = "demo"
     write_back: bool = False
     # Template for each instance's command. "" runs mictl-instance; tests may
-    # put any program that listens on {port} here.
+    # put any program that listens on {port} here. {key_file}: the instance's
+    # key (mictl-instance --key-file), which mictld sends as a Bearer token.
     command: str = ""
     browser: BrowserSection = msgspec.field(default_factory=BrowserSection)
     program: ProgramOptions = msgspec.field(default_factory=_instance_defaults)

@@ -18,8 +18,9 @@ import socket
 import msgspec
 
 from common import ports
+from common.files import read_regular
 from daemon import config as config_mod
-from daemon.programs import assign_ports, profile_names, validate_profile
+from daemon.programs import MAX_PROFILE_BYTES, assign_ports, profile_names, validate_profile
 from daemon.state import StateStore
 from daemon.types import DaemonState
 
@@ -185,7 +186,7 @@ def _plan(cfg: config_mod.Config, instance_mb: int | None, warnings: list[str]) 
         row = Row(name=name, kind="instance", port=assigned[name])
         row.site, row.profile = cfg.profiles.site, str(pool)
         try:
-            validate_profile(pool.read_bytes())
+            validate_profile(read_regular(pool, MAX_PROFILE_BYTES))  # never a FIFO
         except (OSError, ValueError) as exc:
             row.starts, row.note = False, f"FATAL: {exc}"
             problems.append(f"{name}: profile {pool}: {exc}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import msgspec
 
-from common import cookies
+from common import cookie_check, cookies, instance_auth
 from common.files import atomic_write, private_dir, read_regular
 from common.names import instance_name_error
 from daemon.config import Config, ConfigError, program_specs, resolve_program
@@ -60,15 +60,20 @@ class StorageState(msgspec.Struct):
 
 
 def validate_profile(data: bytes) -> StorageState:
-    """Raise ValueError saying what is wrong with a storage_state file."""
+    """Raise ValueError saying what is wrong with a storage_state file (a
+    cookie Chromium would refuse by its index and name, never its value)."""
     try:
-        return msgspec.json.decode(data, type=StorageState)
+        state = msgspec.json.decode(data, type=StorageState)
     except msgspec.ValidationError as exc:
         raise ValueError(f"not a Playwright storage_state: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ValueError(f"not valid JSON: {exc}") from None
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    bad = cookie_check.profile_problem(data)
+    if bad:
+        raise ValueError(bad)
+    return state
 
 
 def profile_names(profiles_dir: str) -> dict[str, Path]:
@@ -130,9 +135,9 @@ def private_copy(name: str, pool: Path, store: StateStore, state_dir: str) -> tu
     digest = hashlib.sha256(data).hexdigest()
     copy = os.path.join(state_dir, "profiles", f"{name}.json")
     saved = store.program(name)
+    validate_profile(data)  # every time: the rules may have grown since the copy
     if saved.profile_digest == digest and os.path.exists(copy):
         return copy, saved.profile_generation
-    validate_profile(data)
     saved.profile_digest = digest
     if os.path.exists(copy) and read_regular(copy, MAX_PROFILE_BYTES) == data:
         # The runner's own write-back echoed into the pool: nothing new.
@@ -145,13 +150,16 @@ def private_copy(name: str, pool: Path, store: StateStore, state_dir: str) -> tu
 
 def instance_argv(config: Config, name: str, port: int, copy: str, pool: Path) -> tuple[str, ...]:
     p = config.profiles
+    key_file = instance_auth.key_path(config.daemon.state_dir, name)  # a path, not the key
     if p.command:
-        text = p.command.format(name=name, port=port, profile=copy, site=p.site, host=p.host)
+        text = p.command.format(
+            name=name, port=port, profile=copy, site=p.site, host=p.host, key_file=key_file
+        )
         return tuple(shlex.split(text))
     runner = Path(sys.executable).with_name("mictl-instance")
     argv = [str(runner)] if runner.exists() else [sys.executable, "-m", "instance_runner"]
     argv += ["--name", name, "--profile", copy, "--port", str(port), "--site", p.site]
-    argv += ["--host", p.host, "--log-dir", config.daemon.log_dir]
+    argv += ["--host", p.host, "--log-dir", config.daemon.log_dir, "--key-file", key_file]
     if p.write_back:
         argv += ["--pool", str(pool)]
     if p.browser.executable:
@@ -194,13 +202,18 @@ def _instance_spec(
     except ValueError as exc:
         fatal_reason = f"profile {pool}: {exc}"
         log.error("%s: %s", name, fatal_reason)
+    try:  # only mictld may talk to the instance (common/instance_auth.py)
+        instance_auth.ensure_key(instance_auth.key_path(config.daemon.state_dir, name))
+    except OSError as exc:
+        fatal_reason = fatal_reason or f"instance key: {exc.strerror or exc}"
+        log.error("%s: cannot make its instance key: %s", name, exc.strerror or exc)
     p = config.profiles
     soon = cookies.profile_warning(copy, p.expiry_warning, p.session_cookies, label=str(pool))
     if soon:
         log.warning("%s: %s", name, soon)
     store.program(name).warning = soon or ""  # shown by status, and an event
     try:
-        return resolve_program(
+        spec = resolve_program(
             name,
             config.profiles.program,
             config.daemon.log_dir,
@@ -214,6 +227,9 @@ def _instance_spec(
         )
     except (KeyError, IndexError, ValueError) as exc:  # a bad command template
         raise ConfigError(f"{config.path}: profiles.command: {exc!r}") from None
+    # Also for a profiles.command that runs mictl-instance without {key_file}.
+    key_file = ("MICTL_INSTANCE_KEY_FILE", instance_auth.key_path(config.daemon.state_dir, name))
+    return msgspec.structs.replace(spec, environment=(*spec.environment, key_file))
 
 
 def discard(config: Config, name: str) -> None:
@@ -225,5 +241,6 @@ def discard(config: Config, name: str) -> None:
     copy = os.path.join(config.daemon.state_dir, "profiles", f"{name}.json")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(copy)
+    instance_auth.discard(instance_auth.key_path(config.daemon.state_dir, name))
     shutil.rmtree(os.path.join(config.daemon.log_dir, f"{name}-errors"), ignore_errors=True)
     log.info("%s: removed profile's private copy and error pages deleted", name)

@@ -20,8 +20,10 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.applications import Starlette
 
+from common import cookie_check, instance_auth
 from common.serving import InLoopServer
 from instance_runner import chromium
+from instance_runner.auth import InstanceAuth
 from instance_runner.browser import BrowserSession
 from instance_runner.images.fetch import Limits
 from instance_runner.instance import Instance
@@ -45,6 +47,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--name", default=None, help="instance name (default: profile stem)")
     p.add_argument("--pool", default=None, help="also save refreshed cookies here (write_back)")
     p.add_argument("--log-dir", default=None, help="where error screenshots go")
+    p.add_argument(
+        "--key-file",
+        default=os.environ.get("MICTL_INSTANCE_KEY_FILE", ""),
+        help="answer only requests with `Authorization: Bearer <this file's key>` "
+        "(mictld's; default: $MICTL_INSTANCE_KEY_FILE; none: open to all)",
+    )
     p.add_argument("--browser-executable", default="")
     p.add_argument("--browser-arg", action="append", default=[])
     p.add_argument("--headed", action="store_true")
@@ -128,6 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     except (SiteFileError, ValueError) as exc:
         print(f"mictl-instance: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    try:  # mictld's key for this instance (its path is said, never its content)
+        secret = instance_auth.read_key(args.key_file) if args.key_file else None
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else exc
+        print(f"mictl-instance: --key-file {args.key_file}: {why}", file=sys.stderr)
+        return EXIT_CONFIG
+    refused = cookie_check.file_problem(args.profile)
+    if refused:  # said now, not after Chromium refused it in a crash loop
+        print(f"mictl-instance: profile {args.profile}: {refused}", file=sys.stderr)
+        return EXIT_CONFIG
     try:  # before anything starts: a missing browser is a config error
         mode = "headed" if args.headed else (args.browser_mode or site.browser)
         chromium.find(
@@ -181,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     app = build_app(instance, with_timeline=args.timeline, image_limits=images)
     app.router.lifespan_context = lifespan
     config = uvicorn.Config(
-        RequestLog(app),
+        RequestLog(InstanceAuth(app, secret)),
         host=args.host,
         port=args.port,
         log_config=None,

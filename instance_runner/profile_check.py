@@ -11,6 +11,7 @@ import msgspec
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
 
+from common import cookie_check
 from common.cookies import CookieExpiry, expiries
 from instance_runner.launch import launch
 from instance_runner.login_rule import LoginState, as_list, evaluate, rule_for
@@ -33,6 +34,9 @@ async def check_profile(
     executable: str = "",
     args: list[str] | None = None,
 ) -> ProfileReport:
+    refused = cookie_check.file_problem(profile)
+    if refused:  # Chromium would refuse the whole profile: say which cookie
+        raise ValueError(f"profile {profile}: {refused}")
     rule = rule_for(site)
     async with async_playwright() as pw:
         browser = await launch(pw, executable=executable, headless=True, args=args)

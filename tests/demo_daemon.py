@@ -36,10 +36,20 @@ class Demo(msgspec.Struct):
     def routable(self) -> set[str]:
         return {name for name, b in self.health().items() if b["routable"]}
 
-    def post(self, body: bytes, port: int | None = None) -> tuple[int, dict | None]:
-        """A raw chat request to the front port (or an instance's): status and JSON."""
+    def instance_key(self, name: str) -> str:
+        """The key mictld made for an instance: its port answers only that."""
+        return (self.root / "state" / "keys" / f"{name}.key").read_text().strip()
+
+    def post(
+        self, body: bytes, port: int | None = None, *, key: str = ""
+    ) -> tuple[int, dict | None]:
+        """A raw chat request to the front port (or an instance's, with its
+        `key`): status and JSON."""
         url = f"http://127.0.0.1:{port or self.front}/v1/chat/completions"
-        req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        req = urllib.request.Request(url, body, headers)
         try:
             with urllib.request.urlopen(req, timeout=120) as r:
                 return r.status, json.loads(r.read())

@@ -255,7 +255,9 @@ def test_removed_profile_leaves_no_cookies_or_pages_behind(tmp_path: Path) -> No
         wait_until(lambda: "gone" not in d.programs(), 30, "gone removed")
         wait_until(lambda: not (state / "gone.json").exists(), 10, "its private copy deleted")
         assert not (log / "gone-errors").exists()
-        assert (state / "other.json").exists()
+        keys = tmp_path / "state" / "keys"
+        assert not (keys / "gone.key").exists(), "its instance key deleted too"
+        assert (state / "other.json").exists() and (keys / "other.key").exists()
         d.config.write_text(with_value(d.config.read_text(), "profiles", "keep_removed", "true"))
         assert d.ctl("reload").returncode == 0
         (d.profiles / "kept.json").unlink()

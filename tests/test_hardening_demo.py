@@ -84,8 +84,12 @@ def instance_counts(d: Demo) -> dict[str, tuple[int, int]]:
     counts = {}
     for name in ("demo-a", "demo-b"):
         port = d.health()[name]["url"].removesuffix("/v1").rsplit(":", 1)[1]
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/health",
+            headers={"Authorization": f"Bearer {d.instance_key(name)}"},
+        )
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30) as r:
                 h = json.loads(r.read())
         except urllib.error.HTTPError as exc:
             with exc:
@@ -167,9 +171,13 @@ def fuzz_front(demo: Demo) -> None:
 
 def test_instances_answer_bad_input_with_4xx_too(demo: Demo) -> None:
     port = int(demo.health()["demo-a"]["url"].removesuffix("/v1").rsplit(":", 1)[1])
+    key = demo.instance_key("demo-a")
     for body in [*CORPUS[:12], json.dumps({**GOOD, "messages": []}).encode()]:
-        assert_openai_4xx(*demo.post(body, port), body)
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/nowhere")
+        status, answer = demo.post(body, port, key=key)
+        assert status != 401, "mictld's key must pass"
+        assert_openai_4xx(status, answer, body)
+    auth = {"Authorization": f"Bearer {key}"}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/nowhere", headers=auth)
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=30)
     with info.value as exc:

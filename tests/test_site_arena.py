@@ -32,7 +32,7 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def replica(tmp: Path) -> Iterator[Replica]:
-    r = harness.start(tmp, ["alice", "carol", "olga"])
+    r = harness.start(tmp, ["alice", "carol", "olga", "rita"])
     yield r
     r.stop()
 
@@ -140,6 +140,31 @@ def test_cloudflare_is_told_apart_from_a_logout(tmp: Path, replica: Replica) -> 
         with pytest.raises(openai.APIStatusError) as err:
             ask(port, "gemini-2.5-pro", "hello")
         assert err.value.status_code == 503 and "logged out" in str(err.value.body)
+    finally:
+        proc.stop()
+
+
+def test_one_failed_recaptcha_is_sent_again_and_only_two_hold_the_account(
+    tmp: Path, replica: Replica
+) -> None:
+    proc, port = harness.instance(tmp, replica, "rita", harness.profile("rita"))
+    try:
+        seen = len(harness.account(replica, "rita")["requests"])
+        harness.set_account(replica, "rita", recaptcha_fails=1)
+        reply = ask(port, "gpt-5.1", "again, please").choices[0].message.content
+        assert reply == catalog.answer(catalog.BY_NAME["gpt-5.1"], "again, please")
+        sent = harness.account(replica, "rita")["requests"][seen:]
+        assert [r["prompt"] for r in sent] == ["again, please"] * 2, "refused once, sent again"
+        assert all(r["recaptchaV3Token"] for r in sent)
+        report = harness.health(port)
+        assert report["state"] == "ok" and report["captcha"] is False, "not held"
+        # Refused twice: the account is held.
+        harness.set_account(replica, "rita", recaptcha_fails=2)
+        with pytest.raises(openai.APIStatusError) as err:
+            ask(port, "gpt-5.1", "and again")
+        assert err.value.status_code == 503 and "captcha" in str(err.value.body)
+        assert len(harness.account(replica, "rita")["requests"]) == seen + 4
+        assert harness.health(port)["state"] == "captcha"
     finally:
         proc.stop()
 

@@ -88,12 +88,13 @@ def test_a_rate_limit_cools_that_model_on_that_account_only(
     # Cooling until the site's Retry-After (30 s) after that refusal.
     left = backends(fleet)["ann"]["cooling"].get("gpt-5.1", 0)
     assert abs(time.time() + left - (refused_at + 30)) < 5, left
-    # Straight to ann's instance: a 429 carrying the site's Retry-After.
+    # Straight to ann's instance (with mictld's key): a 429 carrying the site's Retry-After.
     port = fleet.program("ann").port
+    key = (fleet.root / "state" / "keys" / "ann.key").read_text().strip()
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/chat/completions",
         data=b'{"model": "gpt-5.1", "messages": [{"role": "user", "content": "hi"}]}',
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
     )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=60)
@@ -114,6 +115,7 @@ def test_a_captcha_holds_one_account_and_costs_clients_nothing(
     model = "gemini-2.5-pro"
     harness.set_account(replica, "ben", captcha=True)
     ben_port = fleet.program("ben").port
+    ben_key = (fleet.root / "state" / "keys" / "ben.key").read_text().strip()
     answered = 0
 
     def one() -> None:
@@ -126,7 +128,7 @@ def test_a_captcha_holds_one_account_and_costs_clients_nothing(
     # every request is answered: the router goes around ben.
     wait_until(lambda: one() or asked(replica, "ben") > 0, 60, "ben refused by the site")
     # Looked at at once: the hold lasts HOLD seconds from that refusal.
-    report = harness.health(ben_port)
+    report = harness.health(ben_port, ben_key)
     assert report["state"] == "captcha", report
     assert report["captcha"] and report["logged_in"] and not report["logged_out"]
     wait_until(lambda: "ben" not in routable(fleet), 10, "the router stops sending ben work")
@@ -146,7 +148,7 @@ def test_a_captcha_holds_one_account_and_costs_clients_nothing(
 
     def ben_answered() -> bool:
         ask(fleet.front_port, model, "are you back?")
-        return harness.health(ben_port)["state"] == "ok" and asked(replica, "ben") > served
+        return harness.health(ben_port, ben_key)["state"] == "ok" and asked(replica, "ben") > served
 
     # The first probe comes when the hold ends (or twice as late, if one
     # probe came before the person solved it).

@@ -33,3 +33,11 @@ def test_errors_inside_the_stream() -> None:
     # a3/ae lines and a0:"hasArenaError" reach the rules with no status.
     problem = status.classify(SITE, None, "An error occurred with the model provider")
     assert not isinstance(problem, Captcha | LoggedOut | RateLimited)
+
+
+def test_only_a_failed_recaptcha_is_sent_again_before_the_hold() -> None:
+    recaptcha = status.classify(SITE, 403, '{"error":"recaptcha validation failed"}')
+    assert isinstance(recaptcha, Captcha) and recaptcha.retry == 1
+    challenge = status.classify(SITE, 403, pages.CHALLENGE)
+    assert isinstance(challenge, Captcha) and challenge.retry == 0
+    assert status.classify(SITE, 429, "Too Many Requests").retry == 0

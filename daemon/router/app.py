@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from common import http_errors
+from common import http_errors, instance_auth
 from common.errors import error_json
 from common.files import read_regular
 from common.serving import ClientGone, cancel_on_disconnect
@@ -106,9 +106,10 @@ class Router:
         added = []
         for name, spec in instances.items():
             url = f"http://{host}:{spec.port}/v1"  # an OpenAI base URL, like upstreams
+            key = _instance_key(self.cfg.daemon.state_dir, name)
             current = self.pool.backends.get(name)
             if current is not None:
-                current.base_url = url
+                current.base_url, current.api_key = url, key
                 continue
             self.pool.backends[name] = Backend(
                 name,
@@ -118,6 +119,7 @@ class Router:
                 max_concurrent=r.max_concurrent,
                 weight=r.weights.get(name, 1),
                 priority=r.priorities.get(name, 100),
+                api_key=key,
             )
             added.append(name)
         self.pool.wake()
@@ -150,6 +152,15 @@ def _upstream_key(name: str, env: str, path: str) -> str:
         except OSError as exc:
             log.warning("upstream %s: cannot read api_key_file: %s", name, exc.strerror)
     return ""
+
+
+def _instance_key(state_dir: str, name: str) -> str:
+    """The key mictld made for an instance (programs.py), sent on every request
+    and probe; "" when there is none (the instance is FATAL then)."""
+    try:
+        return instance_auth.read_key(instance_auth.key_path(state_dir, name))
+    except (OSError, ValueError):
+        return ""
 
 
 def _error(status: int, message: str, code: str) -> Response:

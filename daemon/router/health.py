@@ -54,6 +54,11 @@ class ModelList(msgspec.Struct):
     data: list[Model]
 
 
+def _auth(b: Backend) -> dict[str, str]:
+    """An instance's key (common/instance_auth.py) or a host's API key."""
+    return {"Authorization": f"Bearer {b.api_key}"} if b.api_key else {}
+
+
 class BadAnswer(Exception):
     """A host answered, but not as a mictld does (e.g. 401: a wrong key)."""
 
@@ -130,11 +135,17 @@ class Prober:
         try:
             root = b.base_url.removesuffix("/v1")
             async with asyncio.timeout(self.cfg.timeout):
-                _, body = await self._get(f"{root}/health", {})
+                status, body = await self._get(f"{root}/health", _auth(b))
+            if status == 401:  # its key is not the one mictld holds
+                raise BadAnswer("/health refused the instance key (401)")
             report = msgspec.json.decode(body, type=HealthReport)
         except (TimeoutError, msgspec.DecodeError, OSError) as exc:
             if count_failures:
                 self._failed(b, self._why(exc))
+            return None
+        except BadAnswer as exc:
+            if count_failures:
+                self._failed(b, str(exc))
             return None
         if b.name not in self.pool.backends or not b.process_up:
             return None  # gone or stopped while the probe was out
@@ -152,7 +163,7 @@ class Prober:
 
     async def _probe_host(self, b: Backend, count_failures: bool) -> Verdict | None:
         """Another host's mictld: its /readyz, then (ready) its /v1/models."""
-        headers = {"Authorization": f"Bearer {b.api_key}"} if b.api_key else {}
+        headers = _auth(b)
         models: set[str] = set()
         try:
             root = b.base_url.removesuffix("/v1")

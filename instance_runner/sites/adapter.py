@@ -180,8 +180,33 @@ class SiteAdapter:
         (text and reasoning events).
 
         Closing the iterator early (client gone, stop sequence reached) stops
-        the generation on the page.
+        the generation on the page. A problem whose status rule says `retry`
+        sends again from a fresh chat (so the page makes a fresh token),
+        only while nothing of the answer has been yielded.
         """
+        retried = 0
+        while True:
+            attempt, started = self._generate_once(prompt, model, wanted, images), False
+            try:
+                async for event in attempt:
+                    started = True
+                    yield event
+                return
+            except SiteProblem as exc:
+                if started or retried >= exc.retry:
+                    raise
+                retried += 1
+                log.info("%s; sending once more from a fresh chat", first_line(exc))
+            finally:
+                await attempt.aclose()
+
+    async def _generate_once(
+        self,
+        prompt: str,
+        model: str | None,
+        wanted: GenSettings | None,
+        images: Sequence[Image],
+    ) -> AsyncIterator[Event]:
         finished = False
         label = await self._ahead if self._ahead else None
         fresh, self._ahead = label is not None, None
@@ -263,7 +288,7 @@ class SiteAdapter:
         """Arm page.js and put `prompt` in the prompt box (send.py), and with
         `press` click the send button from the page too; where the send
         button is, or None."""
-        s, cfg, watch = self.site.selectors, self._arm_config(), not self._box_kept
+        s, cfg, watch = self.site.selectors, sel.arm_config(self.site), not self._box_kept
         return await send.type_prompt(
             self.page, cfg, s.prompt, prompt, s.send, press=press, watch_box=watch
         )
@@ -323,19 +348,6 @@ class SiteAdapter:
         except (PlaywrightError, SiteProblem) as exc:
             log.info("could not open the next chat ahead: %s", first_line(exc))
             return None
-
-    def _arm_config(self) -> dict[str, Any]:
-        s, stream = self.site.selectors, self.site.stream
-        return {
-            "answer": sel.any_of(s.answer),
-            "answer_done": sel.any_of(s.answer_done),
-            "idle": sel.any_of(s.idle),
-            "rate_limit": sel.any_of(s.rate_limit),
-            "captcha": sel.any_of(s.captcha),
-            "error": sel.any_of(s.error),
-            "logged_out": sel.any_of(s.logged_out),
-            "source": stream.source,
-        }
 
     async def _raise_for(self, kind: str, data: Any) -> None:
         text = str(data or "")

@@ -12,6 +12,10 @@ def first_line(exc: BaseException) -> str:
 class SiteProblem(Exception):
     """Base: something the site did, not the client."""
 
+    # Times to send again from a fresh chat before this holds (a status
+    # rule's `retry`): only before the answer's first event.
+    retry = 0
+
 
 class RateLimited(SiteProblem):
     def __init__(self, message: str, retry_after: float) -> None:

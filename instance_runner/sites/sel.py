@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.async_api import ElementHandle, Page
 from playwright.async_api import Error as PlaywrightError
 
-from instance_runner.sites.types import Sel
+from instance_runner.sites.types import Sel, SiteFile
 
 
 def options(sel: Sel) -> list[str]:
@@ -35,3 +35,19 @@ async def first(page: Page, sel: Sel, *, visible: bool = False) -> tuple[str, El
 
 async def present(page: Page, sel: Sel) -> bool:
     return await first(page, sel) is not None
+
+
+def arm_config(site: SiteFile) -> dict[str, str]:
+    """What page.js watches for one generation: the site's answer, done and
+    banner selectors (each fallback list as one selector) and the source."""
+    s = site.selectors
+    return {
+        "answer": any_of(s.answer),
+        "answer_done": any_of(s.answer_done),
+        "idle": any_of(s.idle),
+        "rate_limit": any_of(s.rate_limit),
+        "captcha": any_of(s.captcha),
+        "error": any_of(s.error),
+        "logged_out": any_of(s.logged_out),
+        "source": site.stream.source,
+    }

@@ -55,27 +55,42 @@ def classify(
     """The problem a failed answer request (or an error in its stream, status
     None) means; markers are matched in `text` (its body, or the error)."""
     text = text.strip()
-    short = text[:300]
+    problem, retry = None, 0
     for rule in [*site.status, *default_rules(site)]:
-        if not _matches(rule, status, text):
-            continue
-        if rule.state == "rate_limited":
-            return RateLimited(short or "rate limited", retry_after(site, text, headers or {}))
-        if rule.state == "logged_out":
-            return LoggedOut(LOGGED_OUT)
-        if rule.state == "captcha":
-            return Captcha(f"the site asks for a human check: {short}")
-        if rule.state == "upstream_error":
-            return UpstreamError(f"the site's backend failed ({status}): {short}")
-        break
-    m = site.markers
-    lowered = text.lower()
+        if _matches(rule, status, text):
+            problem, retry = _problem(site, rule, status, text, headers or {}), rule.retry
+            break
+    problem = problem or _by_markers(site, status, text, headers or {})
+    problem.retry = retry
+    return problem
+
+
+def _by_markers(
+    site: SiteFile, status: int | None, text: str, headers: dict[str, str]
+) -> SiteProblem:
+    short, m, lowered = text[:300], site.markers, text.lower()
     if any(x.lower() in lowered for x in m.rate_limit):
-        return RateLimited(short, retry_after(site, text, headers or {}))
+        return RateLimited(short, retry_after(site, text, headers))
     if any(x.lower() in lowered for x in m.captcha):
         return Captcha(f"the site asks for a human check: {short}")
     where = f"HTTP {status}" if status else "in its stream"
     return SiteError(f"the site's answer request failed ({where}): {short}")
+
+
+def _problem(
+    site: SiteFile, rule: StatusRule, status: int | None, text: str, headers: dict[str, str]
+) -> SiteProblem | None:
+    """What a matching rule says (None: "error", the markers decide)."""
+    short = text[:300]
+    if rule.state == "rate_limited":
+        return RateLimited(short or "rate limited", retry_after(site, text, headers))
+    if rule.state == "logged_out":
+        return LoggedOut(LOGGED_OUT)
+    if rule.state == "captcha":
+        return Captcha(f"the site asks for a human check: {short}")
+    if rule.state == "upstream_error":
+        return UpstreamError(f"the site's backend failed ({status}): {short}")
+    return None
 
 
 def retry_after(site: SiteFile, text: str, headers: dict[str, str]) -> float:

@@ -7,9 +7,10 @@ first that matches wins; `site check` says which one did).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 from instance_runner.sites.decoders.types import StreamOptions
 
@@ -68,6 +69,9 @@ class StatusRule(Struct):
     state: Literal["rate_limited", "logged_out", "captcha", "upstream_error", "error"]
     status: list[int] = []
     markers: list[str] = []
+    # Send once more from a fresh chat (the page makes a fresh token) before
+    # the state holds; only before the answer's first event. At most 2.
+    retry: Annotated[int, Meta(ge=0, le=2)] = 0
 
 
 class Timeouts(Struct):

@@ -10,7 +10,8 @@ Accounts are sessions: the `arena-auth-prod-v1` cookie (or its split halves
 by a control endpoint the tests call or by markers in the prompt:
 
     POST /__replica/accounts/NAME  {"captcha": true, "cloudflare": "challenge",
-                                    "rate_limit": {"gpt-5.1": 30}}
+                                    "rate_limit": {"gpt-5.1": 30},
+                                    "recaptcha_fails": 1}
     GET  /__replica/accounts/NAME  -> the flags and every request it received
     prompt markers: [[429]] [[captcha]] [[cloudflare]] [[a3]] [[slow]] [[hang]]
 """
@@ -60,6 +61,9 @@ class Account:
     def __init__(self, name: str) -> None:
         self.name = name
         self.captcha = False
+        # The next N answer requests fail reCAPTCHA, then it passes again (a
+        # low score once: LMArenaBridge tests/test_stream_403_recaptcha_retries.py).
+        self.recaptcha_fails = 0
         self.cloudflare = ""  # "", "challenge" or "block"
         self.rate_limit: dict[str, float] = {}  # publicName -> Retry-After seconds
         self.requests: list[dict[str, Any]] = []
@@ -68,6 +72,7 @@ class Account:
     def view(self) -> dict[str, Any]:
         return {
             "captcha": self.captcha,
+            "recaptcha_fails": self.recaptcha_fails,
             "cloudflare": self.cloudflare,
             "rate_limit": self.rate_limit,
             "requests": self.requests,
@@ -135,7 +140,9 @@ def create_app(accounts: list[str], *, pace: float = 0.01) -> Starlette:
         if "[[cloudflare]]" in prompt:
             who.cloudflare = "challenge"
             return cloudflare(who) or Response(status_code=500)
-        if who.captcha or "[[captcha]]" in prompt:
+        failing = who.recaptcha_fails > 0
+        who.recaptcha_fails = max(0, who.recaptcha_fails - 1)
+        if who.captcha or failing or "[[captcha]]" in prompt:
             # LMArenaBridge src/main.py: 403 whose JSON `error` is exactly this;
             # WebAI2API src/backend/utils/error.js matches the same text.
             return JSONResponse({"error": "recaptcha validation failed"}, 403)
@@ -159,6 +166,7 @@ def create_app(accounts: list[str], *, pace: float = 0.01) -> Starlette:
         if request.method == "POST":
             change = await request.json()
             who.captcha = bool(change.get("captcha", who.captcha))
+            who.recaptcha_fails = int(change.get("recaptcha_fails", who.recaptcha_fails))
             who.cloudflare = str(change.get("cloudflare", who.cloudflare) or "")
             if "rate_limit" in change:
                 who.rate_limit = {k: float(v) for k, v in change["rate_limit"].items()}

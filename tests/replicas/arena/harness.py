@@ -91,9 +91,12 @@ def instance(
     return proc, port
 
 
-def health(port: int) -> dict[str, Any] | None:
+def health(port: int, key: str = "") -> dict[str, Any] | None:
+    """An instance's /health (`key`: the one mictld gave it, when under mictld)."""
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/health", headers=headers)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+        with urllib.request.urlopen(request, timeout=5) as r:
             return json.loads(r.read())
     except urllib.error.HTTPError as exc:
         return json.loads(exc.read())
