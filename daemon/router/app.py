@@ -27,6 +27,8 @@ from common.serving import ClientGone, cancel_on_disconnect
 from daemon import config as daemon_config
 from daemon.config import Config
 from daemon.router import validate
+from daemon.router.apis import aliases
+from daemon.router.apis import routes as api_routes
 from daemon.router.backend import Backend
 from daemon.router.dashboard import routes as dashboard_routes
 from daemon.router.dashboard.model import Feed
@@ -191,6 +193,11 @@ def build_app(router: Router) -> ASGIApp:
                 400,
                 media_type="application/json",
             )
+        if router.cfg.aliases:  # a client's name for a model the pool serves
+            model = aliases.resolve(router.cfg.aliases, info.model, router.pool.known_models())
+            if model != info.model:
+                body = aliases.with_model(body, model)
+                info = validate.ChatInfo(model, info.stream, info.user)
         sticky = None
         if router.cfg.router.sticky == "user":
             sticky = info.user
@@ -207,10 +214,11 @@ def build_app(router: Router) -> ASGIApp:
     async def models(request: Request) -> Response:
         if not router.authorized(request.headers.get("authorization", "")):
             return _error(401, "Incorrect or missing API key", "invalid_api_key")
-        data = [
-            {"id": m, "object": "model", "created": 0, "owned_by": "mictl"}
-            for m in sorted(router.pool.known_models())
+        served = router.pool.known_models()
+        data: list[dict[str, object]] = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "mictl"} for m in sorted(served)
         ]
+        data += aliases.listing(router.cfg.aliases, served)
         return Response(
             msgspec.json.encode({"object": "list", "data": data}), media_type="application/json"
         )
@@ -258,6 +266,7 @@ def build_app(router: Router) -> ASGIApp:
             *dashboard_routes(router, keyed),
             Route("/v1/chat/completions", not_chat),
             Route("/v1/models", models),
+            *api_routes.routes(router),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
