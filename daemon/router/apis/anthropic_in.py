@@ -25,20 +25,16 @@ HONOURED = frozenset(
     {"model", "messages", "system", "max_tokens", "temperature", "top_p", "stop_sequences"}
     | {"stream", "tools", "tool_choice", "metadata"}
 )
-NOT_HONOURED = frozenset(
-    {"top_k", "thinking", "service_tier", "container", "mcp_servers", "context_management"}
-)
+# Anything else (thinking, top_k, output_config, context_management...: the
+# API grows a field a month and agents send them at once) is named in
+# x-mictl-ignored rather than refused, so a new client version keeps working.
 
 
 def translate(body: Any) -> Translated:
     if not isinstance(body, dict):
         raise Refused("the request body must be a JSON object")
     ignored: list[str] = []
-    for key in body:
-        if key in NOT_HONOURED:
-            ignored.append(key)
-        elif key not in HONOURED:
-            raise Refused(f"{key}: unknown field", key)
+    ignored.extend(key for key in body if key not in HONOURED)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise Refused("model: field required (a model name)", "model")
@@ -95,9 +91,11 @@ def _system(system: Any, ignored: list[str]) -> list[dict[str, Any]]:
 
 
 def _message(message: Any, where: str, ignored: list[str]) -> list[dict[str, Any]]:
-    if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+    if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
         raise Refused(f"{where}.role: 'user' or 'assistant'", f"{where}.role")
     role, content = message["role"], message.get("content")
+    if role == "system":  # a system message mid-conversation (Claude Code sends them)
+        return _system(content, ignored)
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):

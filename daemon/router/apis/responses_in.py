@@ -24,10 +24,9 @@ HONOURED = frozenset(
     {"model", "input", "instructions", "tools", "tool_choice", "text", "max_output_tokens"}
     | {"temperature", "top_p", "stream", "user", "parallel_tool_calls", "metadata"}
 )
-NOT_HONOURED = frozenset(
-    {"reasoning", "store", "include", "truncation", "service_tier", "prompt_cache_key"}
-    | {"safety_identifier", "background", "top_logprobs", "max_tool_calls", "stream_options"}
-)
+# Anything else (reasoning, store, include, prompt_cache_key...) is named in
+# x-mictl-ignored when it is set, rather than refused: clients send new
+# fields as soon as the API has them.
 
 
 def translate(body: Any) -> Translated:
@@ -41,11 +40,8 @@ def translate(body: Any) -> Translated:
         )
     ignored = []
     for key, value in body.items():
-        if key in NOT_HONOURED:
-            if value not in (None, False, [], {}) or key == "store":
-                ignored.append(key)
-        elif key not in HONOURED and key != "previous_response_id":
-            raise Refused(f"{key}: unknown or unsupported field", key)
+        if key not in HONOURED and value not in (None, False, [], {}, ""):
+            ignored.append(key)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise Refused("model: field required (a model name)", "model")
@@ -107,10 +103,12 @@ def _item(item: Any, at: str, messages: list[dict[str, Any]], ignored: list[str]
         if isinstance(output, list):  # content parts: their text
             output = "\n".join(str(p.get("text", "")) for p in output if isinstance(p, dict))
         messages.append({"role": "tool", "tool_call_id": call_id, "content": str(output)})
-    elif kind == "reasoning":
-        ignored.append("input.reasoning")  # the site thinks afresh
+    elif isinstance(kind, str):
+        # reasoning (the site thinks afresh), additional_tools (Codex's
+        # namespaced and grammar tools), hosted tools' calls...: named, not sent.
+        ignored.append(f"input.{kind}")
     else:
-        raise Refused(f"{at}.type: {kind!r} items are not taken", f"{at}.type")
+        raise Refused(f"{at}.type: a string", f"{at}.type")
 
 
 def _answered(messages: list[dict[str, Any]]) -> bool:

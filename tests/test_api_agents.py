@@ -1,0 +1,129 @@
+"""The agents' APIs end to end on the embedded demo (`etc/demo.toml`: the demo
+site, two browser instances, aliases for claude-* and gpt-*): the official
+`anthropic` and `openai` SDKs, then Claude Code and Codex CLI themselves, in
+print/exec mode, offline, each printing the demo model's answer through the
+front port under its own default model name."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+
+from instance_runner.sites.demo.answers import answer
+from tests.demo_daemon import Demo, demo
+from tests.helpers import REPO, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+BIN = REPO / ".cache" / "npm" / "node_modules" / ".bin"
+# What the demo site answers to any prompt (the transcript an agent's request becomes).
+DEMO_ANSWER = re.compile(
+    r'Hello from demo-smart\. You wrote \d+ words, ending with ".*"\. This is turn \d+\.'
+)
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    with demo(tmp_path_factory.mktemp("agents")) as d:
+        wait_until(lambda: d.routable() == {"demo-a", "demo-b"}, 120, "both demo instances")
+        yield d
+
+
+def agent(name: str) -> Path:
+    """The agent's binary, installed by scripts/ensure-agents.sh (make test does it)."""
+    path = BIN / name
+    if not path.exists():
+        subprocess.run(["bash", str(REPO / "scripts" / "ensure-agents.sh")], timeout=600)
+    if not path.exists():
+        pytest.skip(
+            f"{name} is not installed (scripts/ensure-agents.sh needs npm and its registry)"
+        )
+    return path
+
+
+def test_the_anthropic_sdk_gets_the_demo_answer(front: Demo) -> None:
+    url = f"http://127.0.0.1:{front.front}"
+    with anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0, timeout=120) as c:
+        hi = [{"role": "user", "content": "say hello"}]
+        message = c.messages.create(model="claude-sonnet-4-5", max_tokens=200, messages=hi)
+        assert message.content[0].text == answer("demo-smart", "say hello")
+        assert message.stop_reason == "end_turn"
+        with c.messages.stream(model="demo-long", max_tokens=500, messages=hi) as stream:
+            deltas = list(stream.text_stream)
+        assert len(deltas) > 10 and "".join(deltas) == answer("demo-long", "say hello")
+
+
+def test_the_openai_responses_api_gets_the_demo_answer(front: Demo) -> None:
+    url = f"http://127.0.0.1:{front.front}/v1"
+    with openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120) as c:
+        response = c.responses.create(model="gpt-5", input="say hello")
+        assert response.output_text == answer("demo-smart", "say hello")
+        with c.responses.stream(model="demo-long", input="say hello") as stream:
+            deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+            final = stream.get_final_response()
+        assert len(deltas) > 10 and "".join(deltas) == final.output_text
+        assert final.output_text == answer("demo-long", "say hello")
+
+
+def offline_env(home: Path, **extra: str) -> dict[str, str]:
+    """A bare environment: no proxy, no keys, no config of the machine's user."""
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8", **extra}
+
+
+def test_claude_code_prints_the_demo_answer(front: Demo, tmp_path: Path) -> None:
+    claude = agent("claude")
+    env = offline_env(
+        tmp_path,
+        ANTHROPIC_BASE_URL=f"http://127.0.0.1:{front.front}",
+        ANTHROPIC_API_KEY="unused",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_AUTOUPDATER="1",
+    )
+    # No --model: Claude Code sends its default (a claude-* name) and the
+    # demo's alias maps it onto demo-smart.
+    result = subprocess.run(
+        [str(claude), "-p", "say hello"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert DEMO_ANSWER.fullmatch(result.stdout.strip()), result.stdout
+
+
+def test_codex_exec_prints_the_demo_answer(front: Demo, tmp_path: Path) -> None:
+    codex = agent("codex")
+    home = tmp_path / "codex"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        'model_provider = "mictl"\n'
+        "[model_providers.mictl]\n"
+        'name = "mictl"\n'
+        f'base_url = "http://127.0.0.1:{front.front}/v1"\n'
+        'env_key = "MICTL_API_KEY"\n'
+        'wire_api = "responses"\n'
+    )
+    env = offline_env(tmp_path, CODEX_HOME=str(home), MICTL_API_KEY="unused")
+    # No --model: Codex sends its default (a gpt-* name), mapped by the alias.
+    result = subprocess.run(
+        [str(codex), "exec", "--skip-git-repo-check", "say hello"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert DEMO_ANSWER.fullmatch(result.stdout.strip()), result.stdout + result.stderr
