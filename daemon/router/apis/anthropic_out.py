@@ -65,11 +65,18 @@ def message(events: list[Event], model: str, input_estimate: int) -> dict[str, A
     args: dict[int, list[str]] = {}
     reason, usage, out_chars = "stop", None, 0
     for event in events:
+        last = content[-1] if content else {}
         if isinstance(event, Text):
-            content.append({"type": "text", "text": event.text})
+            if last.get("type") == "text":
+                last["text"] += event.text
+            else:
+                content.append({"type": "text", "text": event.text})
             out_chars += len(event.text)
         elif isinstance(event, Reasoning):
-            content.append({"type": "thinking", "thinking": event.text, "signature": ""})
+            if last.get("type") == "thinking":
+                last["thinking"] += event.text
+            else:
+                content.append({"type": "thinking", "thinking": event.text, "signature": ""})
         elif isinstance(event, ToolStart):
             block = {"type": "tool_use", "id": _tool_id(event.id), "name": event.name, "input": {}}
             tools[event.index] = block
