@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from instance_runner.sites.demo.answers import answer
+from tests.agent_front import KEY, agent_front
 from tests.demo_daemon import Demo, demo
 from tests.helpers import REPO, wait_until
 
@@ -77,6 +78,33 @@ def offline_env(home: Path, **extra: str) -> dict[str, str]:
     return {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8", **extra}
 
 
+def run(argv: list[str], env: dict[str, str], cwd: Path) -> str:
+    """The agent's stdout; it must exit 0."""
+    result = subprocess.run(
+        argv,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+def codex_config(base_url: str, model: str = "") -> str:
+    return (
+        (f'model = "{model}"\n' if model else "")
+        + 'model_provider = "mictl"\n'
+        + "[model_providers.mictl]\n"
+        + 'name = "mictl"\n'
+        + f'base_url = "{base_url}"\n'
+        + 'env_key = "MICTL_API_KEY"\n'
+        + 'wire_api = "responses"\n'
+    )
+
+
 def test_claude_code_prints_the_demo_answer(front: Demo, tmp_path: Path) -> None:
     claude = agent("claude")
     env = offline_env(
@@ -89,41 +117,43 @@ def test_claude_code_prints_the_demo_answer(front: Demo, tmp_path: Path) -> None
     )
     # No --model: Claude Code sends its default (a claude-* name) and the
     # demo's alias maps it onto demo-smart.
-    result = subprocess.run(
-        [str(claude), "-p", "say hello"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert DEMO_ANSWER.fullmatch(result.stdout.strip()), result.stdout
+    out = run([str(claude), "-p", "say hello"], env, tmp_path)
+    assert DEMO_ANSWER.fullmatch(out), out
 
 
 def test_codex_exec_prints_the_demo_answer(front: Demo, tmp_path: Path) -> None:
     codex = agent("codex")
     home = tmp_path / "codex"
     home.mkdir()
-    (home / "config.toml").write_text(
-        'model_provider = "mictl"\n'
-        "[model_providers.mictl]\n"
-        'name = "mictl"\n'
-        f'base_url = "http://127.0.0.1:{front.front}/v1"\n'
-        'env_key = "MICTL_API_KEY"\n'
-        'wire_api = "responses"\n'
-    )
+    (home / "config.toml").write_text(codex_config(f"http://127.0.0.1:{front.front}/v1"))
     env = offline_env(tmp_path, CODEX_HOME=str(home), MICTL_API_KEY="unused")
     # No --model: Codex sends its default (a gpt-* name), mapped by the alias.
-    result = subprocess.run(
-        [str(codex), "exec", "--skip-git-repo-check", "say hello"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert DEMO_ANSWER.fullmatch(result.stdout.strip()), result.stdout + result.stderr
+    out = run([str(codex), "exec", "--skip-git-repo-check", "say hello"], env, tmp_path)
+    assert DEMO_ANSWER.fullmatch(out), out
+
+
+def test_claude_code_and_codex_run_a_tool_round_trip(tmp_path: Path) -> None:
+    """Over a tool-capable upstream (the fake): the agent gets a tool call,
+    runs or rejects it, sends the tool result back, and prints the answer."""
+    claude, codex = agent("claude"), agent("codex")
+    with agent_front(tmp_path, aliases='"gpt-*" = "m1"\n') as f:
+        env = offline_env(
+            tmp_path,
+            ANTHROPIC_BASE_URL=f.url,
+            ANTHROPIC_API_KEY=KEY,
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+            DISABLE_TELEMETRY="1",
+        )
+        out = run([str(claude), "-p", "say hello"], env, tmp_path)
+        assert out.startswith("The tool said: "), out
+        sent = f.last()
+        assert len(sent["tools"]) > 10 and sent["messages"][-1]["role"] == "tool"
+        home = tmp_path / "codex"
+        home.mkdir()
+        (home / "config.toml").write_text(codex_config(f"{f.url}/v1", model="gpt-5-codex"))
+        env = offline_env(tmp_path, CODEX_HOME=str(home), MICTL_API_KEY=KEY)
+        out = run([str(codex), "exec", "--skip-git-repo-check", "say hello"], env, tmp_path)
+        assert out.startswith("The tool said: "), out
+        sent = f.last()
+        assert sent["model"] == "m1" and sent["messages"][-1]["role"] == "tool"
+        assert sent["messages"][-2]["tool_calls"][0]["id"] == "call_fake1"

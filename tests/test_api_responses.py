@@ -163,3 +163,15 @@ def test_an_unknown_model_is_a_404_naming_what_exists(client: openai.OpenAI) -> 
     with pytest.raises(openai.NotFoundError) as caught:
         client.responses.create(model="gpt-9", input="hi")
     assert "m1" in caught.value.body["message"] and "gpt-x" in caught.value.body["message"]
+
+
+def test_aliases_change_live_on_reload(client: openai.OpenAI, front: Front) -> None:
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="brand-new", input="hi")
+    config = front.mictld.config
+    config.write_text(
+        config.read_text().replace('"gpt-x" = "m1"', '"gpt-x" = "m1"\n"brand-new" = "m1"')
+    )
+    result = front.mictld.ctl("reload")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert client.responses.create(model="brand-new", input="hi").output_text == TEXT

@@ -114,6 +114,8 @@ class _Api:
             translated = self._translate(raw)
         except Failed as exc:
             return Response(exc.body, exc.status, media_type=JSON)
+        except ClientDisconnect:
+            return Response(status_code=499)
         # Characters / 4: the site's tokenizer is not known here.
         body = {"input_tokens": estimate(translated.prompt_chars), "estimated": True}
         headers = {"x-mictl-estimate": "characters/4"}
