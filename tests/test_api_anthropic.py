@@ -201,7 +201,7 @@ def test_no_capacity_is_an_overloaded_error(client: anthropic.Anthropic, front: 
 
 def test_fields_not_sent_upstream_are_named_in_a_header(client: anthropic.Anthropic) -> None:
     hi = [{"role": "user", "content": "hi"}]
-    raw = client.messages.with_raw_response.create(**ask(messages=hi, top_k=5))
+    raw = client.messages.with_raw_response.create(**ask(messages=hi), extra_body={"top_k": 5})
     assert raw.headers["x-mictl-ignored"] == "top_k"
     assert raw.parse().content[0].text == TEXT
     plain = client.messages.with_raw_response.create(**ask(messages=hi))
