@@ -206,3 +206,17 @@ def test_fields_not_sent_upstream_are_named_in_a_header(client: anthropic.Anthro
     assert raw.parse().content[0].text == TEXT
     plain = client.messages.with_raw_response.create(**ask(messages=hi))
     assert "x-mictl-ignored" not in plain.headers
+
+
+def test_a_stop_sequence_ends_the_answer_and_is_named(
+    client: anthropic.Anthropic, front: Front
+) -> None:
+    kw = ask(messages=[{"role": "user", "content": "hi"}], stop_sequences=["zzz", "ünï"])
+    message = client.messages.create(**kw)
+    assert "stop" not in front.last()  # met by the router, which can say which one
+    with client.messages.stream(**kw) as stream:
+        streamed = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    for m in (message, final):
+        assert m.stop_reason == "stop_sequence" and m.stop_sequence == "ünï"
+    assert message.content[0].text == streamed == TEXT[: TEXT.index("ünï")]

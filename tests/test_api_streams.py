@@ -199,3 +199,30 @@ def test_the_sse_decoder_takes_any_split(datas: list[str], data: st.DataObject) 
         got += decoder.feed(body[a:b])
     got += decoder.close()
     assert got == [d.replace("\n", " ").replace("\r", " ").encode() for d in datas]
+
+
+def _first_stop(text: str, stops: list[str]) -> tuple[str, str | None]:
+    """What a generation that stops at the first completed stop sequence shows."""
+    found = [(i + len(s), i, n, s) for n, s in enumerate(stops) if (i := text.find(s)) != -1]
+    if not found:
+        return text, None
+    _, at, _, stop = min(found)
+    return text[:at], stop
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_stop_sequences_end_the_answer_the_same_streamed_or_not(data: st.DataObject) -> None:
+    alphabet = st.sampled_from("ab🎉é")
+    text = data.draw(st.text(alphabet, max_size=30))
+    stops = data.draw(st.lists(st.text(alphabet, min_size=1, max_size=4), max_size=3))
+    events: list[Event] = [Text(p) for p in _split(data.draw, text)] + [Finish("stop")]
+    shown, stop = _first_stop(text, stops)
+    stream = anthropic_out.Stream("m", 3, stops)
+    body = stream.start() + b"".join(stream.feed(e) for e in events) + stream.finish()
+    message = parse_anthropic(body)
+    whole = anthropic_out.message(events, "m", 3, stops)
+    streamed = "".join(b.text for b in message.content if b.type == "text")
+    assert streamed == "".join(b["text"] for b in whole["content"]) == shown
+    assert message.stop_sequence == whole["stop_sequence"] == stop
+    assert message.stop_reason == whole["stop_reason"] == ("stop_sequence" if stop else "end_turn")

@@ -54,11 +54,11 @@ def translate(body: Any) -> Translated:
             if not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise Refused(f"{key}: a number between 0 and 1", key)
             chat[key] = value
+    # stop_sequences are not sent upstream: the router meets them itself, to
+    # say which one ended the answer (apis/stops.py).
     stops = body.get("stop_sequences")
-    if stops:
-        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
-            raise Refused("stop_sequences: a list of non-empty strings", "stop_sequences")
-        chat["stop"] = stops
+    if stops and (not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops)):
+        raise Refused("stop_sequences: a list of non-empty strings", "stop_sequences")
     if body.get("stream"):
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}
@@ -66,7 +66,12 @@ def translate(body: Any) -> Translated:
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         chat["user"] = metadata["user_id"]
-    return Translated(chat=chat, ignored=_unique(ignored), prompt_chars=text_length(chat))
+    return Translated(
+        chat=chat,
+        ignored=_unique(ignored),
+        prompt_chars=text_length(chat),
+        stop_sequences=list(stops or []),
+    )
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -29,9 +29,11 @@ from daemon.router.apis.chat_stream import (
     Usage,
     estimate_tokens,
 )
+from daemon.router.apis.stops import StopScan
 
 STOP_REASONS = {
     "stop": "end_turn",
+    "stop_sequence": "stop_sequence",
     "length": "max_tokens",
     "tool_calls": "tool_use",
     "function_call": "tool_use",
@@ -58,20 +60,27 @@ def _tool_id(ident: str) -> str:
     return ident or new_id("toolu")
 
 
-def message(events: list[Event], model: str, input_estimate: int) -> dict[str, Any]:
+def message(
+    events: list[Event], model: str, input_estimate: int, stops: list[str] | None = None
+) -> dict[str, Any]:
     """A non-streamed answer; a Failure among the events raises it."""
     content: list[dict[str, Any]] = []
     tools: dict[int, dict[str, Any]] = {}
     args: dict[int, list[str]] = {}
     reason, usage, out_chars = "stop", None, 0
+    scan = StopScan(stops or [])
     for event in events:
         last = content[-1] if content else {}
+        if scan.hit is not None and not isinstance(event, Usage | Failure):
+            continue  # the answer ended at the stop sequence
+        if not isinstance(event, Text | Usage | Finish):  # another block: the held text first
+            _add_text(content, scan.flush())
         if isinstance(event, Text):
-            if last.get("type") == "text":
-                last["text"] += event.text
-            else:
-                content.append({"type": "text", "text": event.text})
-            out_chars += len(event.text)
+            text = scan.feed(event.text)
+            if scan.hit is not None:
+                reason = "stop_sequence"
+            _add_text(content, text)
+            out_chars += len(text)
         elif isinstance(event, Reasoning):
             if last.get("type") == "thinking":
                 last["thinking"] += event.text
@@ -90,6 +99,9 @@ def message(events: list[Event], model: str, input_estimate: int) -> dict[str, A
             usage = event
         elif isinstance(event, Failure):
             raise UpstreamFailed(event.message)
+    tail = scan.flush()
+    _add_text(content, tail)
+    out_chars += len(tail)
     for index, block in tools.items():
         block["input"] = parse_input("".join(args.get(index, [])))
     return {
@@ -99,9 +111,18 @@ def message(events: list[Event], model: str, input_estimate: int) -> dict[str, A
         "model": model,
         "content": content,
         "stop_reason": STOP_REASONS.get(reason, "end_turn"),
-        "stop_sequence": None,
+        "stop_sequence": scan.hit,
         "usage": _usage(usage, input_estimate, out_chars),
     }
+
+
+def _add_text(content: list[dict[str, Any]], text: str) -> None:
+    if not text:
+        return
+    if content and content[-1]["type"] == "text":
+        content[-1]["text"] += text
+    else:
+        content.append({"type": "text", "text": text})
 
 
 class UpstreamFailed(Exception):
@@ -134,8 +155,10 @@ class Stream:
     thinking or tool_use block ends when a block of another kind (or another
     tool call) begins, or when the answer ends."""
 
-    def __init__(self, model: str, input_estimate: int) -> None:
+    def __init__(self, model: str, input_estimate: int, stops: list[str] | None = None) -> None:
         self.model, self.input_estimate = model, input_estimate
+        self.scan = StopScan(stops or [])
+        self.stopped = False  # a stop sequence ended it: read no more upstream
         self.index = -1  # the open block's index, -1 when none is open
         self.open_kind = ""  # "text" | "thinking" | "tool:<upstream index>"
         self.blocks: dict[int, int] = {}  # upstream tool index -> block index
@@ -182,17 +205,26 @@ class Stream:
             "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
         )
 
+    def _text(self, text: str) -> bytes:
+        if not text:
+            return b""
+        self.out_chars += len(text)
+        out = b"" if self.open_kind == "text" else self._open("text", {"type": "text", "text": ""})
+        return out + self._delta(self.index, {"type": "text_delta", "text": text})
+
     def feed(self, event: Event) -> bytes:
-        if self.done:
+        if self.done or (self.stopped and not isinstance(event, Usage | Failure)):
             return b""
         if isinstance(event, Text):
-            self.out_chars += len(event.text)
-            out = (
-                b""
-                if self.open_kind == "text"
-                else self._open("text", {"type": "text", "text": ""})
-            )
-            return out + self._delta(self.index, {"type": "text_delta", "text": event.text})
+            out = self._text(self.scan.feed(event.text))
+            if self.scan.hit is not None:
+                self.stopped, self.reason = True, "stop_sequence"
+            return out
+        if not isinstance(event, Usage | Finish):  # another block: the held text first
+            return self._text(self.scan.flush()) + self._feed(event)
+        return self._feed(event)
+
+    def _feed(self, event: Event) -> bytes:
         if isinstance(event, Reasoning):
             out = b""
             if self.open_kind != "thinking":
@@ -224,11 +256,14 @@ class Stream:
         """The end of a complete answer: the open block closes, then the stop reason."""
         if self.done:
             return b""
+        tail = self._text(self.scan.flush())
         self.done = True
         usage = _usage(self.usage, self.input_estimate, self.out_chars)
-        delta = {"stop_reason": STOP_REASONS.get(self.reason, "end_turn"), "stop_sequence": None}
+        reason = STOP_REASONS.get(self.reason, "end_turn")
+        delta = {"stop_reason": reason, "stop_sequence": self.scan.hit}
         return (
-            self._close()
+            tail
+            + self._close()
             + sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
             + sse("message_stop", {"type": "message_stop"})
         )

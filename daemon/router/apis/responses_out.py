@@ -171,6 +171,7 @@ class Stream:
         self.buffer: list[str] = []
         self.calls: dict[int, int] = {}  # upstream tool index -> output index
         self.done = False
+        self.stopped = False  # (the Responses API has no stop sequences)
 
     def _event(self, kind: str, data: dict[str, Any]) -> bytes:
         payload = {"type": kind, "sequence_number": self.seq, **data}

@@ -151,7 +151,7 @@ class _Api:
             headers["x-mictl-model"] = info.model
         estimate_in = estimate(translated.prompt_chars)
         if isinstance(answer, Relay):
-            encoder = self._stream_encoder(raw, asked, estimate_in)
+            encoder = self._stream_encoder(raw, asked, estimate_in, translated.stop_sequences)
             relay = Relay(_translated(answer.chunks, encoder), "text/event-stream")
             relay.headers += [(k.encode(), v.encode()) for k, v in headers.items()]
             return relay
@@ -160,7 +160,7 @@ class _Api:
         events = events_of_completion(_decode(bytes(answer.body)))
         try:
             if self.anthropic:
-                out = anthropic_out.message(events, asked, estimate_in)
+                out = anthropic_out.message(events, asked, estimate_in, translated.stop_sequences)
             else:
                 builder = responses_out.Builder(raw, asked, estimate_in)
                 out = responses_out.response(builder, events)
@@ -169,9 +169,9 @@ class _Api:
             return Response(failed.body, failed.status, headers, media_type=JSON)
         return Response(msgspec.json.encode(out), 200, headers, media_type=JSON)
 
-    def _stream_encoder(self, raw: Any, asked: str, estimate_in: int) -> Any:
+    def _stream_encoder(self, raw: Any, asked: str, estimate_in: int, stops: list[str]) -> Any:
         if self.anthropic:
-            return anthropic_out.Stream(asked, estimate_in)
+            return anthropic_out.Stream(asked, estimate_in, stops)
         return responses_out.Stream(responses_out.Builder(raw, asked, estimate_in))
 
     def _upstream_error(self, answer: Response, model: str, headers: dict[str, str]) -> Response:
@@ -209,6 +209,8 @@ async def _translated(
             out = b"".join(feed(e) for p in decoder.feed(chunk) for e in events_of_chunk(p))
             if out:
                 yield out
+            if encoder.stopped:  # a stop sequence: closing the stream stops the generation
+                break
         out = b"".join(feed(e) for p in decoder.close() for e in events_of_chunk(p))
         yield out + encoder.finish()
     finally:

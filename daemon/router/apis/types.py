@@ -21,6 +21,7 @@ class Translated(msgspec.Struct, kw_only=True):
     chat: dict[str, Any]  # the Chat Completions body (model already resolved)
     ignored: list[str] = []  # request fields not honoured: the x-mictl-ignored header
     prompt_chars: int = 0  # for the input token estimate
+    stop_sequences: list[str] = []  # met by the router (apis/stops.py), not upstream
 
 
 def text_length(chat: dict[str, Any]) -> int:
