@@ -220,3 +220,8 @@ def test_a_stop_sequence_ends_the_answer_and_is_named(
     for m in (message, final):
         assert m.stop_reason == "stop_sequence" and m.stop_sequence == "ünï"
     assert message.content[0].text == streamed == TEXT[: TEXT.index("ünï")]
+
+
+def test_the_model_list_takes_the_anthropic_key_header(client: anthropic.Anthropic) -> None:
+    ids = {m.id for m in client.models.list()}
+    assert {"m1", "claude-*", "gpt-x"} <= ids

@@ -212,7 +212,10 @@ def build_app(router: Router) -> ASGIApp:
             return no_route_response(exc)
 
     async def models(request: Request) -> Response:
-        if not router.authorized(request.headers.get("authorization", "")):
+        key = request.headers.get("x-api-key")  # the Anthropic SDKs' header
+        if not router.authorized(
+            f"Bearer {key}" if key else request.headers.get("authorization", "")
+        ):
             return _error(401, "Incorrect or missing API key", "invalid_api_key")
         served = router.pool.known_models()
         data: list[dict[str, object]] = [
