@@ -6,6 +6,7 @@ front port under its own default model name."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -16,7 +17,7 @@ import anthropic
 import openai
 import pytest
 
-from instance_runner.sites.demo.answers import answer
+from instance_runner.sites.demo.answers import RATE_LIMIT, SLOW, answer
 from tests.agent_front import KEY, agent_front
 from tests.demo_daemon import Demo, demo
 from tests.helpers import REPO, wait_until
@@ -32,7 +33,9 @@ DEMO_ANSWER = re.compile(
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    with demo(tmp_path_factory.mktemp("agents")) as d:
+    # No queue: a request beyond the two browsers' capacity is refused at once
+    # (test_the_anthropic_error_types_on_the_demo).
+    with demo(tmp_path_factory.mktemp("agents"), {"MICTL_ROUTER__QUEUE_SIZE": "0"}) as d:
         wait_until(lambda: d.routable() == {"demo-a", "demo-b"}, 120, "both demo instances")
         yield d
 
@@ -59,6 +62,24 @@ def test_the_anthropic_sdk_gets_the_demo_answer(front: Demo) -> None:
         with c.messages.stream(model="demo-long", max_tokens=500, messages=hi) as stream:
             deltas = list(stream.text_stream)
         assert len(deltas) > 10 and "".join(deltas) == answer("demo-long", "say hello")
+
+
+def test_an_image_block_and_count_tokens_on_the_demo(front: Demo) -> None:
+    url = f"http://127.0.0.1:{front.front}"
+    png = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+    content = [{"type": "image", "source": png}, {"type": "text", "text": "what is this?"}]
+    with anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0, timeout=120) as c:
+        message = c.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=200,
+            messages=[{"role": "user", "content": content}],
+        )
+        # The instance answers the text (what it does with images is its own business).
+        assert message.content[0].text == answer("demo-smart", "what is this?")
+        counted = c.messages.count_tokens(
+            model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x" * 40}]
+        )
+        assert counted.input_tokens == 10
 
 
 def test_the_openai_responses_api_gets_the_demo_answer(front: Demo) -> None:
@@ -157,3 +178,29 @@ def test_claude_code_and_codex_run_a_tool_round_trip(tmp_path: Path) -> None:
         sent = f.last()
         assert sent["model"] == "m1" and sent["messages"][-1]["role"] == "tool"
         assert sent["messages"][-2]["tool_calls"][0]["id"] == "call_fake1"
+
+
+def test_the_anthropic_error_types_on_the_demo(front: Demo) -> None:
+    """A bad request, no capacity (both browsers busy, no queue) and a site's
+    rate limit, each in Anthropic's shape. Last in the file: it cools demo-fast."""
+    url = f"http://127.0.0.1:{front.front}"
+    slow = [{"role": "user", "content": f"{SLOW} take your time"}]
+    with anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0, timeout=120) as c:
+        with pytest.raises(anthropic.BadRequestError) as bad:
+            c.messages.create(model="demo-fast", max_tokens=0, messages=slow)
+        assert bad.value.body["error"]["type"] == "invalid_request_error"
+        with contextlib.ExitStack() as busy:
+            for _ in range(2):  # one slow answer per browser, left open
+                stream = busy.enter_context(
+                    c.messages.stream(model="demo-long", max_tokens=500, messages=slow)
+                )
+                next(iter(stream))  # message_start: it is placed and running
+            with pytest.raises(anthropic.APIStatusError) as full:
+                c.messages.create(model="demo-smart", max_tokens=50, messages=slow)
+        assert full.value.status_code == 529
+        assert full.value.body["error"]["type"] == "overloaded_error"
+        limited = [{"role": "user", "content": f"{RATE_LIMIT} please"}]
+        with pytest.raises(anthropic.RateLimitError) as caught:
+            c.messages.create(model="demo-fast", max_tokens=50, messages=limited)
+        assert caught.value.body["error"]["type"] == "rate_limit_error"
+        assert caught.value.response.headers.get("retry-after")

@@ -35,5 +35,6 @@ def text_length(chat: dict[str, Any]) -> int:
             total += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
         for call in message.get("tool_calls", []):
             total += len(call["function"]["arguments"]) + len(call["function"]["name"])
-    total += len(msgspec.json.encode(chat.get("tools", [])))
+    if chat.get("tools"):
+        total += len(msgspec.json.encode(chat["tools"]))
     return total
