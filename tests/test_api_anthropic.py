@@ -225,3 +225,17 @@ def test_a_stop_sequence_ends_the_answer_and_is_named(
 def test_the_model_list_takes_the_anthropic_key_header(client: anthropic.Anthropic) -> None:
     ids = {m.id for m in client.models.list()}
     assert {"m1", "claude-*", "gpt-x"} <= ids
+
+
+def test_a_big_request_is_translated_off_the_loop(
+    client: anthropic.Anthropic, front: Front
+) -> None:
+    big = "word " * 80_000  # 400 kB: decoded and translated in a worker thread
+    message = client.messages.create(**ask(messages=[{"role": "user", "content": big}]))
+    assert message.content[0].text == TEXT
+    assert front.last()["messages"][0]["content"] == big
+    too_big = "x" * (5 * 1024 * 1024)  # over router.max_body_bytes
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        client.messages.create(**ask(messages=[{"role": "user", "content": too_big}]))
+    assert caught.value.status_code == 413
+    assert caught.value.body["error"]["type"] == "request_too_large"

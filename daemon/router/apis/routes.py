@@ -10,9 +10,10 @@ responses_out), stream chunk by chunk.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 from starlette.requests import ClientDisconnect, Request
@@ -44,6 +45,13 @@ class Front(Protocol):
     def authorized(self, given: str) -> bool: ...
 
 
+class Prepared(NamedTuple):
+    raw: Any  # the client's request, decoded
+    translated: Translated
+    body: bytes  # the Chat Completions body to forward
+    info: validate.ChatInfo | None  # None for count_tokens (nothing is forwarded)
+
+
 class Failed(Exception):
     """An answer for the client before anything was forwarded: (status, body)."""
 
@@ -71,7 +79,7 @@ class _Api:
         kind = "invalid_request_error" if status < 500 else "server_error"
         return Failed(status, error_json(message, kind, None, param))
 
-    async def _read(self, request: Request) -> Any:
+    async def _read(self, request: Request) -> bytes:
         headers = request.headers
         key = headers.get("x-api-key")
         if not self.front.authorized(f"Bearer {key}" if key else headers.get("authorization", "")):
@@ -84,16 +92,26 @@ class _Api:
             if size > limit:
                 raise self.error(413, f"request body over {limit} bytes")
             chunks.append(chunk)
-        body = b"".join(chunks)
+        return b"".join(chunks)
+
+    async def _prepare(self, body: bytes, *, counting: bool = False) -> Prepared:
+        """Decode, translate, resolve the alias, check: in a worker thread
+        when the body is big enough to matter (as the chat path checks)."""
+        served = self.front.pool.known_models()
+        if len(body) <= validate.OFF_LOOP_BYTES:
+            return self._prepare_now(body, served, counting)
+        return await asyncio.to_thread(self._prepare_now, body, served, counting)
+
+    def _prepare_now(self, body: bytes, served: set[str], counting: bool) -> Prepared:
         nesting = validate.depth(body)
         if nesting is None or nesting > validate.MAX_DEPTH:
             raise self.error(400, "malformed JSON (unbalanced or nested too deeply)")
         try:
-            return msgspec.json.decode(body)
+            raw = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
             raise self.error(400, f"malformed JSON: {exc}") from None
-
-    def _translate(self, raw: Any) -> Translated:
+        if counting and isinstance(raw, dict):
+            raw.setdefault("max_tokens", 1)  # count_tokens takes no max_tokens
         try:
             if self.anthropic:
                 translated = anthropic_in.translate(raw)
@@ -102,38 +120,41 @@ class _Api:
         except Refused as exc:
             raise self.error(400, exc.message, exc.param) from None
         chat = translated.chat
-        served = self.front.pool.known_models()
         chat["model"] = aliases.resolve(self.front.cfg.aliases, chat["model"], served)
-        return translated
+        encoded = msgspec.json.encode(chat)
+        try:
+            info = validate.check(encoded) if not counting else None
+        except validate.BadRequest as exc:
+            raise self.error(400, exc.message, exc.param) from None
+        return Prepared(raw, translated, encoded, info)
 
     async def count_tokens(self, request: Request) -> Response:
         try:
-            raw = await self._read(request)
-            if isinstance(raw, dict):
-                raw.setdefault("max_tokens", 1)
-            translated = self._translate(raw)
+            prepared = await self._prepare(await self._read(request), counting=True)
         except Failed as exc:
             return Response(exc.body, exc.status, media_type=JSON)
         except ClientDisconnect:
             return Response(status_code=499)
         # Characters / 4: the site's tokenizer is not known here.
-        body = {"input_tokens": estimate(translated.prompt_chars), "estimated": True}
+        count = estimate(prepared.translated.prompt_chars)
+        body = {"input_tokens": count, "estimated": True}
         headers = {"x-mictl-estimate": "characters/4"}
         return Response(msgspec.json.encode(body), headers=headers, media_type=JSON)
 
     async def create(self, request: Request) -> Response | Relay:
         try:
-            raw = await self._read(request)
-            translated = self._translate(raw)
-            body = msgspec.json.encode(translated.chat)
-            try:
-                info = validate.check(body)
-            except validate.BadRequest as exc:
-                raise self.error(400, exc.message, exc.param) from None
+            prepared = await self._prepare(await self._read(request))
         except Failed as exc:
             return Response(exc.body, exc.status, media_type=JSON)
         except ClientDisconnect:
             return Response(status_code=499)
+        raw, translated, body, info = (
+            prepared.raw,
+            prepared.translated,
+            prepared.body,
+            prepared.info,
+        )
+        assert info is not None
         r = self.front.cfg.router
         sticky = info.user if r.sticky == "user" else None
         if r.sticky == "header":
