@@ -13,6 +13,7 @@ import json
 import anthropic
 import httpx2 as httpx
 import openai
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -226,3 +227,18 @@ def test_stop_sequences_end_the_answer_the_same_streamed_or_not(data: st.DataObj
     assert streamed == "".join(b["text"] for b in whole["content"]) == shown
     assert message.stop_sequence == whole["stop_sequence"] == stop
     assert message.stop_reason == whole["stop_reason"] == ("stop_sequence" if stop else "end_turn")
+
+
+def test_an_answer_broken_off_fails_loudly_in_both_sdks() -> None:
+    events: list[Event] = [Text("par"), *events_of_chunk(b'{"error": {"message": "gone"}}')]
+    anthropic_stream = anthropic_out.Stream("m", 3)
+    body = anthropic_stream.start() + b"".join(anthropic_stream.feed(e) for e in events)
+    with pytest.raises(anthropic.APIStatusError, match="gone"):
+        parse_anthropic(body + anthropic_stream.finish())
+    responses_stream = responses_out.Stream(responses_out.Builder({}, "m", 3))
+    body = responses_stream.start() + b"".join(responses_stream.feed(e) for e in events)
+    body += responses_stream.finish()
+    assert b"event: error\n" in body and b"event: response.failed\n" in body
+    assert b"response.completed" not in body
+    with pytest.raises(RuntimeError, match=r"response\.completed"):
+        parse_responses(body)
