@@ -4,10 +4,14 @@ raises anything but a 400 naming the field."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from daemon import config
+from daemon.config import ConfigError
 from daemon.router.apis import aliases, anthropic_in, responses_in
 from daemon.router.apis.chat_stream import (
     Failure,
@@ -280,3 +284,23 @@ def test_the_chat_stream_decoder() -> None:
         Text("x"),
         Finish("stop"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[aliases]\n"claude-*" = []', "aliases.claude-*: names no model"),
+        ('[aliases]\n"x" = "demo-*"', "aliases.x: 'demo-*' is not a model name"),
+        ('[aliases]\n"x" = "x"', "aliases.x: maps onto itself"),
+        ('[aliases]\n"x" = 3', "aliases[...]: expected `str | array`"),
+    ],
+)
+def test_bad_aliases_are_refused_naming_the_key(tmp_path: Path, text: str, where: str) -> None:
+    path = tmp_path / "mictl.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path, env={})
+    assert where in str(caught.value)
+    ok = tmp_path / "ok.toml"
+    ok.write_text('[aliases]\n"claude-*" = ["a", "b"]\n"gpt-4o" = "a"\n')
+    assert config.load(ok, env={}).aliases == {"claude-*": ["a", "b"], "gpt-4o": "a"}
