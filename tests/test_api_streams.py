@@ -242,3 +242,18 @@ def test_an_answer_broken_off_fails_loudly_in_both_sdks() -> None:
     assert b"response.completed" not in body
     with pytest.raises(RuntimeError, match=r"response\.completed"):
         parse_responses(body)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers(), st.lists(st.text(st.sampled_from('ab🎉{"'), min_size=1, max_size=3), max_size=2))
+def test_streamed_and_whole_messages_agree_with_stop_sequences(case: tuple, stops: list) -> None:
+    events = case[0]
+    stream = anthropic_out.Stream("m", 3, stops)
+    body = stream.start() + b"".join(stream.feed(e) for e in events) + stream.finish()
+    message = parse_anthropic(body)
+    whole = anthropic_out.message(events, "m", 3, stops)
+    assert [b.model_dump(exclude_none=True) for b in message.content] == whole["content"]
+    assert (message.stop_reason, message.stop_sequence) == (
+        whole["stop_reason"],
+        whole["stop_sequence"],
+    )

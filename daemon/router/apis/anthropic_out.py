@@ -70,11 +70,11 @@ def message(
     reason, usage, out_chars = "stop", None, 0
     scan = StopScan(stops or [])
     for event in events:
-        last = content[-1] if content else {}
         if scan.hit is not None and not isinstance(event, Usage | Failure):
             continue  # the answer ended at the stop sequence
         if not isinstance(event, Text | Usage | Finish):  # another block: the held text first
             _add_text(content, scan.flush())
+        last = content[-1] if content else {}
         if isinstance(event, Text):
             text = scan.feed(event.text)
             if scan.hit is not None:
