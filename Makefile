@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test install chromium xvfb lint bench clean
+.PHONY: demo test install chromium xvfb agents lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,14 @@ demo: install chromium
 	-@$(BIN)/mictld --dry-run -c etc/demo.toml
 	$(BIN)/mictld -c etc/demo.toml
 
+# Claude Code and Codex CLI (npm, into .cache/npm) for the agent tests; without them they skip.
+agents:
+	-@bash scripts/ensure-agents.sh
+
 lint: install
 	$(BIN)/ruff check .
 
-test: install chromium xvfb lint
+test: install chromium xvfb agents lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install chromium

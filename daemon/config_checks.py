@@ -26,6 +26,7 @@ def check(config: Config) -> None:
     _ports(config)
     _exposure(config)
     _fleet(config)
+    _aliases(config.aliases)
 
 
 def socket_mode(text: str) -> int:
@@ -153,3 +154,20 @@ def _fleet(config: Config) -> None:
             f"fleet.fatal_retry_max: {f.fatal_retry_max:g} is below "
             f"fatal_retry_after {f.fatal_retry_after:g}"
         )
+
+
+def _aliases(aliases: dict[str, str | list[str]]) -> None:
+    """[aliases]: each name maps onto one exact model name or a list of them."""
+    for name, value in aliases.items():
+        if not name.strip():
+            raise ValueError("aliases: an alias name is empty")
+        wanted = [value] if isinstance(value, str) else value
+        if not wanted:
+            raise ValueError(f"aliases.{name}: names no model; give one or a list")
+        for target in wanted:
+            if not target.strip() or any(c in target for c in "*?["):
+                raise ValueError(
+                    f"aliases.{name}: {target!r} is not a model name (targets are exact names)"
+                )
+            if target == name:
+                raise ValueError(f"aliases.{name}: maps onto itself")

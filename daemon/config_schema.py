@@ -217,4 +217,7 @@ class Config(Struct):
     dashboard: DashboardSection = msgspec.field(default_factory=DashboardSection)
     fleet: FleetSection = msgspec.field(default_factory=FleetSection)
     scaling: ScalingSection = msgspec.field(default_factory=ScalingSection)
+    # A client's model name (exact, or a glob such as "claude-*") -> the model
+    # the pool serves, or a list of them in fallback order (live on reload).
+    aliases: dict[str, str | list[str]] = {}
     path: str = ""  # the file this came from (set by the loader, not the file)

@@ -27,6 +27,8 @@ from common.serving import ClientGone, cancel_on_disconnect
 from daemon import config as daemon_config
 from daemon.config import Config
 from daemon.router import catalog, validate
+from daemon.router.apis import aliases
+from daemon.router.apis import routes as api_routes
 from daemon.router.backend import Backend
 from daemon.router.dashboard import routes as dashboard_routes
 from daemon.router.dashboard.model import Feed
@@ -204,6 +206,11 @@ def build_app(router: Router) -> ASGIApp:
                 400,
                 media_type="application/json",
             )
+        if router.cfg.aliases:  # a client's name for a model the pool serves
+            model = aliases.resolve(router.cfg.aliases, info.model, router.pool.known_models())
+            if model != info.model:
+                body = aliases.with_model(body, model)
+                info = validate.ChatInfo(model, info.stream, info.user)
         sticky = None
         if router.cfg.router.sticky == "user":
             sticky = info.user
@@ -218,15 +225,27 @@ def build_app(router: Router) -> ASGIApp:
             return no_route_response(exc)
 
     async def models(request: Request) -> Response:
-        if not router.authorized(request.headers.get("authorization", "")):
+        key = request.headers.get("x-api-key")  # the Anthropic SDKs' header
+        if not router.authorized(
+            f"Bearer {key}" if key else request.headers.get("authorization", "")
+        ):
             return _error(401, "Incorrect or missing API key", "invalid_api_key")
-        return Response(catalog.listing(router.pool.known_models()), media_type="application/json")
+        served = router.pool.known_models()
+        extra = aliases.listing(router.cfg.aliases, served)
+        return Response(catalog.listing(served, extra), media_type="application/json")
 
     async def model(request: Request) -> Response:
-        if not router.authorized(request.headers.get("authorization", "")):
+        key = request.headers.get("x-api-key")
+        if not router.authorized(
+            f"Bearer {key}" if key else request.headers.get("authorization", "")
+        ):
             return _error(401, "Incorrect or missing API key", "invalid_api_key")
+        served, wanted = router.pool.known_models(), request.path_params["model"]
+        for entry in aliases.listing(router.cfg.aliases, served):
+            if entry["id"] == wanted:
+                return Response(msgspec.json.encode(entry), media_type="application/json")
         try:
-            found = catalog.retrieve(router.pool.known_models(), request.path_params["model"])
+            found = catalog.retrieve(served, wanted)
         except catalog.UnknownModel as exc:
             return _error(404, str(exc), "model_not_found")
         return Response(found, media_type="application/json")
@@ -275,6 +294,7 @@ def build_app(router: Router) -> ASGIApp:
             Route("/v1/chat/completions", not_chat),
             Route("/v1/models", models),
             Route("/v1/models/{model:path}", model),
+            *api_routes.routes(router),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

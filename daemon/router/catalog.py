@@ -17,7 +17,7 @@ class ModelObject(msgspec.Struct):
 
 
 class ModelList(msgspec.Struct):
-    data: list[ModelObject]
+    data: list[ModelObject | dict[str, object]]
     object: str = "list"
 
 
@@ -29,8 +29,10 @@ class UnknownModel(Exception):
         super().__init__(f"The model '{model}' does not exist (served: {served})")
 
 
-def listing(known: set[str]) -> bytes:
-    return msgspec.json.encode(ModelList([ModelObject(m) for m in sorted(known)]))
+def listing(known: set[str], extra: list[dict[str, object]] | None = None) -> bytes:
+    """Every model served, then `extra` entries (the aliases)."""
+    models: list[ModelObject | dict[str, object]] = [ModelObject(m) for m in sorted(known)]
+    return msgspec.json.encode(ModelList(models + (extra or [])))
 
 
 def retrieve(known: set[str], model: str) -> bytes:

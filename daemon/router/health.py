@@ -48,6 +48,13 @@ class Readiness(msgspec.Struct):
 
 class Model(msgspec.Struct):
     id: str
+    alias_of: list[str] | None = None  # one of the host's [aliases]
+
+
+def _served(model: Model) -> bool:
+    """A host serves its models and its exact aliases; a glob alias
+    ("claude-*") names no model and stays the host's own business."""
+    return not (model.alias_of and any(c in model.id for c in "*?["))
 
 
 class ModelList(msgspec.Struct):
@@ -176,7 +183,7 @@ class Prober:
                     if status != 200:
                         raise BadAnswer(f"/v1/models answered {status}")
                     listed = msgspec.json.decode(body, type=ModelList)
-                    models = {m.id for m in listed.data}
+                    models = {m.id for m in listed.data if _served(m)}
         except (TimeoutError, msgspec.DecodeError, OSError) as exc:
             if count_failures:
                 self._failed(b, self._why(exc))
