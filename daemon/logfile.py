@@ -65,6 +65,15 @@ class RotatingFile:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
         self._size = 0
 
+    def reopen(self) -> None:
+        """SIGUSR2: the path may have been renamed away (logrotate); write to
+        whatever file is at the path now, creating it if none."""
+        fd = self._open()
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = fd
+        self._size = os.fstat(fd).st_size
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -90,3 +91,13 @@ def configure(level: str, log_dir: str, fmt: LogFormat = "human") -> None:
     logfile.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(HUMAN))
     root.addHandler(logfile)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def reopen() -> None:
+    """SIGUSR2: mictld.log moved away (logrotate) is created again at its path."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            with handler.lock or contextlib.nullcontext():
+                if handler.stream is not None:
+                    handler.stream.close()
+                    handler.stream = None  # type: ignore[assignment]  # reopened on the next record

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Coroutine
@@ -23,6 +22,7 @@ from daemon import (
     programs,
     recovery,
     reload,
+    signals,
     startup,
     supmetrics,
     watch,
@@ -58,6 +58,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._shutdown_reason = ""
         self._reload_lock = asyncio.Lock()
+        self.reloads = signals.Merged(self.reload, "reload")  # SIGHUPs, merged
         self.front: str | None = None
         self.router: Router | None = Router(cfg) if cfg.router.enabled else None
         self.link: RouterLink | None = None
@@ -94,12 +95,10 @@ class Daemon:
             self._shutdown_reason = reason
             self._stop.set()
 
-    def _on_signal(self, sig: signal.Signals) -> None:
-        # Handlers only record intent; run() acts on it.
-        if sig == signal.SIGHUP:
-            asyncio.get_running_loop().create_task(self.reload())
-        else:
-            self.request_shutdown(sig.name)
+    def reopen_logs(self) -> None:
+        """SIGUSR2 (logrotate's postrotate): every program's log and mictld.log."""
+        self.supervisor.reopen_logs()
+        logsetup.reopen()
 
     # ------------------------------------------------------------ reload
 
@@ -124,7 +123,7 @@ class Daemon:
             try:
                 # Off the loop: the loopback check may resolve a host name.
                 new = await asyncio.to_thread(config.load, self.config.path)
-                self._check_reloadable(new)
+                reload.check_reloadable(self.config, new)
                 specs = self._build(new)
             except config.ConfigError as exc:
                 log.error("reload refused, config unchanged: %s", exc)
@@ -192,17 +191,6 @@ class Daemon:
         parts += r.changed
         self.events.emit("", "reload", "applied", "; ".join(parts) or "nothing changed")
 
-    def _check_reloadable(self, new: config.Config) -> None:
-        old = self.config.daemon
-        for key in ("socket", "state_dir"):
-            if getattr(new.daemon, key) != getattr(old, key):
-                raise config.ConfigError(f"daemon.{key} cannot change on reload; restart mictld")
-        r, o = new.router, self.config.router
-        if (r.enabled, r.host, r.port) != (o.enabled, o.host, o.port):
-            raise config.ConfigError(
-                "router.enabled/host/port cannot change on reload; restart mictld"
-            )
-
     async def _watchdog(self) -> None:
         """systemd's WatchdogSec: ping at half the period while the loop runs."""
         usec = os.environ.get("WATCHDOG_USEC", "")
@@ -236,8 +224,12 @@ class Daemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+        signals.install(
+            loop,
+            shutdown=self.request_shutdown,
+            reload=self.reloads.request,
+            reopen=self.reopen_logs,
+        )
         d = self.config.daemon
         specs = self._build(self.config)
         for spec in specs:

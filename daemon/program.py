@@ -270,6 +270,13 @@ class Program:
             raise NotAllowed(f"{self.name} is not running ({self.state.name})")
         self._kill(sig, group=False)
 
+    def reopen_logs(self) -> None:
+        for stream, sink in self._logs.items():
+            try:
+                sink.reopen()
+            except OSError as exc:  # the old file stays in use
+                log.error("%s: cannot reopen %s log %s: %s", self.name, stream, sink.path, exc)
+
     def close_logs(self) -> None:
         for sink in self._logs.values():
             sink.close()

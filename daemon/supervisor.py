@@ -244,6 +244,10 @@ class Supervisor:
             if program is not None and wanted and program.state not in RUNNING_STATES:
                 program.feed(machine.Start())
 
+    def reopen_logs(self) -> None:
+        for program in self.programs.values():
+            program.reopen_logs()
+
     async def stop_all(self) -> None:
         """Reverse priority; the programs of one priority stop in parallel."""
         for group in self.by_priority(reverse=True):
