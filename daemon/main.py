@@ -217,6 +217,7 @@ class Daemon:
             queue_length=self.router.pool.queue_length if self.router else None,
             last_reload=self.last_reload,
             state_error=self.store.error,
+            state_damage=self.store.damage,
             roll=self.roller.status,
         )
 

@@ -103,9 +103,16 @@ def _warn_readable(paths: Iterable[Path]) -> None:
         )
 
 
-def assign_ports(names: list[str], store: StateStore, base_port: int) -> dict[str, int]:
-    """Keep every port already assigned; give new names the lowest free ones."""
+def assign_ports(
+    names: list[str], store: StateStore, base_port: int, router_port: int | None = None
+) -> dict[str, int]:
+    """Keep every port already assigned; give new names the lowest free ones.
+    The router's port is never an instance's, whatever the state file says."""
+    if router_port is not None:
+        store.release_port(router_port, "the router's port")
     taken = {s.port for s in store.data.programs.values() if s.port is not None}
+    if router_port is not None:
+        taken.add(router_port)
     ports: dict[str, int] = {}
     candidate = base_port
     for name in sorted(names):
@@ -173,7 +180,8 @@ def build(config: Config, store: StateStore) -> list[ProgramSpec]:
     for clash in sorted(names & profiles.keys()):
         log.error("profile %s skipped: a [programs.%s] has the same name", clash, clash)
         del profiles[clash]
-    ports = assign_ports(list(profiles), store, config.profiles.base_port)
+    router_port = config.router.port if config.router.enabled else None
+    ports = assign_ports(list(profiles), store, config.profiles.base_port, router_port)
     for name, pool in profiles.items():
         specs.append(_instance_spec(config, store, name, pool, ports[name]))
     store.save()
