@@ -284,7 +284,12 @@ def site() -> None:
     help="A bundled site name or a site file path.",
 )
 @click.option("--url", default=None, help="Override the site file's URL.")
-@click.option("--screenshot", default="site-check.png", show_default=True)
+@click.option(
+    "--screenshot",
+    default=None,
+    help="Where to save the page's screenshot [default: a new private temp dir, "
+    "never the working directory].",
+)
 @click.option(
     "--browser-arg",
     "browser_args",
@@ -296,7 +301,7 @@ def site_check(
     profile: str,
     site_name: str,
     url: str | None,
-    screenshot: str,
+    screenshot: str | None,
     browser_args: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -307,6 +312,10 @@ def site_check(
     from instance_runner.chromium import NoBrowser
     from instance_runner.sites.loader import SiteFileError, load_site
 
+    if screenshot is None:  # the page may show the account: 0700, not the cwd
+        import tempfile
+
+        screenshot = os.path.join(tempfile.mkdtemp(prefix="mictl-site-check-"), "site-check.png")
     try:
         report = check(profile, site_name, screenshot, url=url, browser_args=list(browser_args))
     except (SiteFileError, NoBrowser) as exc:

@@ -18,6 +18,7 @@ import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -90,17 +91,34 @@ def profile_names(profiles_dir: str) -> dict[str, Path]:
 
 
 def _warn_readable(paths: Iterable[Path]) -> None:
-    """Profiles hold login cookies: say so (one line) when others may read them."""
+    """Profiles hold login cookies: say so (one line) when others may read them.
+    Not for a profile that holds no login for any other host (the bundled
+    demo's: git cannot keep a file 0600, so they would warn at every start)."""
     loose = []
     for path in paths:
         with contextlib.suppress(OSError):
-            if path.stat().st_mode & 0o077:
+            if path.stat().st_mode & 0o077 and not _loopback_only(path):
                 loose.append(str(path))
     if loose:
         log.warning(
             "profiles readable by group or others (they hold login cookies; chmod 600): %s",
             ", ".join(loose),
         )
+
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _loopback_only(path: Path) -> bool:
+    """Whether every cookie of the profile is for this machine (and there are
+    no origins' storage): nothing in it logs anyone in anywhere else."""
+    try:
+        state = validate_profile(read_regular(path, MAX_PROFILE_BYTES))
+    except (OSError, ValueError):
+        return False  # unreadable or not a profile: the warning stands
+    hosts = {c.domain.lstrip(".").lower() for c in state.cookies}
+    hosts |= {(urlsplit(o.origin).hostname or o.origin).lower() for o in state.origins}
+    return bool(hosts) and all(h in LOOPBACK or h.endswith(".localhost") for h in hosts)
 
 
 def assign_ports(
