@@ -218,6 +218,7 @@ class Daemon:
             last_reload=self.last_reload,
             state_error=self.store.error,
             state_damage=self.store.damage,
+            log_error=logsetup.problem(),
             roll=self.roller.status,
         )
 

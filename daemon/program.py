@@ -199,7 +199,7 @@ class Program:
             if stream == "stderr":
                 big, keep = s.stderr_logfile_maxbytes, s.stderr_logfile_backups
             try:
-                sink = RotatingFile(path, big, keep)
+                sink = RotatingFile(path, big, keep, label=f"{self.name} {stream}")
             except OSError as exc:  # a FIFO, a full disk, no descriptors: discard
                 log.error("%s: cannot open %s log %s: %s", self.name, stream, path, exc.strerror)
             else:
@@ -269,6 +269,14 @@ class Program:
         if self.pid is None:
             raise NotAllowed(f"{self.name} is not running ({self.state.name})")
         self._kill(sig, group=False)
+
+    def log_problems(self) -> list[str]:
+        """Log files that cannot be written now (a full disk), for `mictl status`."""
+        return [
+            f"{stream} log: {sink.problem} ({sink.dropped} bytes dropped; retrying)"
+            for stream, sink in self._logs.items()
+            if sink.problem is not None
+        ]
 
     def reopen_logs(self) -> None:
         for stream, sink in self._logs.items():

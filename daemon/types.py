@@ -212,6 +212,7 @@ class DaemonInfo(msgspec.Struct, kw_only=True):
     last_reload: ReloadResult | None = None
     state_error: str | None = None  # why the state file could not be written
     state_damage: list[str] = []  # what was wrong with the state file at start, and dropped
+    log_error: str | None = None  # why mictld.log cannot be written now (a full disk)
     roll: RollStatus | None = None  # the running or last rolling restart
 
 
