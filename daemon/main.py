@@ -15,6 +15,7 @@ from typing import Any
 from common import serving
 from daemon import (
     __version__,
+    compat,
     config,
     control,
     logsetup,
@@ -52,7 +53,9 @@ class Daemon:
         self.started_at = time.time()
         self.store = StateStore(cfg.daemon.state_dir)
         self.store.on_forget.append(lambda name: programs.discard(self.config, name))
-        self.supervisor = Supervisor(self.store, cfg.daemon.state_dir)
+        self.supervisor = Supervisor(
+            self.store, cfg.daemon.state_dir, server_url=f"unix://{cfg.daemon.socket}"
+        )
         self.supervisor.listeners.append(recovery.retry_descriptor_fatals(self.supervisor))
         self.last_reload: ReloadResult | None = None
         self._stop = asyncio.Event()
@@ -343,9 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"mictld {__version__}")
     args = parser.parse_args(argv)
-    # Everything mictld and its programs write (state, logs, private profile
-    # copies, error screenshots) may hold a cookie, a prompt or an answer.
-    os.umask(0o077)
+    # Everything mictld writes (state, logs, private profile copies) may hold
+    # a cookie, a prompt or an answer. Programs get the umask mictld was
+    # started with, as under supervisord; instances 077 (profiles.program).
+    compat.remember_umask(os.umask(0o077))
     if args.check_config:
         try:
             config.load(args.check_config)

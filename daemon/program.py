@@ -44,8 +44,10 @@ class Program:
         state_dir: str,
         on_transition: Callable[[Program, Transition], None],
         on_note: Callable[[Program, str, str], None] = lambda program, kind, text: None,
+        server_url: str = "",
     ) -> None:
         self.spec = spec
+        self.server_url = server_url  # SUPERVISOR_SERVER_URL: mictld's control socket
         self.mem = Memory()
         self.state_dir = state_dir
         self.on_transition = on_transition
@@ -135,6 +137,7 @@ class Program:
         # (mictl-instance, mictl-demo-site) resolve without a full path. An
         # explicit PATH in the program's environment wins, as in supervisord.
         env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
+        env.update(compat.supervisor_env(spec.name, self.server_url))
         env.update(spec.environment)
         env["MICTL_PROGRAM"] = spec.name
         env[TAG] = self.state_dir
@@ -164,7 +167,7 @@ class Program:
                 cwd=spec.directory,
                 env=env,
                 start_new_session=True,  # own session and process group
-                umask=spec.umask,
+                umask=compat.spawn_umask(spec.umask),
                 **_as_user(spec),
             )
         except OSError as exc:
