@@ -90,6 +90,14 @@ def test_issue28_rows_behave_as_under_supervisord(tmp_path: Path) -> None:
         os.umask(mine)
         for side, found in pids.items():
             assert _proc_status(found["plain"], "Umask") == f"{mine:04o}", side
+        # Default signal dispositions: nothing blocked; nothing ignored under
+        # mictld. A deliberate difference (DESIGN "Signals"): supervisord's
+        # programs inherit Python's ignored SIGPIPE and SIGXFSZ.
+        blocked = {side: _proc_status(found["plain"], "SigBlk") for side, found in pids.items()}
+        assert blocked == {"supervisord": "0" * 16, "mictld": "0" * 16}
+        ignored = {side: _proc_status(found["plain"], "SigIgn") for side, found in pids.items()}
+        pipe_xfsz = (1 << (signal.SIGPIPE - 1)) | (1 << (signal.SIGXFSZ - 1))
+        assert ignored == {"supervisord": f"{pipe_xfsz:016x}", "mictld": "0" * 16}
 
         # SUPERVISOR_*: the same names and values (the URL is each one's socket).
         envs = {s: {n: _environ(pid) for n, pid in found.items()} for s, found in pids.items()}
