@@ -61,7 +61,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._shutdown_reason = ""
         self._reload_lock = asyncio.Lock()
-        self.reloads = signals.Merged(self.reload, "reload")  # SIGHUPs, merged
+        self.reloads = signals.Merged(self.reload, "reload", signals.RELOAD_INTERVAL)  # HUPs
         self.front: str | None = None
         self.router: Router | None = Router(cfg) if cfg.router.enabled else None
         self.link: RouterLink | None = None
