@@ -95,6 +95,7 @@ class Daemon:
 
     def request_shutdown(self, reason: str) -> None:
         if not self._stop.is_set():
+            self.reloads.close()  # no HUP reload starts what is being stopped
             self._shutdown_reason = reason
             self._stop.set()
 

@@ -42,8 +42,16 @@ class Merged:
         self._again = False
         self._last = -float("inf")  # loop time the last run started
         self.merged = 0  # requests served by a run another request caused
+        self._closed = False
+
+    def close(self) -> None:
+        """No run starts any more (mictld is shutting down: a reload then
+        would start what is being stopped)."""
+        self._closed = True
 
     def request(self) -> None:
+        if self._closed:
+            return
         if self._task is not None and not self._task.done():
             if self._again:
                 self.merged += 1
@@ -57,6 +65,8 @@ class Merged:
             wait = self._last + self._interval - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self._closed:
+                return
             self._again = False  # what came until now is served by this run
             self._last = loop.time()
             try:

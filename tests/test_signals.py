@@ -144,3 +144,24 @@ def test_merged_runs_at_most_once_an_interval() -> None:
     assert 2 <= len(started) <= 7  # 1 s at one a 0.2 s, not ~200
     gaps = [b - a for a, b in itertools.pairwise(started)]
     assert all(gap >= 0.2 - 0.01 for gap in gaps), gaps
+
+
+def test_merged_starts_nothing_once_closed() -> None:
+    async def scenario() -> int:
+        runs = 0
+
+        async def work() -> None:
+            nonlocal runs
+            runs += 1
+
+        merged = Merged(work, "work", interval=0.2)
+        merged.request()
+        await merged.idle()
+        merged.request()  # due in 0.2 s...
+        merged.close()  # ...but mictld is shutting down
+        await merged.idle()
+        merged.request()
+        await merged.idle()
+        return runs
+
+    assert asyncio.run(scenario()) == 1
