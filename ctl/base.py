@@ -108,6 +108,19 @@ def operate(
         except click.ClickException as exc:
             errors.append(f"{name}: {exc.format_message()}")
             worst = max(worst, exc.exit_code)
+    report(results, wait, as_json, ok_states, errors=errors, worst=worst)
+
+
+def report(
+    results: list[ProgramInfo],
+    wait: bool,
+    as_json: bool,
+    ok_states: set[str],
+    *,
+    errors: list[str] | None = None,
+    worst: int = 0,
+) -> None:
+    """Print each program's outcome; exit non-zero if one is not in ok_states."""
     if as_json:
         emit_json(results)
     for info in results:
@@ -117,7 +130,7 @@ def operate(
             click.echo(f"{info.name}: {info.state}{detail}")
         if not good:
             worst = max(worst, EXIT_FAILED)
-    for line in errors:
+    for line in errors or []:
         click.echo(f"mictl: {line}", err=True)
     if worst:
         sys.exit(worst)

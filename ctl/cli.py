@@ -21,6 +21,7 @@ from ctl.base import (
     names_or_all,
     operate,
     pass_ctl,
+    report,
     socket_from,
 )
 from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
@@ -136,7 +137,15 @@ def restart(
     batch: int,
     max_unavailable: int,
 ) -> None:
-    """Stop then start programs (drained first); wait until RUNNING."""
+    """Stop then start programs (drained first); wait until RUNNING. --all,
+    as supervisorctl's `restart all`: everything stops, then everything
+    starts in priority order."""
+    if all_ and not rolling:
+        if names:
+            raise Usage("give program names or --all, not both")
+        results = ctl.call("POST", "/v1/restart", list[ProgramInfo], wait=int(not no_wait))
+        report(results, not no_wait, as_json, {"RUNNING"})
+        return
     if not rolling:
         operate(ctl, "restart", names_or_all(ctl, names, all_), not no_wait, as_json, {"RUNNING"})
         return
@@ -155,11 +164,18 @@ def restart(
 @click.argument("names", nargs=-1, required=True)
 @pass_ctl
 def signal_(ctl: Ctl, sig: str, names: tuple[str, ...]) -> None:
-    """Send signal SIG (HUP, USR1, 15...) to programs; `all`: every running one."""
-    if names == ("all",):  # supervisorctl's `signal SIG all`: those with a process
-        programs = ctl.call("GET", "/v1/programs", list[ProgramInfo])
-        names = tuple(p.name for p in programs if p.pid)
-    for name in expand_patterns(ctl, names):
+    """Send signal SIG (HUP, USR1, 15...) to programs; `all`, or a group
+    (`g:*`): every running one of them, as supervisorctl (the others are
+    skipped); a program named alone must be running."""
+    targets: list[str] = []
+    for given in names:
+        if given == "all" or given.endswith(":") or any(c in given for c in "*?["):
+            running = [p.name for p in ctl.call("GET", "/v1/programs", list[ProgramInfo]) if p.pid]
+            found = running if given == "all" else expand_patterns(ctl, (given,))
+            targets += [n for n in found if n in running and n not in targets]
+        elif given not in targets:
+            targets.append(given)
+    for name in targets:
         info = ctl.call("POST", f"/v1/programs/{name}/signal/{sig}", ProgramInfo)
         click.echo(f"{info.name}: signalled {sig.upper()}")
 
@@ -284,7 +300,12 @@ def site() -> None:
     help="A bundled site name or a site file path.",
 )
 @click.option("--url", default=None, help="Override the site file's URL.")
-@click.option("--screenshot", default="site-check.png", show_default=True)
+@click.option(
+    "--screenshot",
+    default=None,
+    help="Where to save the page's screenshot [default: a new private temp dir, "
+    "never the working directory].",
+)
 @click.option(
     "--browser-arg",
     "browser_args",
@@ -296,7 +317,7 @@ def site_check(
     profile: str,
     site_name: str,
     url: str | None,
-    screenshot: str,
+    screenshot: str | None,
     browser_args: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -307,6 +328,10 @@ def site_check(
     from instance_runner.chromium import NoBrowser
     from instance_runner.sites.loader import SiteFileError, load_site
 
+    if screenshot is None:  # the page may show the account: 0700, not the cwd
+        import tempfile
+
+        screenshot = os.path.join(tempfile.mkdtemp(prefix="mictl-site-check-"), "site-check.png")
     try:
         report = check(profile, site_name, screenshot, url=url, browser_args=list(browser_args))
     except (SiteFileError, NoBrowser) as exc:

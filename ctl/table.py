@@ -110,6 +110,12 @@ def status_footer(info: Any) -> list[tuple[bool, str]]:
         )
     if state_error:
         lines.append((True, f"mictl: warning: {state_error} (operator stops are not saved)"))
+    damaged = info.get("state_damage") if isinstance(info, dict) else info.state_damage
+    for damage in damaged or []:
+        lines.append((True, f"mictl: warning: state file damaged at start: {damage}"))
+    log_error = info.get("log_error") if isinstance(info, dict) else info.log_error
+    if log_error:
+        lines.append((True, f"mictl: warning: mictld's own log: {log_error}"))
     roll = field(info, "roll")
     if roll is not None and (field(roll, "running") or field(roll, "stopped")):
         state = "running" if field(roll, "running") else f"stopped: {field(roll, 'stopped')}"

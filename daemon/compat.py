@@ -54,6 +54,36 @@ def umask(value: str | int) -> int:
     return datatypes.octal_type(str(value))
 
 
+# The umask mictld was started with, before it set its own 077: a program's
+# unless its `umask` says otherwise, as supervisord passes on its own.
+_started_with = -1
+
+
+def remember_umask(mask: int) -> None:
+    global _started_with
+    _started_with = mask
+
+
+def spawn_umask(configured: int) -> int:
+    """The umask a program starts with (-1: leave the daemon's)."""
+    return configured if configured >= 0 else _started_with
+
+
+def supervisor_env(name: str, server_url: str) -> dict[str, str]:
+    """What supervisord puts in every program's environment (before the
+    program's own `environment`, which may override it). `g:p` is process
+    `p` of group `g`; a name without a group is its own group, as there."""
+    group, _, process = name.rpartition(":")
+    env = {
+        "SUPERVISOR_ENABLED": "1",
+        "SUPERVISOR_PROCESS_NAME": process,
+        "SUPERVISOR_GROUP_NAME": group or process,
+    }
+    if server_url:
+        env["SUPERVISOR_SERVER_URL"] = server_url
+    return env
+
+
 def cannot_drop(ident: Identity | None) -> str | None:
     """supervisord's refusal when the daemon cannot switch to `user`."""
     if ident is None or ident.uid == os.geteuid() or os.geteuid() == 0:

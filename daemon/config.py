@@ -22,7 +22,7 @@ from supervisor import datatypes
 
 from common.files import read_regular
 from common.names import NAME_RE
-from daemon import compat, config_checks, config_groups, expansions
+from daemon import compat, config_checks, config_defaults, config_groups, expansions
 from daemon.config_fleet import FleetSection, ScalingSection
 from daemon.config_schema import (
     BreakerSection,
@@ -122,6 +122,7 @@ def _decode(raw: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Conf
     programs = raw.pop("programs", {})
     if not isinstance(programs, dict):
         raise ConfigError(f"{path}: programs: expected a table of [programs.NAME]")
+    config_defaults.fill(raw, Config)
     try:
         config = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as exc:

@@ -57,7 +57,9 @@ class ProgramOptions(Struct):
     stderr_logfile_maxbytes: str | int = "50MB"
     stderr_logfile_backups: Count = 10
     user: str = ""  # run as this user (the daemon must be root), like supervisord
-    umask: str | int = ""  # e.g. "022"; "" = the daemon's (mictld's is 077)
+    # e.g. "022"; "" = the umask mictld was started with, as supervisord
+    # passes on its own (instances: 077, they hold cookies).
+    umask: str | int = ""
     # Each output line also goes to mictld's own log (the journal under
     # systemd) as `NAME stdout: line`, as supervisord 4 sends it to syslog.
     # Off by default; never for instances (their output may hold prompts).
@@ -95,6 +97,7 @@ def _instance_defaults() -> ProgramOptions:
         stopwaitsecs=15,
         priority=500,
         redirect_stderr=True,  # runners log to stderr: `mictl logs NAME` shows it
+        umask="077",  # a runner writes cookies, screenshots and chats
     )
 
 

@@ -115,7 +115,7 @@ def program_info(daemon: Daemon, program: Program, *, history: bool = False) -> 
         restarts=saved.restarts,
         desired=saved.desired,
         reason=program.reason,
-        warning=saved.warning,
+        warning="; ".join(w for w in (saved.warning, *program.log_problems()) if w),
         exit=program.last_exit,
         priority=program.spec.priority,
         history=list(program.history) if history else None,
@@ -152,6 +152,13 @@ def build_app(daemon: Daemon) -> Starlette:
                 500, f"{name}: {state.name}, but {daemon.store.error}", "state_not_saved"
             )
         return json_response(program_info(daemon, sup.get(name)))
+
+    async def restart_all(request: Request) -> Response:
+        """supervisorctl's `restart all`: stop everything, then start in order."""
+        await sup.restart_all(wait=waits(request))
+        if daemon.store.error:
+            raise ControlError(500, f"restarted, but {daemon.store.error}", "state_not_saved")
+        return json_response([program_info(daemon, p) for p in sup.programs.values()])
 
     async def send_signal(request: Request) -> Response:
         program = sup.get(request.path_params["name"])
@@ -242,6 +249,7 @@ def build_app(daemon: Daemon) -> Starlette:
         Route("/v1/programs/{name}/logs", logs),
         Route("/v1/programs/{name}/signal/{signal}", send_signal, methods=["POST"]),
         Route("/v1/programs/{name}/{verb}", verb, methods=["POST"]),
+        Route("/v1/restart", restart_all, methods=["POST"]),
         Route("/v1/reload", reload, methods=["POST"]),
         Route("/v1/shutdown", shutdown, methods=["POST"]),
     ]

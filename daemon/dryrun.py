@@ -20,6 +20,7 @@ import msgspec
 from common import ports
 from common.files import read_regular
 from daemon import config as config_mod
+from daemon import state_repair
 from daemon.programs import MAX_PROFILE_BYTES, assign_ports, profile_names, validate_profile
 from daemon.state import StateStore
 from daemon.types import DaemonState
@@ -62,9 +63,12 @@ class _ReadOnlyStore(StateStore):
     def _read(self) -> DaemonState:
         try:
             with open(self.path, "rb") as f:
-                return msgspec.json.decode(f.read(), type=DaemonState)
-        except (OSError, msgspec.DecodeError):
+                return state_repair.repair(f.read())[0]
+        except OSError:
             return DaemonState()
+
+    def release_port(self, port: int, why: str) -> None:
+        state_repair.release_port(self.data.programs, port, why)
 
     def save(self) -> None:
         pass
@@ -181,7 +185,8 @@ def _plan(cfg: config_mod.Config, instance_mb: int | None, warnings: list[str]) 
     for clash in sorted(set(profiles) & {r.name for r in rows}):
         warnings.append(f"profile {clash} skipped: a [programs.{clash}] has the same name")
         del profiles[clash]
-    assigned = assign_ports(list(profiles), store, cfg.profiles.base_port)
+    router_port = cfg.router.port if cfg.router.enabled else None
+    assigned = assign_ports(list(profiles), store, cfg.profiles.base_port, router_port)
     for name, pool in profiles.items():
         row = Row(name=name, kind="instance", port=assigned[name])
         row.site, row.profile = cfg.profiles.site, str(pool)

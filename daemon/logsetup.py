@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -21,6 +22,7 @@ from typing import Literal, TextIO
 import msgspec
 
 from common.files import private_dir
+from daemon.logfile import RETRY_FIRST, RETRY_MAX
 
 LogFormat = Literal["human", "json"]
 HUMAN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -76,6 +78,71 @@ def formatter_for(fmt: LogFormat, stream: TextIO) -> logging.Formatter:
     return logging.Formatter(HUMAN)
 
 
+class LogFile(logging.handlers.RotatingFileHandler):
+    """mictld.log, which a full disk cannot turn into a flood on stderr.
+
+    logging's own handler prints a traceback to stderr for every record it
+    cannot write (4,013 of them in 20 s on a full disk, each one a journal
+    entry under systemd). This one says it once, as a warning that reaches
+    stderr, counts what it drops, tries again after a delay that doubles up
+    to RETRY_MAX, and says when it writes again. `mictl status` shows the
+    problem meanwhile (`problem`).
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, maxBytes=10 * 2**20, backupCount=5)
+        self.problem: str | None = None
+        self.dropped = 0
+        self._retry_at = 0.0
+        self._delay = RETRY_FIRST
+        self._error: OSError | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.problem is not None and time.monotonic() < self._retry_at:
+            self.dropped += 1
+            return
+        self._error = None
+        super().emit(record)  # an error comes back through handleError
+        if self._error is not None:
+            self._failed(self._error)
+        elif self.problem is not None:
+            dropped, self.problem, self.dropped = self.dropped, None, 0
+            self._delay = RETRY_FIRST
+            logging.getLogger("mictld").warning(
+                "%s written again (%d records were dropped)", self.baseFilename, dropped
+            )
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            self._error = error
+        else:
+            super().handleError(record)
+
+    def _failed(self, error: OSError) -> None:
+        self.dropped += 1
+        first = self.problem is None
+        self.problem = f"cannot write {self.baseFilename}: {error.strerror or error}"
+        self._retry_at = time.monotonic() + self._delay
+        self._delay = min(self._delay * 2, RETRY_MAX)
+        if self.stream is not None:  # a buffer that failed to flush is not kept
+            with contextlib.suppress(Exception):
+                self.stream.close()
+            self.stream = None  # type: ignore[assignment]  # reopened on the next try
+        if first:  # reaches stderr; this handler drops it (problem is set)
+            logging.getLogger("mictld").warning(
+                "%s; mictld's log lines are dropped until it can (retrying)", self.problem
+            )
+
+
+def problem() -> str | None:
+    """Why mictld.log cannot be written now, or None."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, LogFile) and handler.problem is not None:
+            return f"{handler.problem} ({handler.dropped} log records dropped; retrying)"
+    return None
+
+
 def configure(level: str, log_dir: str, fmt: LogFormat = "human") -> None:
     """stderr (journald-aware) and a rotated <log_dir>/mictld.log."""
     root = logging.getLogger()
@@ -85,8 +152,21 @@ def configure(level: str, log_dir: str, fmt: LogFormat = "human") -> None:
     root.addHandler(stderr)
     private_dir(log_dir)  # logs name accounts and failing pages: 0700
     path = os.path.join(log_dir, "mictld.log")
-    logfile = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 2**20, backupCount=5)
+    logfile = LogFile(path)
     os.chmod(path, 0o600)  # also when an older mictld made it 0644
     logfile.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(HUMAN))
     root.addHandler(logfile)
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
+def reopen() -> None:
+    """SIGUSR2: mictld.log moved away (logrotate) is created again at its path."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            with handler.lock or contextlib.nullcontext():
+                if handler.stream is not None:
+                    with contextlib.suppress(OSError):
+                        handler.stream.close()
+                    handler.stream = None  # type: ignore[assignment]  # reopened on the next record
+                if isinstance(handler, LogFile):
+                    handler._retry_at = 0.0

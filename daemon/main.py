@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Coroutine
@@ -16,6 +15,7 @@ from typing import Any
 from common import serving
 from daemon import (
     __version__,
+    compat,
     config,
     control,
     logsetup,
@@ -23,6 +23,7 @@ from daemon import (
     programs,
     recovery,
     reload,
+    signals,
     startup,
     supmetrics,
     watch,
@@ -52,12 +53,15 @@ class Daemon:
         self.started_at = time.time()
         self.store = StateStore(cfg.daemon.state_dir)
         self.store.on_forget.append(lambda name: programs.discard(self.config, name))
-        self.supervisor = Supervisor(self.store, cfg.daemon.state_dir)
+        self.supervisor = Supervisor(
+            self.store, cfg.daemon.state_dir, server_url=f"unix://{cfg.daemon.socket}"
+        )
         self.supervisor.listeners.append(recovery.retry_descriptor_fatals(self.supervisor))
         self.last_reload: ReloadResult | None = None
         self._stop = asyncio.Event()
         self._shutdown_reason = ""
         self._reload_lock = asyncio.Lock()
+        self.reloads = signals.Merged(self.reload, "reload", signals.RELOAD_INTERVAL)  # HUPs
         self.front: str | None = None
         self.router: Router | None = Router(cfg) if cfg.router.enabled else None
         self.link: RouterLink | None = None
@@ -91,15 +95,14 @@ class Daemon:
 
     def request_shutdown(self, reason: str) -> None:
         if not self._stop.is_set():
+            self.reloads.close()  # no HUP reload starts what is being stopped
             self._shutdown_reason = reason
             self._stop.set()
 
-    def _on_signal(self, sig: signal.Signals) -> None:
-        # Handlers only record intent; run() acts on it.
-        if sig == signal.SIGHUP:
-            asyncio.get_running_loop().create_task(self.reload())
-        else:
-            self.request_shutdown(sig.name)
+    def reopen_logs(self) -> None:
+        """SIGUSR2 (logrotate's postrotate): every program's log and mictld.log."""
+        self.supervisor.reopen_logs()
+        logsetup.reopen()
 
     # ------------------------------------------------------------ reload
 
@@ -124,7 +127,7 @@ class Daemon:
             try:
                 # Off the loop: the loopback check may resolve a host name.
                 new = await asyncio.to_thread(config.load, self.config.path)
-                self._check_reloadable(new)
+                reload.check_reloadable(self.config, new)
                 specs = self._build(new)
             except config.ConfigError as exc:
                 log.error("reload refused, config unchanged: %s", exc)
@@ -192,17 +195,6 @@ class Daemon:
         parts += r.changed
         self.events.emit("", "reload", "applied", "; ".join(parts) or "nothing changed")
 
-    def _check_reloadable(self, new: config.Config) -> None:
-        old = self.config.daemon
-        for key in ("socket", "state_dir"):
-            if getattr(new.daemon, key) != getattr(old, key):
-                raise config.ConfigError(f"daemon.{key} cannot change on reload; restart mictld")
-        r, o = new.router, self.config.router
-        if (r.enabled, r.host, r.port) != (o.enabled, o.host, o.port):
-            raise config.ConfigError(
-                "router.enabled/host/port cannot change on reload; restart mictld"
-            )
-
     async def _watchdog(self) -> None:
         """systemd's WatchdogSec: ping at half the period while the loop runs."""
         usec = os.environ.get("WATCHDOG_USEC", "")
@@ -229,6 +221,8 @@ class Daemon:
             queue_length=self.router.pool.queue_length if self.router else None,
             last_reload=self.last_reload,
             state_error=self.store.error,
+            state_damage=self.store.damage,
+            log_error=logsetup.problem(),
             roll=self.roller.status,
         )
 
@@ -236,8 +230,12 @@ class Daemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+        signals.install(
+            loop,
+            shutdown=self.request_shutdown,
+            reload=self.reloads.request,
+            reopen=self.reopen_logs,
+        )
         d = self.config.daemon
         specs = self._build(self.config)
         for spec in specs:
@@ -349,9 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"mictld {__version__}")
     args = parser.parse_args(argv)
-    # Everything mictld and its programs write (state, logs, private profile
-    # copies, error screenshots) may hold a cookie, a prompt or an answer.
-    os.umask(0o077)
+    # Everything mictld writes (state, logs, private profile copies) may hold
+    # a cookie, a prompt or an answer. Programs get the umask mictld was
+    # started with, as under supervisord; instances 077 (profiles.program).
+    compat.remember_umask(os.umask(0o077))
     if args.check_config:
         try:
             config.load(args.check_config)

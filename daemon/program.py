@@ -44,8 +44,10 @@ class Program:
         state_dir: str,
         on_transition: Callable[[Program, Transition], None],
         on_note: Callable[[Program, str, str], None] = lambda program, kind, text: None,
+        server_url: str = "",
     ) -> None:
         self.spec = spec
+        self.server_url = server_url  # SUPERVISOR_SERVER_URL: mictld's control socket
         self.mem = Memory()
         self.state_dir = state_dir
         self.on_transition = on_transition
@@ -135,6 +137,7 @@ class Program:
         # (mictl-instance, mictl-demo-site) resolve without a full path. An
         # explicit PATH in the program's environment wins, as in supervisord.
         env["PATH"] = os.pathsep.join((os.path.dirname(sys.executable), env.get("PATH", "")))
+        env.update(compat.supervisor_env(spec.name, self.server_url))
         env.update(spec.environment)
         env["MICTL_PROGRAM"] = spec.name
         env[TAG] = self.state_dir
@@ -164,7 +167,7 @@ class Program:
                 cwd=spec.directory,
                 env=env,
                 start_new_session=True,  # own session and process group
-                umask=spec.umask,
+                umask=compat.spawn_umask(spec.umask),
                 **_as_user(spec),
             )
         except OSError as exc:
@@ -199,7 +202,7 @@ class Program:
             if stream == "stderr":
                 big, keep = s.stderr_logfile_maxbytes, s.stderr_logfile_backups
             try:
-                sink = RotatingFile(path, big, keep)
+                sink = RotatingFile(path, big, keep, label=f"{self.name} {stream}")
             except OSError as exc:  # a FIFO, a full disk, no descriptors: discard
                 log.error("%s: cannot open %s log %s: %s", self.name, stream, path, exc.strerror)
             else:
@@ -269,6 +272,21 @@ class Program:
         if self.pid is None:
             raise NotAllowed(f"{self.name} is not running ({self.state.name})")
         self._kill(sig, group=False)
+
+    def log_problems(self) -> list[str]:
+        """Log files that cannot be written now (a full disk), for `mictl status`."""
+        return [
+            f"{stream} log: {sink.problem} ({sink.dropped} bytes dropped; retrying)"
+            for stream, sink in self._logs.items()
+            if sink.problem is not None
+        ]
+
+    def reopen_logs(self) -> None:
+        for stream, sink in self._logs.items():
+            try:
+                sink.reopen()
+            except OSError as exc:  # the old file stays in use
+                log.error("%s: cannot reopen %s log %s: %s", self.name, stream, sink.path, exc)
 
     def close_logs(self) -> None:
         for sink in self._logs.values():

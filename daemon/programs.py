@@ -18,6 +18,7 @@ import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -95,11 +96,13 @@ def profile_names(profiles_dir: str) -> dict[str, Path]:
 
 
 def _warn_readable(paths: Iterable[Path]) -> None:
-    """Profiles hold login cookies: say so (one line) when others may read them."""
+    """Profiles hold login cookies: say so (one line) when others may read them.
+    Not for a profile that holds no login for any other host (the bundled
+    demo's: git cannot keep a file 0600, so they would warn at every start)."""
     loose = []
     for path in paths:
         with contextlib.suppress(OSError):
-            if path.stat().st_mode & 0o077:
+            if path.stat().st_mode & 0o077 and not _loopback_only(path):
                 loose.append(str(path))
     if loose:
         log.warning(
@@ -108,9 +111,31 @@ def _warn_readable(paths: Iterable[Path]) -> None:
         )
 
 
-def assign_ports(names: list[str], store: StateStore, base_port: int) -> dict[str, int]:
-    """Keep every port already assigned; give new names the lowest free ones."""
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _loopback_only(path: Path) -> bool:
+    """Whether every cookie of the profile is for this machine (and there are
+    no origins' storage): nothing in it logs anyone in anywhere else."""
+    try:
+        state = validate_profile(read_regular(path, MAX_PROFILE_BYTES))
+    except (OSError, ValueError):
+        return False  # unreadable or not a profile: the warning stands
+    hosts = {c.domain.lstrip(".").lower() for c in state.cookies}
+    hosts |= {(urlsplit(o.origin).hostname or o.origin).lower() for o in state.origins}
+    return bool(hosts) and all(h in LOOPBACK or h.endswith(".localhost") for h in hosts)
+
+
+def assign_ports(
+    names: list[str], store: StateStore, base_port: int, router_port: int | None = None
+) -> dict[str, int]:
+    """Keep every port already assigned; give new names the lowest free ones.
+    The router's port is never an instance's, whatever the state file says."""
+    if router_port is not None:
+        store.release_port(router_port, "the router's port")
     taken = {s.port for s in store.data.programs.values() if s.port is not None}
+    if router_port is not None:
+        taken.add(router_port)
     ports: dict[str, int] = {}
     candidate = base_port
     for name in sorted(names):
@@ -181,7 +206,8 @@ def build(config: Config, store: StateStore) -> list[ProgramSpec]:
     for clash in sorted(names & profiles.keys()):
         log.error("profile %s skipped: a [programs.%s] has the same name", clash, clash)
         del profiles[clash]
-    ports = assign_ports(list(profiles), store, config.profiles.base_port)
+    router_port = config.router.port if config.router.enabled else None
+    ports = assign_ports(list(profiles), store, config.profiles.base_port, router_port)
     for name, pool in profiles.items():
         specs.append(_instance_spec(config, store, name, pool, ports[name]))
     store.save()

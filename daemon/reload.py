@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from daemon.config import Config
+from daemon.config import Config, ConfigError
 from daemon.supervisor import Supervisor
 from daemon.types import ProgramSpec, ReloadResult
 
@@ -139,3 +139,13 @@ async def apply(
         "; ".join(result.changed) or "-",
     )
     return result
+
+
+def check_reloadable(old: Config, new: Config) -> None:
+    """Raise ConfigError for a change that only a restart of mictld can make."""
+    for key in ("socket", "state_dir"):
+        if getattr(new.daemon, key) != getattr(old.daemon, key):
+            raise ConfigError(f"daemon.{key} cannot change on reload; restart mictld")
+    r, o = new.router, old.router
+    if (r.enabled, r.host, r.port) != (o.enabled, o.host, o.port):
+        raise ConfigError("router.enabled/host/port cannot change on reload; restart mictld")

@@ -7,6 +7,7 @@ state per program, ports, last exits, restart counts). They never mix.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from collections.abc import Callable
 import msgspec
 
 from common.files import atomic_write, private_dir, read_regular
+from daemon import state_repair
 from daemon.types import DaemonState, ProgramState
 
 log = logging.getLogger("mictld.state")
@@ -24,6 +26,8 @@ MAX_STATE_BYTES = 64 * 2**20  # a FIFO or a runaway file is refused, not read fo
 class StateStore:
     def __init__(self, state_dir: str) -> None:
         self.path = os.path.join(state_dir, "state.json")
+        # What was wrong with the file at start and was dropped (mictl status).
+        self.damage: list[str] = []
         self.data = self._read()
         self._save_pending = False
         # Why the last write failed (None: saved). An operator's stop that is
@@ -34,15 +38,30 @@ class StateStore:
 
     def _read(self) -> DaemonState:
         try:
-            return msgspec.json.decode(read_regular(self.path, MAX_STATE_BYTES), type=DaemonState)
+            raw = read_regular(self.path, MAX_STATE_BYTES)
         except FileNotFoundError:
             return DaemonState()
-        except (msgspec.DecodeError, RecursionError, OSError) as exc:
-            # Never refuse to start over learned state: start afresh, say so,
-            # and keep the unreadable file for a post-mortem.
-            log.warning("state file %s unreadable (%s); starting with empty state", self.path, exc)
-            os.replace(self.path, self.path + ".corrupt")
+        except OSError as exc:
+            self._damaged([f"unreadable ({exc.strerror or exc}): everything in it dropped"])
             return DaemonState()
+        state, damage = state_repair.repair(raw)
+        self._damaged(damage)
+        return state
+
+    def _damaged(self, damage: list[str]) -> None:
+        """Never refuse to start over learned state: keep what can be read,
+        name the rest (log, `mictl status`), keep the file for a post-mortem."""
+        if not damage:
+            return
+        self.damage += damage
+        kept = self.path + ".corrupt"
+        log.warning("state file %s damaged (kept as %s): %s", self.path, kept, "; ".join(damage))
+        with contextlib.suppress(OSError):
+            os.replace(self.path, kept)
+
+    def release_port(self, port: int, why: str) -> None:
+        """A saved port that must not be used (the router's): reassigned, and said."""
+        self._damaged(state_repair.release_port(self.data.programs, port, why))
 
     def program(self, name: str) -> ProgramState:
         return self.data.programs.setdefault(name, ProgramState())

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
 
 from daemon import machine
-from daemon.program import Program
+from daemon.program import FINAL_AFTER_START, Program
 from daemon.state import StateStore
 from daemon.types import RUNNING_STATES, Desired, DrainReason, ProgramSpec, State, Transition
 
@@ -33,9 +33,10 @@ class UnknownProgram(KeyError):
 class Supervisor:
     """All programs of one daemon."""
 
-    def __init__(self, store: StateStore, state_dir: str) -> None:
+    def __init__(self, store: StateStore, state_dir: str, *, server_url: str = "") -> None:
         self.store = store
         self.state_dir = state_dir
+        self.server_url = server_url  # given to programs as SUPERVISOR_SERVER_URL
         self.programs: dict[str, Program] = {}
         self.listeners: list[Callable[[Transition], None]] = []
         self.restart_listeners: list[Callable[[str, str], None]] = []  # (name, reason)
@@ -64,6 +65,7 @@ class Supervisor:
         program = Program(
             spec,
             state_dir=self.state_dir,
+            server_url=self.server_url,
             on_transition=self._on_transition,
             on_note=lambda p, kind, text: [
                 note(p.name, kind, text) for note in self.note_listeners
@@ -203,6 +205,38 @@ class Supervisor:
         self.store.program(name).restarts += 1
         self.store.save_soon()
 
+    async def restart_all(self, *, wait: bool = True) -> None:
+        """supervisorctl's `restart all`: every program stops (reverse
+        priority, drained), then every one starts in priority order; nothing
+        starts before everything has stopped."""
+        programs = list(self.programs.values())
+        for program in programs:
+            self._door(program.name, "operator", counted=False)
+            program.restarting = True
+        try:
+            for group in self.by_priority(reverse=True):
+                await asyncio.gather(*(self._stop_for_restart(p) for p in group))
+            for group in self.by_priority():
+                for program in group:
+                    async with program.lock:
+                        program.restarting = False
+                        self._want(program.name, "running", "operator")
+                        if program.state not in RUNNING_STATES:
+                            await program.start(wait=False)
+        finally:
+            for program in programs:
+                program.restarting = False
+        if wait:
+            await asyncio.gather(*(p.wait_for(FINAL_AFTER_START) for p in programs))
+
+    async def _stop_for_restart(self, program: Program) -> None:
+        async with program.lock:
+            try:
+                await self._drain(program, "restart")
+                await program.stop(wait=True)
+            finally:
+                self._undrain(program, "restart")
+
     async def remove(self, name: str) -> None:
         """Drain, stop and forget a program whose profile or section is gone."""
         program = self.get(name)
@@ -285,13 +319,24 @@ class Supervisor:
             if program is not None and wanted and program.state not in RUNNING_STATES:
                 program.feed(machine.Start())
 
+    def reopen_logs(self) -> None:
+        for program in self.programs.values():
+            program.reopen_logs()
+
     async def stop_all(self) -> None:
-        """Reverse priority; the programs of one priority stop in parallel."""
-        for group in self.by_priority(reverse=True):
-            await asyncio.gather(*(self._stop_quietly(p) for p in group))
+        """Reverse priority; the programs of one priority stop in parallel.
+        What is left of earlier exits gets the rest of its grace, then
+        SIGKILL; if the shutdown budget ends first (cancelled), SIGKILL now."""
+        try:
+            for group in self.by_priority(reverse=True):
+                await asyncio.gather(*(self._stop_quietly(p) for p in group))
+        finally:
+            for program in self.programs.values():
+                program.leftovers.kill_now()
 
     async def _stop_quietly(self, program: Program) -> None:
         async with program.lock:
             await self._drain(program, "stop")
             await program.stop(wait=True)
+            await program.leftovers.settle()
             program.close_logs()

@@ -5,7 +5,7 @@ module boundaries. Imports nothing else from `daemon` (like supervisor/states.py
 from __future__ import annotations
 
 import enum
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -120,15 +120,21 @@ class ExitRecord(msgspec.Struct):
     expected: bool
 
 
+# Checked when the state file is read (daemon/state_repair.py): a port from
+# a damaged file must never reach a bind().
+SavedPort = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+SavedCount = Annotated[int, msgspec.Meta(ge=0)]
+
+
 class ProgramState(msgspec.Struct, kw_only=True):
     """What the daemon learned about one program and keeps across restarts."""
 
     desired: Desired = "running"
-    port: int | None = None
-    restarts: int = 0
+    port: SavedPort | None = None
+    restarts: SavedCount = 0
     last_exit: ExitRecord | None = None
     profile_digest: str | None = None  # of the pool file last seen
-    profile_generation: int = 0  # how many times the private copy came from the pool
+    profile_generation: SavedCount = 0  # how many times the private copy came from the pool
     desired_by: Literal["", "operator", "scaler"] = ""  # who last started or stopped it
     warning: str = ""  # e.g. its profile's session cookies expire soon
 
@@ -205,6 +211,8 @@ class DaemonInfo(msgspec.Struct, kw_only=True):
     queue_length: int | None = None  # requests waiting at the front port
     last_reload: ReloadResult | None = None
     state_error: str | None = None  # why the state file could not be written
+    state_damage: list[str] = []  # what was wrong with the state file at start, and dropped
+    log_error: str | None = None  # why mictld.log cannot be written now (a full disk)
     roll: RollStatus | None = None  # the running or last rolling restart
 
 

@@ -49,6 +49,11 @@ def test_demo_config_serves_the_openai_sdk(tmp_path: Path) -> None:
             assert text == answer("demo-long", "stream it")
         served = {b["name"]: b["served"] for b in json.loads(d.ctl("health", "--json").stdout)}
         assert served["demo-a"] >= 1 and served["demo-b"] >= 1  # the load was spread
+        # The README's `mictl logs demo-b`: the runner logs to stderr, which the
+        # demo's partial [profiles.program] still redirects (issue 28 item 6).
+        logs = d.ctl("logs", "demo-b")
+        assert logs.returncode == 0, logs.stderr
+        assert "page ready and signed in" in logs.stdout
         status = d.ctl("status").stdout
         assert "demo-site" in status and status.count("RUNNING") == 3
     assert d.daemon.returncode == 0  # SIGTERM: drained, stopped, exit 0

@@ -478,6 +478,33 @@ def test_site_check_reports_selectors(site: tuple[Path, int], tmp_path: Path) ->
     assert profile.read_bytes() == before  # never written
 
 
+def test_site_check_leaves_nothing_in_the_working_directory(
+    site: tuple[Path, int], tmp_path: Path
+) -> None:
+    """Without --screenshot, the screenshot goes to a new private temp dir
+    (issue 28 item 15): the page may show the account."""
+    import subprocess
+
+    from tests.helpers import BIN
+
+    _, site_port = site
+    profile = Path(__file__).parents[1] / "auth_profiles/saved/demo-a.json"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    argv = [str(BIN / "mictl"), "site", "check", "--profile", str(profile), "--site", "demo"]
+    argv += ["--url", f"http://127.0.0.1:{site_port}/", "--json"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert list(cwd.iterdir()) == []
+    shot = Path(json.loads(result.stdout)["screenshot"])
+    try:
+        assert shot.stat().st_size > 1000
+        assert shot.parent.stat().st_mode & 0o777 == 0o700
+    finally:
+        shot.unlink()
+        shot.parent.rmdir()
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

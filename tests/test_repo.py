@@ -28,3 +28,13 @@ def test_real_profiles_are_ignored_demo_ones_are_not() -> None:
     assert _ignored("auth_profiles/saved/work/bob.json")
     assert not _ignored("auth_profiles/saved/demo-a.json")
     assert not _ignored("auth_profiles/saved/demo-b.json")
+
+
+def test_pyproject_license_is_an_spdx_string() -> None:
+    """A `project.license` table makes setuptools print its deprecation box
+    three times on every install (issue 28 item 15); a string needs >= 77."""
+    import tomllib
+
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert isinstance(meta["project"]["license"], str)
+    assert "setuptools>=77" in meta["build-system"]["requires"]
