@@ -25,7 +25,11 @@ def find(state_dir: str, key: str = TAG) -> dict[int, int]:
     needle = f"{key}={state_dir}".encode()
     found: dict[int, int] = {}
     me = os.getpid()
-    for entry in os.listdir("/proc"):
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # out of descriptors: nothing found, never a failed reap
+        return found
+    for entry in entries:
         if not entry.isdigit() or int(entry) == me:
             continue
         pid = int(entry)
