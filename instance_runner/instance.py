@@ -29,10 +29,18 @@ log = logging.getLogger("mictl.instance")
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, message: str, type: str, code: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        type: str,
+        code: str,
+        headers: dict[str, str] | None = None,
+        *,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.type, self.code, self.headers = status, type, code, headers or {}
+        self.param = param  # the request field at fault, as OpenAI names it
 
 
 def rate_limit_error(model: str, seconds: float, text: str = "") -> ApiError:

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import http_errors
+from common.capabilities import EMULATED
 from common.errors import error_json
 from common.files import read_regular
 from common.serving import ClientGone, cancel_on_disconnect
@@ -208,7 +209,13 @@ def build_app(router: Router) -> ASGIApp:
         if not router.authorized(request.headers.get("authorization", "")):
             return _error(401, "Incorrect or missing API key", "invalid_api_key")
         data = [
-            {"id": m, "object": "model", "created": 0, "owned_by": "mictl"}
+            {
+                "id": m,
+                "object": "model",
+                "created": 0,
+                "owned_by": "mictl",
+                "capabilities": EMULATED,
+            }
             for m in sorted(router.pool.known_models())
         ]
         return Response(

@@ -165,32 +165,32 @@ class SiteAdapter:
     # --------------------------------------------------------- generation
 
     async def generate(
-        self, prompt: str, model: str | None, wanted: GenSettings | None = None
+        self,
+        prompt: str,
+        model: str | None,
+        wanted: GenSettings | None = None,
+        *,
+        fresh: bool = True,
+        keep: bool = False,
     ) -> AsyncIterator[Event]:
         """Send `prompt` and yield the answer (text and reasoning events).
 
-        Closing the iterator early (client gone, stop sequence reached) stops
-        the generation on the page.
+        `fresh`: in a new chat with `model` picked (else typed into the chat
+        the last answer is in, as a follow-up turn). `keep`: leave the chat
+        open after the answer for a follow-up (the caller then calls
+        `end_chat`). Closing the iterator early (client gone, stop sequence
+        reached) stops the generation on the page.
         """
         s = self.site.selectors
         finished = False
-        label = await self._ahead if self._ahead else None
-        fresh, self._ahead = label is not None, None
+        label, ahead = None, False
+        if fresh:  # a follow-up leaves the chat as it is
+            label = await self._ahead if self._ahead else None
+            ahead, self._ahead = label is not None, None
         try:
             try:
-                chosen = self.resolve(model) if model else None
-                if model and chosen is None and not self._models:
-                    # The list could not be read when the page opened (a human
-                    # check stood in front of it): read it from a fresh page.
-                    await pick.reset(self.page, self.context, self.site)
-                    chosen = self.resolve(model) if await self.load_models() else None
-                    fresh, label = True, None
-                # (a reset checks the sign-in: fresh or not, the page was checked)
-                await pick.prepare(
-                    self.page, self.context, self.site, chosen, fresh=fresh, label=label
-                )
-                if wanted:
-                    await settings.apply(self.page, self.site, wanted)
+                if fresh:
+                    await self._prepare(model, wanted, ahead, label)
                 timeline.mark("prepared")
                 queue = self._events = asyncio.Queue()
                 network = self.tap is not None and self.site.stream.source == "network"
@@ -222,8 +222,30 @@ class SiteAdapter:
                 # cancelled scope, and the page must be stopped all the same.
                 with anyio.CancelScope(shield=True):
                     await self.stop()
-            if self.reset_ahead and self.site.reset != "none":
-                self.open_next_chat()
+            if not keep:
+                self.end_chat()
+
+    async def _prepare(
+        self, model: str | None, wanted: GenSettings | None, ahead: bool, label: str | None
+    ) -> None:
+        """A new chat with `model` picked and `wanted` set (`ahead`: opened
+        after the last answer, showing `label`)."""
+        chosen = self.resolve(model) if model else None
+        if model and chosen is None and not self._models:
+            # The list could not be read when the page opened (a human
+            # check stood in front of it): read it from a fresh page.
+            await pick.reset(self.page, self.context, self.site)
+            chosen = self.resolve(model) if await self.load_models() else None
+            ahead, label = True, None
+        # (a reset checks the sign-in: fresh or not, the page was checked)
+        await pick.prepare(self.page, self.context, self.site, chosen, fresh=ahead, label=label)
+        if wanted:
+            await settings.apply(self.page, self.site, wanted)
+
+    def end_chat(self) -> None:
+        """This chat is done: open the next one ahead (an instance does)."""
+        if self.reset_ahead and self.site.reset != "none":
+            self.open_next_chat()
 
     async def type_prompt(self, prompt: str, *, press: bool = False) -> Any:
         """Arm page.js and put `prompt` in the prompt box (send.py), and with

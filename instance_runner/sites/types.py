@@ -186,6 +186,9 @@ class SiteFile(Struct, kw_only=True):
     settings: Settings = msgspec.field(default_factory=Settings)
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     stream: Stream = msgspec.field(default_factory=Stream)
+    # A TOML file whose keys replace those of the tool and JSON prompt
+    # template (instance_runner/speak/template.toml); relative to this file.
+    speak_template: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.models, list):  # the old form: a static list
