@@ -37,6 +37,7 @@ STATIC = Path(__file__).with_name("static")
 def create_app(pace: float = 0.015, sessions: dict[str, str] | None = None) -> Starlette:
     valid = dict(SESSIONS if sessions is None else sessions)
     revoked: set[str] = set()
+    last: dict[str, str] = {}  # the chat so far, as much as the demo model reads: one prompt
 
     def user(request: Request) -> str | None:
         token = request.cookies.get(COOKIE, "")
@@ -57,7 +58,8 @@ def create_app(pace: float = 0.015, sessions: dict[str, str] | None = None) -> S
         return JSONResponse({"models": list(answers.MODELS)})
 
     async def generate(request: Request) -> Response:
-        if user(request) is None:
+        who = user(request)
+        if who is None:
             return JSONResponse({"error": "logged_out", "message": "Please sign in again."}, 401)
         body = await request.json()
         model, prompt = body.get("model", answers.MODELS[0]), body.get("prompt", "")
@@ -74,8 +76,9 @@ def create_app(pace: float = 0.015, sessions: dict[str, str] | None = None) -> S
             revoked.add(request.cookies.get(COOKIE, ""))
             return JSONResponse({"error": "logged_out", "message": "Session expired."}, 401)
         delay = pace * 20 if answers.SLOW in prompt else pace
+        previous, last[who] = last.get(who, ""), prompt
         return StreamingResponse(
-            _stream(answers.answer(model, prompt), delay, hang=answers.HANG in prompt),
+            _stream(answers.answer(model, prompt, previous), delay, hang=answers.HANG in prompt),
             media_type="application/x-ndjson",
         )
 
