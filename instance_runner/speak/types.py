@@ -27,7 +27,7 @@ class FunctionCall(msgspec.Struct):
     arguments: str = "{}"  # JSON text, as OpenAI sends it
 
 
-class ToolCall(msgspec.Struct, omit_defaults=True):
+class ToolCall(msgspec.Struct):
     function: FunctionCall
     id: str = ""
     type: str = "function"
