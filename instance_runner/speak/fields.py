@@ -90,3 +90,31 @@ def sort(fields: dict[str, Any]) -> tuple[list[str], list[str]]:
         elif field.action == "site":
             site.append(name)
     return site, ignored
+
+
+SAYS = {
+    "honoured": "honoured",
+    "site": "honoured where the site can, else listed in `x-mictl-ignored`",
+    "ignored": "listed in `x-mictl-ignored`",
+    "refused": "400, `param` names it",
+}
+
+
+def table() -> str:
+    """The field table as docs/api.md shows it (a test keeps them equal)."""
+    rows = ["| field | mictl | what it does |", "| --- | --- | --- |"]
+    for name, field in FIELDS.items():
+        neutral = [v for v in field.neutral if v is not None]
+        said = SAYS[field.action]
+        if neutral and field.action != "honoured":
+            said += " (not when " + " or ".join(f"`{_json(v)}`" for v in neutral) + ")"
+        rows.append(f"| `{name}` | {said} | {field.does} |")
+    rows.append(
+        "| any other field | listed in `x-mictl-ignored` | a field mictl does not know "
+        "is never dropped silently |"
+    )
+    return "\n".join(rows)
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
