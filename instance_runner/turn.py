@@ -63,6 +63,7 @@ class Turn:
     async def follow_up(self, fix: str) -> tuple[str, str]:
         """Type `fix` into the same chat; (its answer, its reasoning), whole."""
         await self.close()
+        self.prompt += "\n\n" + fix  # counted in the usage: the page read it too
         self.limiter = limits.Limiter(self.wanted.stop or None, self.wanted.max_tokens)
         self.deltas = self.adapter.generate(fix, self.model_id, None, fresh=False, keep=True)
         self.outs = outputs(self.deltas, self.limiter)
