@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from instance_runner.speak import toolcalls
@@ -48,6 +48,7 @@ FORMS = st.sampled_from(["tag", "fence", "fence_call", "object"])
 def test_calls_are_found_in_any_form_with_text_kept_around_them(
     before: str, calls: list[tuple[str, dict]], after: str, form: str
 ) -> None:
+    assume(not before.endswith("`"))  # "````json" is a longer fence, not prose and a fence
     parsed = parse(before + render(form, calls) + after)
     assert [(c.name, c.arguments) for c in parsed.calls] == calls
     assert all(not c.problem for c in parsed.calls)
@@ -76,6 +77,20 @@ def test_an_unreadable_call_block_is_a_broken_call() -> None:
     assert parsed.calls[0].problem and parsed.calls[0].raw == "{name: f}"
     bad_args = parse('<tool_call>{"name": "f", "arguments": "{oops"}</tool_call>')
     assert bad_args.calls[0].problem == "its arguments are not JSON"
+
+
+def test_a_closing_marker_inside_an_argument_does_not_end_the_call() -> None:
+    args = {"code": "```py\nx = 1\n```", "html": "</tool_call>"}
+    for form in ("tag", "fence", "fence_call"):
+        parsed = parse("a " + render(form, [("f", args)]) + " b")
+        assert [(c.name, c.arguments) for c in parsed.calls] == [("f", args)], form
+        assert parsed.content == "a  b"
+
+
+def test_json_that_is_no_call_in_a_call_block_is_a_broken_call() -> None:
+    for text in ('<tool_call>{"x": 1}</tool_call>', '```tool_call\n{"x": 1}\n```'):
+        [call] = parse(text).calls
+        assert call.problem and call.raw == '{"x": 1}'
 
 
 def test_an_unclosed_tag_at_the_end_counts_when_its_json_is_whole() -> None:

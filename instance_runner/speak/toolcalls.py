@@ -90,10 +90,14 @@ def read_at(
 
 def _tag(text: str, start: int, final: bool) -> tuple[int | None, list[Call] | None]:
     body_start = start + len(OPEN_TAG)
+    close, value = _first_whole(text, body_start, CLOSE_TAG)
+    if value is not None:
+        calls = _calls_in(value) or [Call("", None, compact_raw(value), _NOT_A_CALL)]
+        return close + len(CLOSE_TAG), calls
+    if not final:
+        return None, None  # a later close tag may end it (a string may hold one)
     close = text.find(CLOSE_TAG, body_start)
     if close < 0:
-        if not final:
-            return None, None
         body = text[body_start:]
         value = _decode_all(body)
         calls = _calls_in(value) if value is not None else None
@@ -101,32 +105,57 @@ def _tag(text: str, start: int, final: bool) -> tuple[int | None, list[Call] | N
             return len(text), calls
         return body_start, None
     body = text[body_start:close]
-    value = _decode_all(body)
-    calls = _calls_in(value) if value is not None else None
-    if not calls:
-        calls = [Call("", None, body.strip(), "the <tool_call> block is not a JSON call")]
-    return close + len(CLOSE_TAG), calls
+    return close + len(CLOSE_TAG), [
+        Call("", None, body.strip(), "the <tool_call> block is not a JSON call")
+    ]
+
+
+def _first_whole(text: str, body_start: int, marker: str) -> tuple[int, Any | None]:
+    """The first `marker` after `body_start` before which the text is one
+    whole JSON value: (its position, the value), or (-1, None)."""
+    close = text.find(marker, body_start)
+    while close >= 0:
+        value = _decode_all(text[body_start:close])
+        if value is not None:
+            return close, value
+        close = text.find(marker, close + 1)
+    return -1, None
 
 
 def _fence(text: str, start: int, final: bool) -> tuple[int | None, list[Call] | None]:
     info_end = text.find("\n", start + len(FENCE))
-    close = text.find(FENCE, info_end + 1) if info_end >= 0 else -1
-    if close < 0:
+    first = text.find(FENCE, info_end + 1) if info_end >= 0 else -1
+    if first < 0:
         if not final:
             return None, None
         return start + len(FENCE), None  # an unclosed fence is text
     info = text[start + len(FENCE) : info_end].strip().lower()
-    body = text[info_end + 1 : close]
-    end = close + len(FENCE)
-    if info not in ("", "json", *CALL_FENCES):
-        return end, None
-    value = _decode_all(body)
-    calls = _calls_in(value) if value is not None else None
-    if calls:
-        return end, calls
+    body_start = info_end + 1
+    if info not in ("", "json", *CALL_FENCES) or not text[body_start:first].lstrip().startswith(
+        ("{", "[")
+    ):
+        if info in CALL_FENCES:
+            return first + len(FENCE), [Call("", None, text[body_start:first].strip(), _NOT_JSON)]
+        return first + len(FENCE), None
+    close, value = _first_whole(text, body_start, FENCE)
+    if value is not None:
+        calls = _calls_in(value)
+        if not calls and info in CALL_FENCES:
+            calls = [Call("", None, compact_raw(value), _NOT_A_CALL)]
+        return close + len(FENCE), (calls or None)
+    if not final:
+        return None, None  # a later fence may end it (a string may hold one)
     if info in CALL_FENCES:
-        return end, [Call("", None, body.strip(), f"the ```{info} block is not a JSON call")]
-    return end, None
+        return first + len(FENCE), [Call("", None, text[body_start:first].strip(), _NOT_JSON)]
+    return first + len(FENCE), None
+
+
+_NOT_JSON = "the fenced tool call is not a JSON call"
+_NOT_A_CALL = 'the call block holds JSON that is not {"name": ..., "arguments": {...}}'
+
+
+def compact_raw(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _object(text: str, start: int, final: bool) -> tuple[int | None, list[Call] | None]:
