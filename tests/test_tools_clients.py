@@ -62,7 +62,8 @@ def test_a_langchain_agent_finishes_a_two_tool_task(running: Demo) -> None:
     assert messages[-1].content == DONE
 
 
-def test_an_openai_agents_sdk_agent_finishes_a_two_tool_task(running: Demo) -> None:
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_an_openai_agents_sdk_agent_finishes_a_two_tool_task(running: Demo, streamed: bool) -> None:
     from agents import (
         Agent,
         OpenAIChatCompletionsModel,
@@ -96,7 +97,12 @@ def test_an_openai_agents_sdk_agent_finishes_a_two_tool_task(running: Demo) -> N
                 tools=[add, multiply],
                 model=OpenAIChatCompletionsModel(model="demo-fast", openai_client=client),
             )
-            return (await Runner.run(agent, TASK)).final_output
+            if not streamed:
+                return (await Runner.run(agent, TASK)).final_output
+            run = Runner.run_streamed(agent, TASK)  # tool_calls deltas, as OpenAI streams them
+            async for _ in run.stream_events():
+                pass
+            return run.final_output
 
     final = asyncio.run(run())
     assert sorted(ran) == ["add", "multiply"]
