@@ -231,6 +231,17 @@ def test_every_field_is_honoured_listed_or_refused(client: openai.OpenAI) -> Non
         model="demo-fast", messages=user("hi"), seed=4, extra_body={"top_k": 3}
     )
     assert raw.headers["x-mictl-ignored"] == "seed, top_k"
+    with client.chat.completions.with_streaming_response.create(
+        model="demo-fast", messages=user("hi"), seed=4, stream=True
+    ) as streamed:
+        assert streamed.headers["x-mictl-ignored"] == "seed"
+        assert "".join(streamed.iter_lines()).endswith("data: [DONE]")
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    with_image = client.chat.completions.with_raw_response.create(
+        model="demo-fast",
+        messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}, image]}],
+    )
+    assert with_image.headers["x-mictl-ignored"] == "image_url"  # not sent to pages yet
     with pytest.raises(openai.BadRequestError) as refused:
         client.chat.completions.create(model="demo-fast", messages=user("hi"), logprobs=True)
     assert refused.value.param == "logprobs"
