@@ -68,12 +68,14 @@ async def handle(request: Request, instance: Instance, max_body: int) -> Respons
     slot = instance.slot()
     async with cancel_on_disconnect(request.receive):
         await slot.__aenter__()
+    turn = Turn(instance, instance.session.take(), req, model_id, wanted, plan, text)
     try:
-        turn = Turn(instance, instance.session.take(), req, model_id, wanted, plan, text)
         async with cancel_on_disconnect(request.receive):
             first = await turn.next()
         request.scope[FIRST_DELTA] = time.monotonic()  # for the request log line
     except BaseException:
+        await turn.close()
+        turn.end()
         await slot.__aexit__(None, None, None)
         raise
     if req.stream:
@@ -96,8 +98,8 @@ async def handle(request: Request, instance: Instance, max_body: int) -> Respons
                 reasoning += more
                 result = outcome.settle(plan, answer)
     finally:
-        turn.end()
-        await turn.close()
+        await turn.close()  # stops the page if the answer is not over...
+        turn.end()  # ...before the next chat opens on it
         await slot.__aexit__(None, None, None)
     instance.succeeded()
     if result is not None and result.problem:

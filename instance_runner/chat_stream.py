@@ -151,8 +151,8 @@ async def stream(
         with anyio.CancelScope(shield=True):
             if not completed:
                 log.info("client went away mid-stream; stopping the generation")
-            turn.end()
             await turn.close()
+            turn.end()
             await slot.__aexit__(None, None, None)
 
 
