@@ -43,7 +43,7 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.type, self.code, self.headers = status, type, code, headers or {}
-        self.param = param  # the request field at fault
+        self.param = param  # the request field at fault, as OpenAI names it
 
 
 def rate_limit_error(model: str, seconds: float, text: str = "") -> ApiError:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import msgspec
 
-from instance_runner.prompt import Message
+from common.capabilities import Capabilities
+from instance_runner.speak.types import (
+    FunctionCall,
+    Message,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    ToolChoice,
+)
 
 
 class StreamOptions(msgspec.Struct):
@@ -23,6 +31,10 @@ class ChatRequest(msgspec.Struct, kw_only=True):
     stop: str | list[str] | None = None
     user: str | None = None
     n: int | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
 
 
 class Usage(msgspec.Struct):
@@ -34,8 +46,24 @@ class Usage(msgspec.Struct):
 
 class ResponseMessage(msgspec.Struct, omit_defaults=True):
     role: str
-    content: str
+    content: str | None  # None beside tool calls with no text around them
     reasoning_content: str | None = None  # the model's thinking (DeepSeek's field)
+    tool_calls: list[ToolCall] | None = None
+
+
+class DeltaFunction(msgspec.Struct, omit_defaults=True):
+    name: str | None = None
+    arguments: str = ""
+
+
+class DeltaToolCall(msgspec.Struct, omit_defaults=True):
+    """A piece of a streamed call: index, id, type and name first, then
+    its arguments in pieces (OpenAI's shape)."""
+
+    index: int
+    function: DeltaFunction
+    id: str | None = None
+    type: str | None = None
 
 
 class Choice(msgspec.Struct):
@@ -59,6 +87,7 @@ class Delta(msgspec.Struct, omit_defaults=True):
     role: str | None = None
     content: str | None = None
     reasoning_content: str | None = None  # thinking deltas, as DeepSeek and LiteLLM send them
+    tool_calls: list[DeltaToolCall] | None = None
 
 
 class ChunkChoice(msgspec.Struct):
@@ -84,6 +113,7 @@ class Model(msgspec.Struct):
     created: int = 0
     owned_by: str = "mictl"
     object: str = "model"
+    capabilities: Capabilities = msgspec.field(default_factory=Capabilities)
 
 
 class ModelList(msgspec.Struct):
@@ -113,3 +143,6 @@ class Health(msgspec.Struct, kw_only=True):
     captcha_until: float = 0.0
     cooling: dict[str, float] = {}
     signed_out_reason: str = ""
+
+
+__all__ = ["FunctionCall", "Message"]

@@ -78,6 +78,17 @@ def test_text_parts_and_a_conversation_pass() -> None:
     check(body(messages=[{"role": "system", "content": "be brief"}, {"role": "user"}]))
 
 
+def test_tool_turns_pass_to_the_instance() -> None:
+    """An assistant turn with only calls, and tool results: the instance
+    writes them into the transcript."""
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    only_calls = {"role": "assistant", "content": None, "tool_calls": [call]}
+    check(body(messages=[only_calls]))
+    check(body(messages=[only_calls, {"role": "tool", "tool_call_id": "c1", "content": "42"}]))
+    with pytest.raises(BadRequest):
+        check(body(messages=[{"role": "assistant", "content": None, "tool_calls": None}]))
+
+
 def test_depth_ignores_brackets_inside_strings() -> None:
     assert depth(b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"]"}') == 1
     assert depth(b"[" * 32 + b"]" * 32) == 32

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import msgspec
 
+from common.capabilities import EMULATED, Capabilities
+
 
 class ModelObject(msgspec.Struct):
     id: str
     object: str = "model"
     created: int = 0
     owned_by: str = "mictl"
+    capabilities: Capabilities = EMULATED
 
 
 class ModelList(msgspec.Struct):

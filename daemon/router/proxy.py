@@ -69,6 +69,9 @@ def _retry_after(value: str | None, default: float = 30.0) -> float:
         return default
 
 
+IGNORED = b"x-mictl-ignored"  # the request fields an instance did not honour
+
+
 class Relay:
     """A streamed answer passed through chunk by chunk, as an ASGI response.
 
@@ -198,7 +201,11 @@ class Forwarder:
             self.metrics.observe(backend.name, time.monotonic() - started)
             content_type = resp.header(b"content-type") or "text/event-stream"
             # The relay owns the slot from here, and frees it when the stream ends.
-            return Relay(self._relay(resp, lease.hand_over(), started), content_type)
+            relay = Relay(self._relay(resp, lease.hand_over(), started), content_type)
+            ignored = resp.header(IGNORED)
+            if ignored:  # what the instance did not do: the client must hear it
+                relay.headers.append((IGNORED, ignored.encode("latin-1")))
+            return relay
         try:
             payload = await resp.read()
         except asyncio.CancelledError:
@@ -214,6 +221,9 @@ class Forwarder:
         self.metrics.count(backend.name, str(status))
         retry_after = resp.header(b"retry-after")
         headers = {"Retry-After": retry_after} if retry_after else {}
+        ignored = resp.header(IGNORED)
+        if ignored:
+            headers["x-mictl-ignored"] = ignored
         latency = (time.monotonic() - started) * 1000
         verdict = classify(backend.kind, status)
         self._settle(lease, verdict, model, latency, retry_after)

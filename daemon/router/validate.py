@@ -47,6 +47,7 @@ Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 class Message(msgspec.Struct):
     role: Role
     content: str | list[Part] | None = None
+    tool_calls: msgspec.Raw = msgspec.Raw(b"null")  # not read: the instance reads calls
 
 
 class ChatBody(msgspec.Struct):
@@ -147,6 +148,10 @@ def _check_fields(req: ChatBody) -> None:
 
 
 def _has_text(message: Message) -> bool:
+    """Text to send, or an assistant's earlier tool calls (the transcript
+    carries them)."""
+    if bytes(message.tool_calls) not in (b"null", b"[]"):
+        return True
     content = message.content
     if isinstance(content, str):
         return visible(content)

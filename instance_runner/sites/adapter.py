@@ -22,7 +22,18 @@ from playwright.async_api import Error as PlaywrightError
 
 from instance_runner import timeline
 from instance_runner.images.decode import Image
-from instance_runner.sites import answer, login, models, pick, sel, send, settings, status, upload
+from instance_runner.sites import (
+    answer,
+    login,
+    models,
+    pick,
+    sel,
+    send,
+    settings,
+    status,
+    stopping,
+    upload,
+)
 from instance_runner.sites.decoders import Event
 from instance_runner.sites.errors import (
     Captcha,
@@ -175,25 +186,32 @@ class SiteAdapter:
         model: str | None,
         wanted: GenSettings | None = None,
         images: Sequence[Image] = (),
+        *,
+        fresh: bool = True,
+        keep: bool = False,
     ) -> AsyncIterator[Event]:
-        """Send `prompt` (with `images`, put in first) and yield the answer
-        (text and reasoning events).
+        """Send `prompt` and yield the answer (text and reasoning events).
 
-        Closing the iterator early (client gone, stop sequence reached) stops
-        the generation on the page. A problem whose status rule says `retry`
-        sends again from a fresh chat (so the page makes a fresh token),
-        only while nothing of the answer has been yielded.
+        `images` go in first. `fresh`: in a new chat with `model` picked
+        (else typed into the chat the last answer is in, as a follow-up
+        turn). `keep`: leave the chat open after the answer for a follow-up
+        (the caller then calls `end_chat`). Closing the iterator early
+        (client gone, stop sequence reached) stops the generation on the
+        page. A problem whose status rule says `retry` sends again from a
+        fresh chat (so the page makes a fresh token), only while nothing of
+        the answer has been yielded.
         """
         retried = 0
         while True:
-            attempt, started = self._generate_once(prompt, model, wanted, images), False
+            attempt = self._generate_once(prompt, model, wanted, images, fresh, keep)
+            started = False
             try:
                 async for event in attempt:
                     started = True
                     yield event
                 return
             except SiteProblem as exc:
-                if started or retried >= exc.retry:
+                if started or retried >= exc.retry or not fresh:
                     raise
                 retried += 1
                 log.info("%s; sending once more from a fresh chat", first_line(exc))
@@ -206,25 +224,18 @@ class SiteAdapter:
         model: str | None,
         wanted: GenSettings | None,
         images: Sequence[Image],
+        fresh: bool,
+        keep: bool,
     ) -> AsyncIterator[Event]:
         finished = False
-        label = await self._ahead if self._ahead else None
-        fresh, self._ahead = label is not None, None
+        label, ahead = None, False
+        if fresh:  # a follow-up leaves the chat as it is
+            label = await self._ahead if self._ahead else None
+            ahead, self._ahead = label is not None, None
         try:
             try:
-                chosen = self.resolve(model) if model else None
-                if model and chosen is None and not self._models:
-                    # The list could not be read when the page opened (a human
-                    # check stood in front of it): read it from a fresh page.
-                    await pick.reset(self.page, self.context, self.site)
-                    chosen = self.resolve(model) if await self.load_models() else None
-                    fresh, label = True, None
-                # (a reset checks the sign-in: fresh or not, the page was checked)
-                await pick.prepare(
-                    self.page, self.context, self.site, chosen, fresh=fresh, label=label
-                )
-                if wanted:
-                    await settings.apply(self.page, self.site, wanted)
+                if fresh:
+                    await self._prepare(model, wanted, ahead, label)
                 timeline.mark("prepared")
                 queue = self._events = asyncio.Queue()
                 network = self.tap is not None and self.site.stream.source == "network"
@@ -251,9 +262,31 @@ class SiteAdapter:
                 # Shielded: when the client goes away this runs inside a
                 # cancelled scope, and the page must be stopped all the same.
                 with anyio.CancelScope(shield=True):
-                    await self._bounded_stop()
-            if self.reset_ahead and self.site.reset != "none" and not self.jammed:
-                self.open_next_chat()
+                    self.jammed = not await stopping.stop_within(self.page, self.site)
+            if not keep and not self.jammed:
+                self.end_chat()
+
+    async def _prepare(
+        self, model: str | None, wanted: GenSettings | None, ahead: bool, label: str | None
+    ) -> None:
+        """A new chat with `model` picked and `wanted` set (`ahead`: opened
+        after the last answer, showing `label`)."""
+        chosen = self.resolve(model) if model else None
+        if model and chosen is None and not self._models:
+            # The list could not be read when the page opened (a human
+            # check stood in front of it): read it from a fresh page.
+            await pick.reset(self.page, self.context, self.site)
+            chosen = self.resolve(model) if await self.load_models() else None
+            ahead, label = True, None
+        # (a reset checks the sign-in: fresh or not, the page was checked)
+        await pick.prepare(self.page, self.context, self.site, chosen, fresh=ahead, label=label)
+        if wanted:
+            await settings.apply(self.page, self.site, wanted)
+
+    def end_chat(self) -> None:
+        """This chat is done: open the next one ahead (an instance does)."""
+        if self.reset_ahead and self.site.reset != "none" and not self.jammed:
+            self.open_next_chat()
 
     async def _send(self, prompt: str, queue: asyncio.Queue[tuple[str, Any]]) -> None:
         """Type the prompt and press send (send.py)."""
@@ -275,14 +308,6 @@ class SiteAdapter:
         except TimeoutError:
             self.jammed = True
             raise PageJammed(f"the page did not take the prompt within {limit:.0f}s") from None
-
-    async def _bounded_stop(self) -> None:
-        limit = self.site.timeouts.send
-        try:
-            await asyncio.wait_for(self.stop(), limit)
-        except TimeoutError:
-            self.jammed = True
-            log.warning("the page did not answer a stop within %.0fs; it is replaced", limit)
 
     async def type_prompt(self, prompt: str, *, press: bool = False) -> Any:
         """Arm page.js and put `prompt` in the prompt box (send.py), and with
@@ -372,20 +397,6 @@ class SiteAdapter:
                 raise LoggedOut(status.LOGGED_OUT)
             raise SiteError("the page navigated away during the generation")
         raise SiteError(f"unexpected page event {kind}")
-
-    async def stop(self) -> None:
-        """Press the site's stop button if a generation is running; best effort."""
-        try:
-            await self.page.evaluate("() => window.__mictlDisarm && window.__mictlDisarm()")
-            stop = self.site.selectors.stop
-            hit = await sel.first(self.page, stop, visible=True) if stop else None
-            if hit and not await hit[1].is_disabled():
-                await hit[1].click(timeout=2000)
-                # Free the page only once the site agrees it is idle.
-                await self.page.wait_for_selector(hit[0], state="hidden", timeout=5000)
-                log.info("stopped the generation on the page")
-        except PlaywrightError as exc:
-            log.warning("could not stop the generation: %s", first_line(exc))
 
 
 __all__ = ["SiteAdapter", "SiteProblem", "prepare_context"]

@@ -63,6 +63,8 @@ def load_site(name_or_path: str, url: str | None = None) -> SiteFile:
     if site.stream.source == "network" and site.stream.decoder not in DECODERS:
         known = ", ".join(sorted(DECODERS))
         raise SiteFileError(f"{path}: no decoder {site.stream.decoder!r} (known: {known})")
+    if site.speak_template and not Path(site.speak_template).is_absolute():
+        site.speak_template = str(path.parent / site.speak_template)
     if url:
         site.url = url
     return site

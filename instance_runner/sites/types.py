@@ -217,6 +217,9 @@ class SiteFile(Struct, kw_only=True):
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     stream: Stream = msgspec.field(default_factory=Stream)
     upload: Upload | None = None  # [upload]: how images go in; none: the site takes none
+    # A TOML file whose keys replace those of the tool and JSON prompt
+    # template (instance_runner/speak/template.toml); relative to this file.
+    speak_template: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.models, list):  # the old form: a static list

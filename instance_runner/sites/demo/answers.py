@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from instance_runner.sites.demo import tools
+
 MODELS = ("demo-fast", "demo-smart", "demo-long")
 
 # Markers a prompt may carry to make the site misbehave like the real ones.
@@ -21,9 +23,15 @@ RATE_LIMIT_SECONDS = 30
 VISION = ("demo-smart", "demo-long")
 
 
-def answer(model: str, prompt: str, images: tuple[str, ...] = ()) -> str:
+def answer(model: str, prompt: str, images: tuple[str, ...] = (), previous: str = "") -> str:
     """The full answer the demo site streams for `prompt` on `model`, with
-    the sha256 of each image the page sent (the first 12 hex digits)."""
+    the sha256 of each image the page sent (the first 12 hex digits);
+    `previous`: the prompt before it in the same chat. Tool calls and JSON:
+    tools.py."""
+    if tools.wants(prompt):
+        spoken = tools.answer(model, prompt, previous)
+        if spoken is not None:
+            return spoken
     words = prompt.split()
     last = words[-1] if words else ""
     turns = prompt.count("User:") or 1

@@ -39,6 +39,7 @@ STATIC = Path(__file__).with_name("static")
 def create_app(pace: float = 0.015, sessions: dict[str, str] | None = None) -> Starlette:
     valid = dict(SESSIONS if sessions is None else sessions)
     revoked: set[str] = set()
+    last: dict[str, str] = {}  # the chat so far, as much as the demo model reads: one prompt
 
     def user(request: Request) -> str | None:
         token = request.cookies.get(COOKIE, "")
@@ -59,7 +60,8 @@ def create_app(pace: float = 0.015, sessions: dict[str, str] | None = None) -> S
         return JSONResponse({"models": list(answers.MODELS)})
 
     async def generate(request: Request) -> Response:
-        if user(request) is None:
+        who = user(request)
+        if who is None:
             return JSONResponse({"error": "logged_out", "message": "Please sign in again."}, 401)
         body = await request.json()
         model, prompt = body.get("model", answers.MODELS[0]), body.get("prompt", "")
@@ -84,7 +86,8 @@ def create_app(pace: float = 0.015, sessions: dict[str, str] | None = None) -> S
         except (KeyError, TypeError, ValueError):
             return JSONResponse({"error": "bad_request", "message": "Bad image."}, 400)
         delay = pace * 20 if answers.SLOW in prompt else pace
-        text = answers.answer(model, prompt, hashes)
+        previous, last[who] = last.get(who, ""), prompt
+        text = answers.answer(model, prompt, hashes, previous)
         return StreamingResponse(
             _stream(text, delay, hang=answers.HANG in prompt),
             media_type="application/x-ndjson",
