@@ -166,3 +166,22 @@ def test_a_file_the_page_refuses_is_an_error_not_an_answer(variant: int, rep: Re
     assert failed.value.status_code >= 500
     assert "did not take the image" in failed.value.message
     assert harness.last_request(rep)["requests"] == sent  # nothing was sent
+
+
+def test_the_older_ui_takes_images_through_the_fallbacks(rep: Replica) -> None:
+    """The older UI: "Insert assets ..." and "Upload File" (CJackHwang PR
+    #169), the chips outside ms-prompt-box (assumed)."""
+    profile = harness.profile(rep.tmp / "old-ui-images.json", ui="old")
+    proc, port = harness.instance(rep.tmp, rep, "old-images", profile, TIMEOUTS)
+    try:
+        with client(port) as c:
+            got = c.chat.completions.create(
+                model="gemini-2.5-flash",
+                messages=asking("old", data_url(PNG), data_url(JPEG, "image/jpeg")),
+            )
+    finally:
+        proc.stop()
+    assert got.choices[0].message.content == answer(
+        "gemini-2.5-flash", "old", images=(sha(PNG), sha(JPEG))
+    )
+    assert harness.last_request(rep)["agreed_now"] is True
