@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
+from tests.helpers import BIN
 from tests.image_server import PNG
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import answer
@@ -185,3 +188,18 @@ def test_the_older_ui_takes_images_through_the_fallbacks(rep: Replica) -> None:
         "gemini-2.5-flash", "old", images=(sha(PNG), sha(JPEG))
     )
     assert harness.last_request(rep)["agreed_now"] is True
+
+
+def test_site_check_names_the_add_media_button(rep: Replica) -> None:
+    profile = harness.profile(rep.tmp / "check-images.json", ui="old")
+    out = subprocess.run(
+        [str(BIN / "mictl"), "site", "check", "--profile", str(profile), "--site", "aistudio",
+         "--screenshot", str(rep.tmp / "check-images.png"), "--json",
+         *[f"--browser-arg={a}" for a in rep.browser_args]],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    matched = {r["name"]: r for r in json.loads(out.stdout)["results"]}
+    # the older UI's button, by CJackHwang's 'button[aria-label^="Insert assets"]'
+    assert matched["upload: open 1"]["selector"] == 'button[aria-label^="Insert assets"]'
+    assert matched["upload: open 1"]["fallback"] == 2

@@ -43,7 +43,10 @@ window.replicaUpload = (box, ui, changed) => {
     ? "Insert assets such as images, videos, files, or audio" : "Insert images, videos, audio, or files";
   const item = ui === "old" ? "Upload File" : "Upload a file";
   box.insertAdjacentHTML("afterbegin", `<div class="multi-media-row"></div>`);
-  box.insertAdjacentHTML("beforeend", `<ms-add-media-button><button data-test-id="add-media-button"
+  // (the older UI's button has no data-test-id: CJ added that selector only
+  // with the newer UI, 08569982aef92923a5feff3e208416150367669e)
+  const testId = ui === "old" ? "" : `data-test-id="add-media-button"`;
+  box.insertAdjacentHTML("beforeend", `<ms-add-media-button><button ${testId}
     aria-label="${label}" iconname="add_circle" type="button">+</button></ms-add-media-button>`);
   const row = box.querySelector(".multi-media-row");
   const chips = []; // {chip, mime, b64 (null while loading)}
@@ -86,7 +89,7 @@ window.replicaUpload = (box, ui, changed) => {
     overlay().append(backdrop, pane);
     menu = [backdrop, pane];
   }
-  box.querySelector("[data-test-id=add-media-button]").addEventListener("click", openMenu);
+  box.querySelector("ms-add-media-button button").addEventListener("click", openMenu);
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeMenu(); });
 
   function askAcknowledgement() {
