@@ -168,6 +168,7 @@ def test_a_file_the_page_refuses_is_an_error_not_an_answer(variant: int, rep: Re
         c.chat.completions.create(model="gemini-2.5-pro", messages=asking("gif", data_url(GIF)))
     assert failed.value.status_code >= 500
     assert "did not take the image" in failed.value.message
+    assert "unsupported file type" in failed.value.message  # the page's own words
     assert harness.last_request(rep)["requests"] == sent  # nothing was sent
 
 

@@ -97,7 +97,7 @@ async def attach(page: Page, site: SiteFile, images: list[Image]) -> None:
         await _put(page, site, batch)
         chips += len(batch)
         what = f"image {i + 1} of {len(images)}" if len(batches) > 1 else f"{len(images)} sent"
-        await _taken(page, up, chips, what)
+        await _taken(page, site, chips, what)
         await _close(page, up)
 
 
@@ -128,8 +128,11 @@ async def _put(page: Page, site: SiteFile, images: list[Image]) -> None:
             raise SiteError(f"nothing to {up.method} the images on ({', '.join(target)})")
 
 
-async def _taken(page: Page, up: Upload, want: int, what: str) -> None:
-    """Wait for `want` chips, clicking `dismiss` whenever it shows."""
+async def _taken(page: Page, site: SiteFile, want: int, what: str) -> None:
+    """Wait for `want` chips, clicking `dismiss` whenever it shows; if they
+    do not come, the site's error banner (if one shows) says why."""
+    up = site.upload
+    assert up is not None
     deadline = asyncio.get_running_loop().time() + up.timeout
     args = [sel.options(up.chip), sel.options(up.dismiss), want]
     while True:
@@ -138,9 +141,11 @@ async def _taken(page: Page, up: Upload, want: int, what: str) -> None:
             found = await page.wait_for_function(_TAKEN, arg=args, timeout=max(left, 0.001) * 1000)
             state = await found.json_value()
         except PlaywrightError as exc:  # a timeout, or the page went away
+            said = await _banner(page, site.selectors.error)
             raise SiteError(
                 f"the site did not take the image ({what}, "
                 f"no {sel.any_of(up.chip)} for each within {up.timeout:g}s)"
+                + (f": {said}" if said else "")
             ) from exc
         if state == "taken":
             return
@@ -160,6 +165,15 @@ async def _close(page: Page, up: Upload) -> None:
         )
     except PlaywrightError as exc:
         raise SiteError(f"{sel.any_of(up.left_open)} stayed after {up.close}") from exc
+
+
+async def _banner(page: Page, error: Sel) -> str:
+    """The text of the site's error banner, if one shows (first line, short)."""
+    with contextlib.suppress(PlaywrightError):
+        hit = await sel.first(page, error, visible=True)
+        if hit:
+            return (await hit[1].inner_text()).strip().split("\n")[0][:200]
+    return ""
 
 
 async def _count(page: Page, chip: Sel) -> int:
