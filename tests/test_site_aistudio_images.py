@@ -128,6 +128,7 @@ def test_two_images_in_one_request_one_menu_opening_each(inst: int, rep: Replica
         seen = harness.last_request(rep)
         assert text == answer("gemini-2.5-pro", "compare", images=(sha(PNG), sha(JPEG)))
         assert [i["sha256"] for i in seen["images"]] == [sha(PNG), sha(JPEG)]
+        assert seen["stray_clicks"] == 0  # the menu was closed before it was opened again
         # the next request carries no image left over from the last
         plain = c.chat.completions.create(model="gemini-2.5-pro", messages=asking("none"))
     assert plain.choices[0].message.content == answer("gemini-2.5-pro", "none")
@@ -174,8 +175,10 @@ def test_a_file_the_page_refuses_is_an_error_not_an_answer(variant: int, rep: Re
 
 def test_the_older_ui_takes_images_through_the_fallbacks(rep: Replica) -> None:
     """The older UI: "Insert assets ..." and "Upload File" (CJackHwang PR
-    #169), the chips outside ms-prompt-box (assumed)."""
-    profile = harness.profile(rep.tmp / "old-ui-images.json", ui="old")
+    #169), the chips outside ms-prompt-box (assumed). Its add-media button
+    loses its first click here: the menu that did not open is clicked once
+    more, as CJackHwang's driver does."""
+    profile = harness.profile(rep.tmp / "old-ui-images.json", ui="old", loses_first_click=True)
     proc, port = harness.instance(rep.tmp, rep, "old-images", profile, TIMEOUTS)
     try:
         with client(port) as c:

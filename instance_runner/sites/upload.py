@@ -19,8 +19,8 @@ import base64
 import contextlib
 import fnmatch
 
+from playwright.async_api import ElementHandle, Page
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
 
 from instance_runner.images.decode import Image
 from instance_runner.sites import clicks, sel
@@ -105,16 +105,7 @@ async def _put(page: Page, site: SiteFile, images: list[Image]) -> None:
     up = site.upload
     assert up is not None
     if up.method == "input":
-        for step in up.open:
-            await clicks.click(page, step, "upload menu", wait_enabled=up.timeout)
-        try:  # a menu may draw the input a moment after the click
-            found = await page.wait_for_selector(
-                sel.any_of(up.input), state="attached", timeout=up.timeout * 1000
-            )
-        except PlaywrightError:
-            found = None
-        if found is None:
-            raise SiteError(f"no file input on the page ({sel.any_of(up.input)})")
+        found = await _open_input(page, up)
         await found.set_input_files(
             [{"name": im.name, "mimeType": im.mime, "buffer": im.data} for im in images]
         )
@@ -126,6 +117,38 @@ async def _put(page: Page, site: SiteFile, images: list[Image]) -> None:
         target = sel.options(up.target or site.selectors.prompt)
         if not await page.evaluate(_DISPATCH, [files, target, up.method]):
             raise SiteError(f"nothing to {up.method} the images on ({', '.join(target)})")
+
+
+async def _open_input(page: Page, up: Upload) -> ElementHandle:
+    """Click `open` and wait for the input (a menu may draw it a moment
+    later). A menu that did not open (the click missed: the page moved as a
+    chip loaded) is clicked once more, as CJackHwang/AIstudioProxyAPI's
+    driver does (page_controller_modules/input.py); not while `left_open`
+    shows: that menu is open, and a click would land on its backdrop."""
+    found = await _click_open(page, up, wait=min(up.timeout, 3.0) if up.open else up.timeout)
+    if found is None and up.open:
+        if up.left_open and await page.evaluate(_SHOWN, sel.options(up.left_open)):
+            found = await _wait_input(page, up, up.timeout)  # open: its input is coming
+        else:
+            found = await _click_open(page, up, wait=up.timeout)
+    if found is None:
+        raise SiteError(f"no file input on the page ({sel.any_of(up.input)})")
+    return found
+
+
+async def _click_open(page: Page, up: Upload, *, wait: float) -> ElementHandle | None:
+    for step in up.open:
+        await clicks.click(page, step, "upload menu", wait_enabled=up.timeout)
+    return await _wait_input(page, up, wait)
+
+
+async def _wait_input(page: Page, up: Upload, seconds: float) -> ElementHandle | None:
+    try:
+        return await page.wait_for_selector(
+            sel.any_of(up.input), state="attached", timeout=seconds * 1000
+        )
+    except PlaywrightError:
+        return None
 
 
 async def _taken(page: Page, site: SiteFile, want: int, what: str) -> None:
@@ -150,7 +173,7 @@ async def _taken(page: Page, site: SiteFile, want: int, what: str) -> None:
         if state == "taken":
             return
         with contextlib.suppress(SiteError):  # gone meanwhile: look again
-            await clicks.click(page, up.dismiss, "upload notice")
+            await clicks.click(page, up.dismiss, "upload notice", wait_enabled=max(left, 0))
 
 
 async def _close(page: Page, up: Upload) -> None:

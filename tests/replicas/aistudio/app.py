@@ -108,8 +108,13 @@ async def page(request: Request) -> Response:
     html = html.replace("{{LOAD}}", str(len(LOADS)))
     # Not part of AI Studio, for tests: a Run button that ignores clicks from
     # page script, as a site checking `isTrusted` would; a page that leaves
-    # the prompt in its box as it sends.
-    switches = {"TRUSTED_ONLY": "replica_trusted_only", "KEEPS": "replica_keeps_prompt"}
+    # the prompt in its box as it sends; an add-media button whose first
+    # click is lost (a page not yet ready for it).
+    switches = {
+        "TRUSTED_ONLY": "replica_trusted_only",
+        "KEEPS": "replica_keeps_prompt",
+        "LOSES": "replica_loses_first_click",
+    }
     for key, cookie in switches.items():
         html = html.replace(f"{{{{{key}}}}}", "1" if request.cookies.get(cookie) == "1" else "")
     LOADS.append(time.monotonic())
@@ -140,7 +145,7 @@ def cors(request: Request) -> dict[str, str]:
         "Access-Control-Allow-Credentials": "true",
         "Access-Control-Allow-Headers": (
             "authorization, content-type, x-goog-api-key, x-goog-authuser, x-replica-load, "
-            "x-replica-temporary, x-replica-agreed-now"
+            "x-replica-temporary, x-replica-agreed-now, x-replica-stray-clicks"
         ),
         "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Expose-Headers": "retry-after",
@@ -250,6 +255,7 @@ async def generate(request: Request) -> Response:
         temporary=request.headers.get("x-replica-temporary") == "1",  # "Temporary chat" on
         images=images,  # the last user turn's image parts: [{mime, sha256}]
         agreed_now=request.headers.get("x-replica-agreed-now") == "1",  # copyright, this page
+        stray_clicks=int(request.headers.get("x-replica-stray-clicks") or 0),  # on a backdrop
     )
     if images is None:  # assumed: Google's answer to a part it cannot read
         return rpc_error(request, 400, "INVALID_ARGUMENT", "Unable to process input image.")

@@ -82,6 +82,7 @@
     xhr.setRequestHeader("x-replica-load", document.body.dataset.load);  // for tests only
     xhr.setRequestHeader("x-replica-temporary", temporary ? "1" : "0");  // for tests only
     xhr.setRequestHeader("x-replica-agreed-now", upload.agreedNow() ? "1" : "0");  // for tests only
+    xhr.setRequestHeader("x-replica-stray-clicks", String(upload.stray()));  // for tests only
     if (onprogress) xhr.onprogress = () => onprogress(xhr);
     xhr.onloadend = () => ondone(xhr);
     sapisidHash().then((auth) => {

@@ -51,6 +51,7 @@ window.replicaUpload = (box, ui, changed) => {
   const row = box.querySelector(".multi-media-row");
   const chips = []; // {chip, mime, b64 (null while loading)}
   let agreedNow = false; // the acknowledgement was given on this page load (for tests)
+  let stray = 0; // clicks that landed on a backdrop (for tests)
 
   const overlay = () => document.querySelector(".cdk-overlay-container")
     || document.body.appendChild(Object.assign(document.createElement("div"), { className: "cdk-overlay-container" }));
@@ -73,7 +74,7 @@ window.replicaUpload = (box, ui, changed) => {
         <input type="file" class="file-input" data-test-upload-file-input hidden accept="${ACCEPT.join(",")}"></button>
       <button role="menuitem" class="mat-mdc-menu-item" aria-label="Drive"><span>Drive</span></button>
     </div></div>`;
-    backdrop.addEventListener("click", closeMenu);
+    backdrop.addEventListener("click", () => { stray++; closeMenu(); });
     const entry = pane.querySelector(".upload-file-menu-item"), input = entry.querySelector("input");
     let clicked = false;
     entry.addEventListener("click", (e) => {
@@ -89,7 +90,12 @@ window.replicaUpload = (box, ui, changed) => {
     overlay().append(backdrop, pane);
     menu = [backdrop, pane];
   }
-  box.querySelector("ms-add-media-button button").addEventListener("click", openMenu);
+  // (for tests only: a page that loses the button's first click, as one
+  // not ready yet would; data-loses-first-click, from app.py)
+  let lose = !!document.body.dataset.losesFirstClick;
+  box.querySelector("ms-add-media-button button").addEventListener("click", () => {
+    if (lose) lose = false; else openMenu();
+  });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeMenu(); });
 
   function askAcknowledgement() {
@@ -97,6 +103,7 @@ window.replicaUpload = (box, ui, changed) => {
     const backdrop = Object.assign(document.createElement("div"), {
       className: "cdk-overlay-backdrop cdk-overlay-dark-backdrop cdk-overlay-backdrop-showing",
     });
+    backdrop.addEventListener("click", () => { stray++; });
     const wrapper = document.createElement("div");
     wrapper.className = "cdk-global-overlay-wrapper";
     wrapper.innerHTML = `<div class="cdk-overlay-pane"><mat-dialog-container role="dialog" aria-modal="true">
@@ -161,6 +168,7 @@ window.replicaUpload = (box, ui, changed) => {
     loading: () => chips.some((c) => c.b64 === null),
     blocked: () => dialog !== null, // Run does nothing until the acknowledgement
     agreedNow: () => agreedNow,
+    stray: () => stray,
     // The user turn's image parts, [null, null, [mime, base64]] (inferred:
     // notes #21, the public Part.inline_data = 3, Blob{mime_type, data}),
     // and the chips cleared for the next prompt.
