@@ -46,6 +46,9 @@ async def check_page(page: Page, site: SiteFile, signed_in: bool) -> list[CheckR
     ]
     for t in site.toggle:  # [[toggle]]: the switch, in view or in its menu
         wanted += [(f"{t.name}: click", t.click, False), (f"{t.name}: menu", t.menu, False)]
+    if site.upload and site.upload.method == "input":  # [upload]: what opens the file input
+        up = site.upload
+        wanted += [(f"upload: open {i + 1}", step, False) for i, step in enumerate(up.open)]
     results = []
     for name, selector, required in wanted:
         fallbacks = sel.options(selector)

@@ -169,11 +169,21 @@ class Upload(Struct):
     method: "input" (a file input, found after clicking `open` in order: an
     attach button, a menu entry), "paste" (a paste of the files onto
     `target`, the prompt box by default) or "drop" (dropped there).
+
+    A file input without `multiple` takes one file: `one_at_a_time` opens
+    it and sets it for each file. A notice the site shows as a file is taken
+    (a consent asked once) is clicked away by `dismiss`; a menu the clicks
+    left open, whose backdrop would catch the next click, is closed with the
+    key `close` while `left_open` shows.
     """
 
     method: Literal["input", "paste", "drop"] = "input"
     open: list[Sel] = []  # clicked in order before the file input is looked for
-    input: Sel = "input[type=file]"
+    input: Sel = "input[type=file]"  # waited for (attached) after the clicks
+    one_at_a_time: bool = False  # the input takes one file: clicks and input per file
+    dismiss: Sel = ""  # plain CSS: clicked whenever it shows while a file goes in
+    left_open: Sel = ""  # after each file: while it shows, the key `close` is pressed
+    close: str = "Escape"
     target: Sel = ""  # paste / drop: where (default: the prompt box)
     accept: list[str] = msgspec.field(
         default_factory=lambda: ["image/png", "image/jpeg", "image/gif", "image/webp"]
@@ -181,7 +191,7 @@ class Upload(Struct):
     max_bytes: int = 20 * 1024 * 1024  # the site's own limit per file
     max_files: int = 10
     models: list[str] = msgspec.field(default_factory=lambda: ["*"])  # model ids (globs)
-    chip: Sel = ""  # one shows per file taken: all must show before sending
+    chip: Sel = ""  # one per file taken must show before sending (fallbacks: the best count)
     timeout: float = 30.0  # for the files to be taken
 
 

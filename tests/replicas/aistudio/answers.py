@@ -16,13 +16,16 @@ def thinking(model: str, prompt: str) -> str:
     return f"**Reading the request**\n\nThe user asked {len(prompt)} characters of {model}; café ✓."
 
 
-def answer(model: str, prompt: str, system: str = "") -> str:
+def answer(model: str, prompt: str, system: str = "", images: tuple[str, ...] = ()) -> str:
+    """With the sha256 of each image part received (its first 12 hex digits)."""
     words = prompt.split()[:6]
     text = f"## {MODELS.get(model, model)}\n\n**You said:** {' '.join(words)}\n\n"
     text += "- first point, with `code` and é\n- second point 😀\n\n"
     text += "```python\nprint('hello')\n```\n"
     if system:
         text += f"\n_system: {system}_\n"
+    if images:
+        text += f"\n**Images:** {len(images)}: {', '.join(h[:12] for h in images)}\n"
     return text
 
 

@@ -46,11 +46,16 @@ Behaviour by prompt text: "[quota]" 429, "[error]" 500, "[forbidden]" 403
 (permission), "[captcha]" 403 (unusual traffic), "[slow]" paced slowly,
 "[hang]" headers and then nothing, "[nothink]" no thinking parts.
 A profile cookie `replica_ui=old` serves the older UI.
+Images (static/upload.js says where each fact comes from): the answer names
+the sha256 of each image part of the last user turn (answers.py), so tests
+see the bytes arrive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -103,8 +108,13 @@ async def page(request: Request) -> Response:
     html = html.replace("{{LOAD}}", str(len(LOADS)))
     # Not part of AI Studio, for tests: a Run button that ignores clicks from
     # page script, as a site checking `isTrusted` would; a page that leaves
-    # the prompt in its box as it sends.
-    switches = {"TRUSTED_ONLY": "replica_trusted_only", "KEEPS": "replica_keeps_prompt"}
+    # the prompt in its box as it sends; an add-media button whose first
+    # click is lost (a page not yet ready for it).
+    switches = {
+        "TRUSTED_ONLY": "replica_trusted_only",
+        "KEEPS": "replica_keeps_prompt",
+        "LOSES": "replica_loses_first_click",
+    }
     for key, cookie in switches.items():
         html = html.replace(f"{{{{{key}}}}}", "1" if request.cookies.get(cookie) == "1" else "")
     LOADS.append(time.monotonic())
@@ -135,7 +145,7 @@ def cors(request: Request) -> dict[str, str]:
         "Access-Control-Allow-Credentials": "true",
         "Access-Control-Allow-Headers": (
             "authorization, content-type, x-goog-api-key, x-goog-authuser, x-replica-load, "
-            "x-replica-temporary"
+            "x-replica-temporary, x-replica-agreed-now, x-replica-stray-clicks"
         ),
         "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Expose-Headers": "retry-after",
@@ -191,12 +201,36 @@ def element(part: list[object], finish: int | None = None, n: int = 0) -> bytes:
     ).encode()
 
 
-def last_user_text(body: list[object]) -> str:
+def last_user_parts(body: list[object]) -> list[object]:
     contents = body[1] if len(body) > 1 and isinstance(body[1], list) else []
     for content in reversed(contents):
         if isinstance(content, list) and len(content) > 1 and content[1] == "user":
-            return "".join(p[1] for p in content[0] if isinstance(p, list) and len(p) > 1)
-    return ""
+            return content[0] if isinstance(content[0], list) else []
+    return []
+
+
+def last_user_text(body: list[object]) -> str:
+    """The text parts, [null, text]; parts of other shapes are passed over."""
+    parts = last_user_parts(body)
+    return "".join(
+        p[1] for p in parts if isinstance(p, list) and len(p) > 1 and isinstance(p[1], str)
+    )
+
+
+def last_user_images(body: list[object]) -> list[dict[str, str]] | None:
+    """The image parts, [null, null, [mime, base64]] (inferred: see
+    static/upload.js), as their type and sha256; None if one does not decode."""
+    found = []
+    for p in last_user_parts(body):
+        if not (isinstance(p, list) and len(p) > 2 and isinstance(p[2], list) and len(p[2]) > 1):
+            continue
+        mime, data = p[2][0], p[2][1]
+        try:
+            raw = base64.b64decode(str(data), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        found.append({"mime": str(mime), "sha256": hashlib.sha256(raw).hexdigest()})
+    return found
 
 
 async def generate(request: Request) -> Response:
@@ -206,6 +240,7 @@ async def generate(request: Request) -> Response:
     body = json.loads(await request.body())
     model = str(body[0]).removeprefix("models/") or DEFAULT_MODEL
     prompt = last_user_text(body)
+    images = last_user_images(body)
     system = body[4][0][0][1] if len(body) > 4 and body[4] else ""
     SEEN.update(
         requests=int(SEEN["requests"]) + 1,  # type: ignore[call-overload]
@@ -218,7 +253,12 @@ async def generate(request: Request) -> Response:
         loaded=page_loaded(request.headers.get("x-replica-load", "")),
         ended=None,  # set once this answer is out
         temporary=request.headers.get("x-replica-temporary") == "1",  # "Temporary chat" on
+        images=images,  # the last user turn's image parts: [{mime, sha256}]
+        agreed_now=request.headers.get("x-replica-agreed-now") == "1",  # copyright, this page
+        stray_clicks=int(request.headers.get("x-replica-stray-clicks") or 0),  # on a backdrop
     )
+    if images is None:  # assumed: Google's answer to a part it cannot read
+        return rpc_error(request, 400, "INVALID_ARGUMENT", "Unable to process input image.")
     if "[quota]" in prompt:
         message = "You've exceeded your quota for this model. Please try again later."
         return rpc_error(request, 429, "RESOURCE_EXHAUSTED", message)
@@ -232,7 +272,7 @@ async def generate(request: Request) -> Response:
     pace = 0.15 if "[slow]" in prompt else PACE
     rng = random.Random(prompt)
     think = [] if "[nothink]" in prompt else pieces(thinking(model, prompt), 11)
-    text = pieces(answer(model, prompt, system))
+    text = pieces(answer(model, prompt, system, tuple(i["sha256"] for i in images)))
 
     async def stream() -> AsyncIterator[bytes]:
         if "[hang]" in prompt:

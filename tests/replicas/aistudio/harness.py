@@ -37,9 +37,11 @@ def profile(
     ui: str = "new",
     trusted_only: bool = False,
     keeps_prompt: bool = False,
+    loses_first_click: bool = False,
 ) -> Path:
     """A storage_state as `mictl profile capture` would save it for Google
-    (`ui`, `trusted_only`, `keeps_prompt`: replica-only switches, see app.py)."""
+    (`ui`, `trusted_only`, `keeps_prompt`, `loses_first_click`: replica-only
+    switches, see app.py)."""
     cookies = []
     if signed_in:
         cookies.append(_cookie("SID", "replica-session", ".google.com"))
@@ -49,6 +51,8 @@ def profile(
         cookies.append(_cookie("replica_trusted_only", "1", "aistudio.google.com"))
     if keeps_prompt:
         cookies.append(_cookie("replica_keeps_prompt", "1", "aistudio.google.com"))
+    if loses_first_click:
+        cookies.append(_cookie("replica_loses_first_click", "1", "aistudio.google.com"))
     path.write_text(json.dumps({"cookies": cookies, "origins": []}))
     path.chmod(0o600)
     return path

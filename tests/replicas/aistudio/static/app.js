@@ -50,7 +50,11 @@
     document.addEventListener("keydown", (e) => { if (e.key === "Escape") openMenu(false); });
   }
   const input = composer.querySelector("textarea");
-  const run = composer.querySelector("button");
+  const run = composer.querySelector("ms-run-button button, button.run-button");
+  // Files into the prompt (upload.js, with the sources of its facts).
+  const refresh = () => { if (!running) run.disabled = !input.value.trim() || upload.loading(); };
+  const upload = window.replicaUpload(
+    composer.querySelector(".prompt-box-container, .prompt-input-wrapper"), ui, () => refresh());
   const turns = $("turns");
   const history = []; // [[[null, text]], role]
   let running = null; // the XHR in flight
@@ -77,6 +81,8 @@
     xhr.setRequestHeader("content-type", "application/json+protobuf");
     xhr.setRequestHeader("x-replica-load", document.body.dataset.load);  // for tests only
     xhr.setRequestHeader("x-replica-temporary", temporary ? "1" : "0");  // for tests only
+    xhr.setRequestHeader("x-replica-agreed-now", upload.agreedNow() ? "1" : "0");  // for tests only
+    xhr.setRequestHeader("x-replica-stray-clicks", String(upload.stray()));  // for tests only
     if (onprogress) xhr.onprogress = () => onprogress(xhr);
     xhr.onloadend = () => ondone(xhr);
     sapisidHash().then((auth) => {
@@ -99,7 +105,7 @@
     $("model-name").textContent = models[model];
   });
 
-  input.addEventListener("input", () => { if (!running) run.disabled = !input.value.trim(); });
+  input.addEventListener("input", refresh);
   input.addEventListener("keydown", (e) => { if (e.key === "Enter" && e.ctrlKey) run.click(); });
   run.addEventListener("click", (e) => {
     // For tests only: how the run button was pressed, and a page that takes
@@ -107,6 +113,7 @@
     window.__replicaRunTrusted = e.isTrusted;
     (window.__replicaClicks = window.__replicaClicks || []).push(e.isTrusted);
     if (document.body.dataset.trustedOnly && !e.isTrusted) return;
+    if (!running && upload.blocked()) return; // the copyright acknowledgement first
     return running ? stop() : send();
   });
 
@@ -119,7 +126,7 @@
         ? `<svg width="12" height="12"><circle class="stoppable-spinner" r="5" cx="6" cy="6"/></svg><span class="run-button-label">Stop</span>`
         : `<span class="run-button-label">Run</span>`;
     }
-    run.disabled = on ? false : !input.value.trim();
+    run.disabled = on ? false : !input.value.trim() || upload.loading();
   }
 
   function turn(role) {
@@ -151,7 +158,7 @@
     if (!text.trim() || running) return;
     for (const n of document.querySelectorAll("ms-callout, .toast")) n.remove();
     turn("user").textContent = text;
-    history.push([[[null, text]], "user"]);
+    history.push([[...upload.take(), [null, text]], "user"]);  // images first (assumed)
     if (!document.body.dataset.keepsPrompt) input.value = "";  // (a test variant keeps it)
     const box = turn("model");
     box.innerHTML = `<ms-thought-chunk hidden></ms-thought-chunk><ms-text-chunk><ms-cmark-node class="cmark-node"></ms-cmark-node></ms-text-chunk>`;
