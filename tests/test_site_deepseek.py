@@ -14,8 +14,9 @@ import openai
 import pytest
 
 from tests.helpers import BIN
+from tests.recording import every_byte, mictl, modes
 from tests.replicas.deepseek import harness
-from tests.replicas.deepseek.answers import answer, thinking
+from tests.replicas.deepseek.answers import TOKEN, answer, thinking
 from tests.replicas.tls import Replica
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -217,3 +218,29 @@ def test_site_check_passes_and_names_the_matching_selectors(rep: Replica) -> Non
         "deepseek-chat-search",
         "deepseek-reasoner-search",
     }
+
+
+def test_record_then_replay_round_trips_with_no_secret(rep: Replica) -> None:
+    """`site record` on the replica (the browser flags through the config's
+    [profiles.browser] args, as an operator would give them), then `site
+    replay` of the recording: the answer comes back, no token is on disk."""
+    config = rep.tmp / "mictl.toml"
+    config.write_text(
+        '[daemon]\nsocket = "run/mictl.sock"\nstate_dir = "state"\nlog_dir = "log"\n'
+        f'[profiles]\ndir = "profiles"\nsite = "deepseek"\n'
+        f"[profiles.browser]\nargs = {json.dumps(rep.browser_args)}\n"
+    )
+    profile = harness.profile(rep.tmp / "record.json")
+    out = rep.tmp / "recording"
+    made = mictl("-c", str(config), "site", "record", "--profile", str(profile),
+                 "--site", "deepseek", "--out", str(out), "--prompt", "record me",
+                 "--model", "deepseek-reasoner")  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert modes(out) <= {0o700, 0o600}
+    whole = every_byte(out)
+    assert TOKEN.encode() not in whole
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["answer"] == answer("record me", thinking=True)
+    replayed = mictl("site", "replay", str(out), "--json")
+    report = json.loads(replayed.stdout)
+    assert replayed.returncode == 0 and report["ok"], replayed.stdout

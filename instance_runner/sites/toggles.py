@@ -100,6 +100,10 @@ async def drive(page: Page, site: SiteFile, model: str) -> None:
     driven = [t for t in site.toggle if t.models]
     if not driven:
         return
+    # A page just loaded may not show its switches yet: a hidden switch
+    # would read as off. Wait (a while) for them to show first.
+    wait_ms = min(site.timeouts.ready, 5) * 1000
+    await page.evaluate(_AWAIT, [[s for t in driven for s in sel.options(t.click)], wait_ms])
     off = set(await page.evaluate(_OFF, [sel.options(t.on) for t in driven]))
     for index, toggle in enumerate(driven):
         want = wanted(toggle, model)
