@@ -244,3 +244,38 @@ def test_record_then_replay_round_trips_with_no_secret(rep: Replica) -> None:
     replayed = mictl("site", "replay", str(out), "--json")
     report = json.loads(replayed.stdout)
     assert replayed.returncode == 0 and report["ok"], replayed.stdout
+
+
+def profile_check(rep: Replica, profile: Path, site: str) -> tuple[int, str]:
+    config = rep.tmp / "check.toml"
+    config.write_text(
+        '[daemon]\nsocket = "run/mictl.sock"\nstate_dir = "state"\nlog_dir = "log"\n'
+        f'[profiles]\ndir = "profiles"\nsite = "deepseek"\n'
+        f"[profiles.browser]\nargs = {json.dumps(rep.browser_args)}\n"
+    )
+    out = mictl("-c", str(config), "profile", "check", str(profile), "--site", site, "--json")
+    assert TOKEN not in out.stdout + out.stderr
+    return out.returncode, out.stdout + out.stderr
+
+
+def test_profile_check_reads_the_login_from_local_storage(rep: Replica) -> None:
+    """With the sign-in URL and form rules taken out of the site file, only
+    [login] local_storage can tell the profile without its userToken."""
+    code, out = profile_check(rep, harness.profile(rep.tmp / "pc-in.json"), "deepseek")
+    assert code == 0 and json.loads(out)["state"] == "logged_in", out
+    bundled = Path(__file__).resolve().parents[1] / "instance_runner/sites/deepseek.toml"
+    text = bundled.read_text()
+    cut = ["url_patterns = ['^https://chat\\.deepseek\\.com/sign_in']\n",
+           "logged_out = 'input[type=\"password\"]'\n"]  # fmt: skip
+    assert all(c in text for c in cut)
+    for c in cut:
+        text = text.replace(c, "")
+    text = text.replace("ready = 30", "ready = 3")  # (nothing it waits for shows)
+    variant = rep.tmp / "deepseek-storage-only.toml"
+    variant.write_text(text)
+    nobody = harness.profile(rep.tmp / "pc-out.json", token=None)
+    code, out = profile_check(rep, nobody, str(variant))
+    assert code == 1 and json.loads(out)["state"] == "logged_out", out
+    variant.write_text(text.replace('local_storage = ["userToken"]\n', ""))
+    code, out = profile_check(rep, nobody, str(variant))
+    assert json.loads(out)["state"] == "unknown", out  # the rule above is what told it
