@@ -279,3 +279,25 @@ def test_profile_check_reads_the_login_from_local_storage(rep: Replica) -> None:
     variant.write_text(text.replace('local_storage = ["userToken"]\n', ""))
     code, out = profile_check(rep, nobody, str(variant))
     assert json.loads(out)["state"] == "unknown", out  # the rule above is what told it
+
+
+def test_a_model_whose_switch_will_not_show_on_fails_and_sends_nothing(rep: Replica) -> None:
+    """The model check: DeepThink's `on` pointed at nothing, so after the
+    click the page never shows it on; deepseek-reasoner must not be answered
+    by deepseek-chat."""
+    bundled = Path(__file__).resolve().parents[1] / "instance_runner/sites/deepseek.toml"
+    on = 'on = \'div[role="button"].ds-toggle-button.ds-toggle-button--selected:nth-child(1 of'
+    text = bundled.read_text()
+    assert on in text
+    variant = rep.tmp / "deepseek-wrong-on.toml"
+    variant.write_text(text.replace(on, on.replace("--selected", "--nowhere")))
+    profile = harness.profile(rep.tmp / "wrong.json")
+    proc, port = harness.instance(rep.tmp, rep, "wrong", profile, ["--site", str(variant)])
+    try:
+        before = harness.last_request(rep)["requests"]
+        with client(port) as c, pytest.raises(openai.APIStatusError) as info:
+            c.chat.completions.create(model="deepseek-reasoner", messages=ask("hi"))
+        assert "could not turn DeepThink on for deepseek-reasoner" in info.value.message
+        assert harness.last_request(rep)["requests"] == before  # nothing was sent
+    finally:
+        proc.stop()
