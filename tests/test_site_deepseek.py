@@ -14,9 +14,8 @@ import openai
 import pytest
 
 from tests.helpers import BIN
-from tests.recording import every_byte, mictl, modes
 from tests.replicas.deepseek import harness
-from tests.replicas.deepseek.answers import TOKEN, answer, thinking
+from tests.replicas.deepseek.answers import answer, thinking
 from tests.replicas.tls import Replica
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -218,67 +217,6 @@ def test_site_check_passes_and_names_the_matching_selectors(rep: Replica) -> Non
         "deepseek-chat-search",
         "deepseek-reasoner-search",
     }
-
-
-def test_record_then_replay_round_trips_with_no_secret(rep: Replica) -> None:
-    """`site record` on the replica (the browser flags through the config's
-    [profiles.browser] args, as an operator would give them), then `site
-    replay` of the recording: the answer comes back, no token is on disk."""
-    config = rep.tmp / "mictl.toml"
-    config.write_text(
-        '[daemon]\nsocket = "run/mictl.sock"\nstate_dir = "state"\nlog_dir = "log"\n'
-        f'[profiles]\ndir = "profiles"\nsite = "deepseek"\n'
-        f"[profiles.browser]\nargs = {json.dumps(rep.browser_args)}\n"
-    )
-    profile = harness.profile(rep.tmp / "record.json")
-    out = rep.tmp / "recording"
-    made = mictl("-c", str(config), "site", "record", "--profile", str(profile),
-                 "--site", "deepseek", "--out", str(out), "--prompt", "record me",
-                 "--model", "deepseek-reasoner")  # fmt: skip
-    assert made.returncode == 0, made.stdout + made.stderr
-    assert modes(out) <= {0o700, 0o600}
-    whole = every_byte(out)
-    assert TOKEN.encode() not in whole
-    meta = json.loads((out / "meta.json").read_text())
-    assert meta["answer"] == answer("record me", thinking=True)
-    replayed = mictl("site", "replay", str(out), "--json")
-    report = json.loads(replayed.stdout)
-    assert replayed.returncode == 0 and report["ok"], replayed.stdout
-
-
-def profile_check(rep: Replica, profile: Path, site: str) -> tuple[int, str]:
-    config = rep.tmp / "check.toml"
-    config.write_text(
-        '[daemon]\nsocket = "run/mictl.sock"\nstate_dir = "state"\nlog_dir = "log"\n'
-        f'[profiles]\ndir = "profiles"\nsite = "deepseek"\n'
-        f"[profiles.browser]\nargs = {json.dumps(rep.browser_args)}\n"
-    )
-    out = mictl("-c", str(config), "profile", "check", str(profile), "--site", site, "--json")
-    assert TOKEN not in out.stdout + out.stderr
-    return out.returncode, out.stdout + out.stderr
-
-
-def test_profile_check_reads_the_login_from_local_storage(rep: Replica) -> None:
-    """With the sign-in URL and form rules taken out of the site file, only
-    [login] local_storage can tell the profile without its userToken."""
-    code, out = profile_check(rep, harness.profile(rep.tmp / "pc-in.json"), "deepseek")
-    assert code == 0 and json.loads(out)["state"] == "logged_in", out
-    bundled = Path(__file__).resolve().parents[1] / "instance_runner/sites/deepseek.toml"
-    text = bundled.read_text()
-    cut = ["url_patterns = ['^https://chat\\.deepseek\\.com/sign_in']\n",
-           "logged_out = 'input[type=\"password\"]'\n"]  # fmt: skip
-    assert all(c in text for c in cut)
-    for c in cut:
-        text = text.replace(c, "")
-    text = text.replace("ready = 30", "ready = 3")  # (nothing it waits for shows)
-    variant = rep.tmp / "deepseek-storage-only.toml"
-    variant.write_text(text)
-    nobody = harness.profile(rep.tmp / "pc-out.json", token=None)
-    code, out = profile_check(rep, nobody, str(variant))
-    assert code == 1 and json.loads(out)["state"] == "logged_out", out
-    variant.write_text(text.replace('local_storage = ["userToken"]\n', ""))
-    code, out = profile_check(rep, nobody, str(variant))
-    assert json.loads(out)["state"] == "unknown", out  # the rule above is what told it
 
 
 def test_a_model_whose_switch_will_not_show_on_fails_and_sends_nothing(rep: Replica) -> None:
