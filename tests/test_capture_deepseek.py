@@ -42,7 +42,7 @@ def ask(text: str) -> list[dict[str, str]]:
 def test_capture_keeps_the_login_from_local_storage_and_serves(rep: Replica) -> None:
     """`mictl profile capture` (a scripted sign-in in the page's own form)
     waits for the localStorage login, saves it in the profile's origins,
-    and an instance on that profile answers."""
+    and an instance on that profile answers until the token expires."""
     config = rep.tmp / "capture.toml"
     config.write_text(
         '[daemon]\nsocket = "run/mictl.sock"\nstate_dir = "state"\nlog_dir = "log"\n'
@@ -67,7 +67,11 @@ def test_capture_keeps_the_login_from_local_storage_and_serves(rep: Replica) -> 
     try:
         with client(port) as c:
             got = c.chat.completions.create(model="deepseek-chat", messages=ask("captured"))
-        assert got.choices[0].message.content == answer("captured")
+            assert got.choices[0].message.content == answer("captured")
+            # The token then expires (the site's 401): logged out, not retried.
+            with pytest.raises(openai.APIStatusError) as info:
+                c.chat.completions.create(model="deepseek-chat", messages=ask("[expired] hi"))
+        assert info.value.status_code == 503 and info.value.code == "logged_out"
     finally:
         proc.stop()
 
