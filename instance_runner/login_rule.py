@@ -3,8 +3,8 @@
 The rule comes from the site file: the `logged_in` / `logged_out` / `captcha`
 selectors, the logged-out and captcha markers, and the [login] table (sign-in
 URL patterns, sign-in page titles, the session cookies, the localStorage keys
-a login is kept in). Used by `mictl profile
-capture` (wait until a person has signed in) and `mictl profile check`.
+a login is kept in). Used by `mictl profile capture` (wait until a person has
+signed in) and `mictl profile check`.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def profile_secrets(profile: str, secrets: Secrets) -> list[dict[str, Any]]:
 
 def storage_stand_ins(profile: str, stand_in: str) -> list[dict[str, str]]:
     """The profile's localStorage items with every value (or, in a JSON
-    value, every string in it) replaced by `stand_in`."""
+    value, every string in it) replaced by `stand_in`, every number by 0."""
     state = json.loads(Path(profile).read_bytes())
     out = []
     for origin in state.get("origins", []):
@@ -130,7 +130,10 @@ def _stand_in(data: Any, stand_in: str) -> Any:
         return {k: _stand_in(v, stand_in) for k, v in data.items()}
     if isinstance(data, list):
         return [_stand_in(v, stand_in) for v in data]
-    return stand_in if isinstance(data, str) else data
+    if isinstance(data, str):
+        return stand_in
+    # (a number may be an account id: 0 instead; true, false and null stay)
+    return 0 if isinstance(data, int | float) and not isinstance(data, bool) else data
 
 
 REDACT_PAGE_JS = """([literals, names, email, emailOut, redacted, nameOut]) => {
