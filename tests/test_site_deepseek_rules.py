@@ -4,12 +4,18 @@ kept in localStorage."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from instance_runner.login_rule import rule_for
+from instance_runner.record import storage_stand_ins
 from instance_runner.sites import status
 from instance_runner.sites.errors import Captcha, LoggedOut, RateLimited, UpstreamError
 from instance_runner.sites.loader import load_site
 from instance_runner.sites.login import Seen, judge
 from instance_runner.sites.toggles import wanted
+from tests.replicas.deepseek import harness
+from tests.replicas.deepseek.answers import TOKEN
 
 SITE = load_site("deepseek")
 BUSY = "服务器繁忙\uff0c请稍后再试\u3002"
@@ -48,3 +54,16 @@ def test_a_login_missing_from_local_storage_is_signed_out() -> None:
     gone = judge(Seen(url=home, title="DeepSeek", found=found, storage=[]), SITE)
     assert not gone.signed_in and "userToken" in (gone.signed_out or "")
     assert rule_for(SITE).local_storage == ["userToken"] and rule_for(SITE).positive
+
+
+def test_a_recording_keeps_the_storage_login_shape_without_its_values(tmp_path: Path) -> None:
+    profile = harness.profile(tmp_path / "p.json")
+    state = json.loads(profile.read_text())
+    state["origins"][0]["localStorage"].append({"name": "uid", "value": "123456789"})
+    profile.write_text(json.dumps(state))
+    items = storage_stand_ins(str(profile), "[redacted]")
+    assert TOKEN not in json.dumps(items) and "123456789" not in json.dumps(items)
+    token = next(i for i in items if i["name"] == "userToken")
+    assert token["origin"] == harness.ORIGIN
+    assert json.loads(token["value"]) == {"value": "[redacted]", "__version": "[redacted]"}
+    assert next(i for i in items if i["name"] == "uid")["value"] == "0"
