@@ -2,8 +2,9 @@
 
 The rule comes from the site file: the `logged_in` / `logged_out` / `captcha`
 selectors, the logged-out and captcha markers, and the [login] table (sign-in
-URL patterns, sign-in page titles, the session cookies). Used by `mictl profile
-capture` (wait until a person has signed in) and `mictl profile check`.
+URL patterns, sign-in page titles, the session cookies, the localStorage keys
+a login is kept in). Used by `mictl profile capture` (wait until a person has
+signed in) and `mictl profile check`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class LoginRule(msgspec.Struct, kw_only=True):
 
     selectors: list[str] = []  # one of them present
     cookies: list[str] = []  # cookies that must all be present (names)
+    local_storage: list[str] = []  # the page's localStorage keys that must all be present
     out_selectors: list[str] = []  # any present: signed out
     out_urls: list[str] = []  # regexes: the page went to a sign-in URL
     out_titles: list[str] = []  # title substrings of a sign-in page
@@ -34,7 +36,7 @@ class LoginRule(msgspec.Struct, kw_only=True):
 
     @property
     def positive(self) -> bool:
-        return bool(self.selectors or self.cookies)
+        return bool(self.selectors or self.cookies or self.local_storage)
 
 
 def as_list(value: Any) -> list[str]:
@@ -53,6 +55,7 @@ def rule_for(site: SiteFile) -> LoginRule:
     return LoginRule(
         selectors=as_list(s.logged_in) or as_list(s.prompt),
         cookies=as_list(getattr(login, "cookies", None)),
+        local_storage=as_list(getattr(login, "local_storage", None)),
         out_selectors=as_list(s.logged_out),
         out_urls=as_list(getattr(login, "url_patterns", None)),
         out_titles=as_list(getattr(login, "title_markers", None)),
@@ -70,6 +73,15 @@ async def _any(page: Page, selectors: list[str]) -> bool:
         except PlaywrightError:
             continue  # an invalid selector, or the page navigated meanwhile
     return False
+
+
+async def _stored(page: Page, keys: list[str]) -> bool:
+    """Whether the page's localStorage holds every key (a login kept there)."""
+    try:
+        script = "(keys) => keys.every((k) => localStorage.getItem(k) !== null)"
+        return bool(await page.evaluate(script, keys))
+    except PlaywrightError:
+        return False
 
 
 async def _text(page: Page) -> str:
@@ -106,6 +118,8 @@ async def evaluate(rule: LoginRule, page: Page, context: BrowserContext) -> Logi
         names = {c["name"] for c in await context.cookies()}
         if not set(rule.cookies) <= names:
             return "logged_out"
+    if rule.local_storage and not await _stored(page, rule.local_storage):
+        return "logged_out"
     if rule.selectors and not await _any(page, rule.selectors):
         if rule.out_markers:
             text = text if text is not None else await _text(page)

@@ -64,6 +64,10 @@ class Meta(msgspec.Struct, kw_only=True):
     # The profile's cookies without their values: a replay sets stand-ins,
     # so that rules asking for a session cookie hold as they did.
     cookies: list[dict[str, Any]] = []
+    # The profile's localStorage items, every string in them a stand-in: a
+    # login kept there (DeepSeek's userToken, JSON) keeps its shape, so the
+    # page replayed reads it as the recorded page did.
+    local_storage: list[dict[str, str]] = []
 
 
 class Recording(msgspec.Struct):
@@ -88,9 +92,48 @@ def profile_secrets(profile: str, secrets: Secrets) -> list[dict[str, Any]]:
     for origin in state.get("origins", []):
         for item in origin.get("localStorage", []):
             if any(k in item.get("name", "").lower() for k in ("token", "auth", "session")):
-                secrets.add(item.get("value"))
+                secrets.add(item.get("value"), *_strings(_json(item.get("value"))))
     keep = ("name", "domain", "path", "secure", "httpOnly", "sameSite")
     return [{k: c[k] for k in keep if k in c} for c in state.get("cookies", [])]
+
+
+def storage_stand_ins(profile: str, stand_in: str) -> list[dict[str, str]]:
+    """The profile's localStorage items with every value (or, in a JSON
+    value, every string in it) replaced by `stand_in`, every number by 0."""
+    state = json.loads(Path(profile).read_bytes())
+    out = []
+    for origin in state.get("origins", []):
+        for item in origin.get("localStorage", []):
+            value = _json(item.get("value"))
+            kept = json.dumps(_stand_in(value, stand_in)) if value is not None else stand_in
+            out.append({"origin": origin.get("origin", ""), "name": item["name"], "value": kept})
+    return out
+
+
+def _json(value: Any) -> Any:
+    try:
+        return json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _strings(data: Any) -> list[str]:
+    if isinstance(data, dict):
+        return [s for v in data.values() for s in _strings(v)]
+    if isinstance(data, list):
+        return [s for v in data for s in _strings(v)]
+    return [data] if isinstance(data, str) and len(data) >= 8 else []
+
+
+def _stand_in(data: Any, stand_in: str) -> Any:
+    if isinstance(data, dict):
+        return {k: _stand_in(v, stand_in) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_stand_in(v, stand_in) for v in data]
+    if isinstance(data, str):
+        return stand_in
+    # (a number may be an account id: 0 instead; true, false and null stay)
+    return 0 if isinstance(data, int | float) and not isinstance(data, bool) else data
 
 
 REDACT_PAGE_JS = """([literals, names, email, emailOut, redacted, nameOut]) => {
@@ -133,6 +176,7 @@ async def record(
     secrets.names.update(r for r in (redact or []) if r)
     meta = Meta(site=site.name, url=site.url, prompt=prompt, model=model, recorded_at=time.time())
     meta.cookies = cookies
+    meta.local_storage = storage_stand_ins(profile, REDACTED)
     snapshots: dict[str, str] = {}
     shot = None
     tmp = _private_tmp()

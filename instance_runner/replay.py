@@ -202,6 +202,8 @@ async def replay(
             context = await browser.new_context()
             if meta.cookies:  # stand-ins for the profile's cookies, by name
                 await context.add_cookies([{**c, "value": STAND_IN} for c in meta.cookies])
+            if meta.local_storage:  # stand-ins for its localStorage, likewise
+                await context.add_init_script(_storage_script(meta.local_storage))
             await context.route("**/*", server.handle)
             _, adapter = await adapter_for(site, context)
             try:
@@ -221,6 +223,18 @@ async def replay(
     same_failure = bool(meta.error) and report.error.split(":")[0] == meta.error.split(":")[0]
     report.ok = not report.missing and (report.answer_matches or same_failure)
     return report
+
+
+def _storage_script(items: list[dict[str, str]]) -> str:
+    """Page script that puts the recorded localStorage stand-ins in place
+    (on their origin, before the page's own scripts run)."""
+    return f"""(() => {{
+        for (const i of {json.dumps(items)}) {{
+            if (location.origin === i.origin && localStorage.getItem(i.name) === null) {{
+                localStorage.setItem(i.name, i.value);
+            }}
+        }}
+    }})();"""
 
 
 def site_text(directory: str) -> str:

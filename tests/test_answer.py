@@ -13,7 +13,13 @@ import pytest
 from instance_runner.sites import answer
 from instance_runner.sites.answer import Answer
 from instance_runner.sites.decoders import Event
-from instance_runner.sites.errors import RateLimited, SiteError, Stalled, UpstreamError
+from instance_runner.sites.errors import (
+    LoggedOut,
+    RateLimited,
+    SiteError,
+    Stalled,
+    UpstreamError,
+)
 from instance_runner.sites.loader import load_site
 from tests.replicas.aistudio.app import element
 
@@ -115,3 +121,14 @@ def test_read_yields_until_done_and_raises_what_went_wrong() -> None:
     )
     with pytest.raises(Stalled, match="no answer from the page"):
         asyncio.run(collect(Answer(quick, network=False)))
+
+
+def test_a_page_that_leaves_as_its_request_fails_is_judged_by_the_status() -> None:
+    """DeepSeek's page goes to sign in on a 401 before its body is read: the
+    status alone decides, at once, not after first_delta."""
+    for leaving in (("navigated", None), ("net_failed", "net::ERR_ABORTED")):
+        a = Answer(load_site("deepseek"), network=True)
+        step = feed(a, ("net_response", (401, {})), leaving)[-1]
+        assert isinstance(step.problem, LoggedOut), leaving
+    a = Answer(load_site("deepseek"), network=True)  # a 200 page that navigates: go on
+    assert feed(a, ("net_response", (200, {})), ("navigated", None))[-1].problem is None

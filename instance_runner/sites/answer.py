@@ -63,7 +63,9 @@ class Answer:
         if kind == "net_data" and self.failed:
             self.body += data[: MAX_ERROR_BODY - len(self.body)]
             return Step()
-        if kind == "net_end" and self.failed:
+        if self.failed and (kind == "net_end" or kind in ("navigated", "net_failed")):
+            # (a page may leave as its request fails, before the body is
+            # read: DeepSeek's goes to sign in on a 401. The status decides.)
             text = self.body.decode("utf-8", "replace")
             return Step(problem=status.classify(self.site, self.failed[0], text, self.failed[1]))
         if kind in ("net_data", "net_end") and self.decoder is not None:

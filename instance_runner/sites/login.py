@@ -21,8 +21,8 @@ from instance_runner.sites.types import SiteFile
 
 NOT_CSS = "?"  # a fallback the page's querySelector refused: Playwright's own syntax
 
-# [{role: [selectors]}, body wanted] -> what the page shows, for Seen.
-_LOOK = """([roles, wantBody]) => {
+# [{role: [selectors]}, body wanted, localStorage keys] -> what the page shows, for Seen.
+_LOOK = """([roles, wantBody, keys]) => {
     const found = {};
     for (const [role, sels] of Object.entries(roles)) {
         found[role] = null;
@@ -35,7 +35,9 @@ _LOOK = """([roles, wantBody]) => {
     const check = roles.check && found.check && found.check !== "?"
         ? document.querySelector(found.check).textContent.trim() : "";
     const body = wantBody && document.body ? document.body.innerText : "";
-    return {title: document.title, found, check, body};
+    let storage = [];
+    try { storage = keys.filter((k) => localStorage.getItem(k) !== null); } catch (e) {}
+    return {title: document.title, found, check, body, storage};
 }"""
 
 
@@ -50,6 +52,7 @@ class Seen(msgspec.Struct):
     body: str = ""
     url: str = ""
     cookies: list[str] = []
+    storage: list[str] = []  # the [login] local_storage keys the page holds
 
 
 class Look(msgspec.Struct, frozen=True):
@@ -75,7 +78,7 @@ def _roles(site: SiteFile) -> dict[str, list[str]]:
 async def _read(
     page: Page, context: BrowserContext, site: SiteFile, want_body: bool
 ) -> tuple[Any, list[Any]]:
-    script = page.evaluate(_LOOK, [_roles(site), want_body])
+    script = page.evaluate(_LOOK, [_roles(site), want_body, site.login.local_storage])
     if not site.login.cookies:
         return await script, []
     raw, cookies = await asyncio.gather(script, context.cookies())
@@ -112,6 +115,9 @@ def signed_out_reason_of(seen: Seen, site: SiteFile) -> str | None:
     missing = [c for c in login.cookies if c not in seen.cookies]
     if missing:
         return f"the session cookie is missing ({', '.join(missing)})"
+    gone = [k for k in login.local_storage if k not in seen.storage]
+    if gone:
+        return f"the login is missing from the page's local storage ({', '.join(gone)})"
     if seen.found.get("logged_out"):
         return "the sign-in form is showing"
     if seen.body and any(x.lower() in seen.body.lower() for x in m.logged_out):

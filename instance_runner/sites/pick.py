@@ -124,6 +124,8 @@ async def prepare(
                 await page.reload(timeout=site.timeouts.navigation * 1000)
     if not fresh:
         await reset(page, context, site)
+    if model is not None:  # switches the model asks for (DeepSeek's DeepThink)
+        await toggles.drive(page, site, model.id)
     if not wanted:
         return
     assert model is not None

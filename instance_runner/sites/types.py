@@ -57,6 +57,9 @@ class Login(Struct):
     url_patterns: list[str] = []  # regexes searched in the page's URL
     title_markers: list[str] = []  # substrings of the page title
     cookies: list[str] = []  # cookie names the signed-in context must hold
+    # localStorage keys the site's page must hold (DeepSeek keeps its login
+    # in localStorage "userToken", not in a cookie)
+    local_storage: list[str] = []
 
 
 class StatusRule(Struct):
@@ -160,6 +163,10 @@ class Toggle(Struct):
     click: Sel  # what turns it on
     menu: Sel = ""  # what opens the menu `click` is in, when it is not in view
     required: bool = False  # could not turn it on: fail the request (else a warning)
+    # Driven per request by the model asked for: on for these model ids
+    # (globs), off for every other; one that will not switch fails the
+    # request. Empty: on in every fresh chat.
+    models: list[str] = []
 
 
 class Upload(Struct):

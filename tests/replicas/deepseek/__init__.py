@@ -1,0 +1,1 @@
+"""A replica of chat.deepseek.com (app.py) for the site file's tests."""
