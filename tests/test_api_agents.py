@@ -6,7 +6,9 @@ front port under its own default model name."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import os
 import re
 import subprocess
@@ -74,8 +76,9 @@ def test_an_image_block_and_count_tokens_on_the_demo(front: Demo) -> None:
             max_tokens=200,
             messages=[{"role": "user", "content": content}],
         )
-        # The instance answers the text (what it does with images is its own business).
-        assert message.content[0].text == answer("demo-smart", "what is this?")
+        # The image block reached the site: the demo names its bytes' hash.
+        seen = hashlib.sha256(base64.b64decode(png["data"])).hexdigest()
+        assert message.content[0].text == answer("demo-smart", "what is this?", (seen,))
         counted = c.messages.count_tokens(
             model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x" * 40}]
         )
@@ -199,6 +202,10 @@ def test_the_anthropic_error_types_on_the_demo(front: Demo) -> None:
                 c.messages.create(model="demo-smart", max_tokens=50, messages=slow)
         assert full.value.status_code == 529
         assert full.value.body["error"]["type"] == "overloaded_error"
+        # The two streams closed: their pages stop, then take work again.
+        wait_until(
+            lambda: all(b["in_flight"] == 0 for b in front.health().values()), 60, "both free"
+        )
         limited = [{"role": "user", "content": f"{RATE_LIMIT} please"}]
         with pytest.raises(anthropic.RateLimitError) as caught:
             c.messages.create(model="demo-fast", max_tokens=50, messages=limited)

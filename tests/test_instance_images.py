@@ -127,3 +127,11 @@ def test_an_image_detail_the_page_cannot_honour_is_named_in_x_mictl_ignored(
         raw = c.chat.completions.with_raw_response.create(model="demo-smart", messages=messages)
     assert "image_url.detail" in raw.headers.get("x-mictl-ignored", "")
     assert sha(PNG)[:12] in (raw.parse().choices[0].message.content or "")
+
+
+def test_the_models_list_says_which_models_take_images(instance: int) -> None:
+    with client(instance) as c:
+        takes = {m.id: (m.model_extra or {})["capabilities"]["images"] for m in c.models.list()}
+        assert takes == {"demo-fast": False, "demo-smart": True, "demo-long": True}
+        one = c.models.retrieve("demo-smart")
+        assert (one.model_extra or {})["capabilities"]["images"] is True

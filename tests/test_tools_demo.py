@@ -4,6 +4,8 @@ model answering calls (instance_runner/sites/demo/tools.py)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 
 from tests.demo_daemon import Demo, demo
 from tests.helpers import wait_until
+from tests.image_server import PNG
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -236,12 +239,14 @@ def test_every_field_is_honoured_listed_or_refused(client: openai.OpenAI) -> Non
     ) as streamed:
         assert streamed.headers["x-mictl-ignored"] == "seed"
         assert "".join(streamed.iter_lines()).endswith("data: [DONE]")
-    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    png = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    image = {"type": "image_url", "image_url": {"url": png, "detail": "high"}}
     with_image = client.chat.completions.with_raw_response.create(
-        model="demo-fast",
+        model="demo-smart",
         messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}, image]}],
     )
-    assert with_image.headers["x-mictl-ignored"] == "image_url"  # not sent to pages yet
+    assert with_image.headers["x-mictl-ignored"] == "image_url.detail"  # the image goes in
+    assert hashlib.sha256(PNG).hexdigest()[:12] in with_image.parse().choices[0].message.content
     with pytest.raises(openai.BadRequestError) as refused:
         client.chat.completions.create(model="demo-fast", messages=user("hi"), logprobs=True)
     assert refused.value.param == "logprobs"
@@ -260,5 +265,5 @@ def test_models_say_what_they_take(client: openai.OpenAI) -> None:
         assert model.model_extra and model.model_extra["capabilities"] == {
             "tools": "emulated",
             "response_format": "emulated",
-            "images": "unknown",
+            "images": None,  # the front joins many sites: the instance's list knows
         }

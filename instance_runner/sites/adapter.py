@@ -22,18 +22,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from instance_runner import timeline
 from instance_runner.images.decode import Image
-from instance_runner.sites import (
-    answer,
-    login,
-    models,
-    pick,
-    sel,
-    send,
-    settings,
-    status,
-    stopping,
-    upload,
-)
+from instance_runner.sites import answer, login, models, pick, sel, send, settings, status
 from instance_runner.sites.decoders import Event
 from instance_runner.sites.errors import (
     Captcha,
@@ -47,8 +36,10 @@ from instance_runner.sites.errors import (
 )
 from instance_runner.sites.models import SiteModel
 from instance_runner.sites.settings import GenSettings
+from instance_runner.sites.stopping import stop_within
 from instance_runner.sites.tap import NetworkTap
 from instance_runner.sites.types import SiteFile
+from instance_runner.sites.upload import attach
 
 log = logging.getLogger("mictl.instance")
 PAGE_JS = (Path(__file__).with_name("page.js")).read_text()
@@ -243,7 +234,7 @@ class SiteAdapter:
                 if self.tap and network:
                     self.tap.arm(self.site.stream.url_contains)
                 if images:
-                    await upload.attach(self.page, self.site, list(images))
+                    await attach(self.page, self.site, list(images))
                 await self._in_time(self._send(prompt, queue))
             except PlaywrightError as exc:
                 if "crash" in str(exc).lower():
@@ -262,7 +253,7 @@ class SiteAdapter:
                 # Shielded: when the client goes away this runs inside a
                 # cancelled scope, and the page must be stopped all the same.
                 with anyio.CancelScope(shield=True):
-                    self.jammed = not await stopping.stop_within(self.page, self.site)
+                    self.jammed = not await stop_within(self.page, self.site)
             if not keep and not self.jammed:
                 self.end_chat()
 

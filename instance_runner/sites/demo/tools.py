@@ -56,13 +56,17 @@ def answer(model: str, prompt: str, previous: str = "") -> str | None:
     return None
 
 
+_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
+
+
 def last_user(prompt: str) -> str:
     """The user's last message: after the last `User:` label (a lone
-    message has none: the text after the instructions)."""
+    message has none: the text after the instructions), less the
+    `<system-reminder>` blocks an agent adds to it (Claude Code's), which
+    are not the user's words."""
     at = prompt.rfind("User: ")
-    if at < 0:
-        return prompt.rsplit("\n\n", 1)[-1]
-    return prompt[at + len("User: ") :]
+    said = prompt.rsplit("\n\n", 1)[-1] if at < 0 else prompt[at + len("User: ") :]
+    return _REMINDER.sub("", said)
 
 
 def _tools_answer(prompt: str, catalogue: str, bad: bool) -> str | None:
