@@ -20,6 +20,10 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
+from common.capabilities import EMULATED
+
+CAPABILITIES = msgspec.to_builtins(EMULATED)  # what an alias's model takes, as the front knows
+
 Aliases = Mapping[str, str | list[str]]
 GLOB_CHARS = frozenset("*?[")
 
@@ -67,6 +71,7 @@ def listing(aliases: Aliases, served: set[str]) -> list[dict[str, object]]:
             "owned_by": "mictl",
             "alias_of": [value] if isinstance(value, str) else list(value),
             "resolves_to": resolve(aliases, name, served) if not is_glob(name) else None,
+            "capabilities": CAPABILITIES,
         }
         for name, value in aliases.items()
     ]

@@ -56,6 +56,7 @@ def answer(model: str, prompt: str, previous: str = "") -> str | None:
     return None
 
 
+_NEXT_TURN = re.compile(r"\n\nSystem: ")
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
 
 
@@ -66,12 +67,14 @@ def last_user(prompt: str) -> str:
     are not the user's words."""
     at = prompt.rfind("User: ")
     said = prompt.rsplit("\n\n", 1)[-1] if at < 0 else prompt[at + len("User: ") :]
+    said = _NEXT_TURN.split(said, maxsplit=1)[0]  # a system turn after it is not the user's
     return _REMINDER.sub("", said)
 
 
 def _tools_answer(prompt: str, catalogue: str, bad: bool) -> str | None:
     tools = [json.loads(line) for line in catalogue.splitlines() if line.strip()]
     said = last_user(prompt)
+
     results = _RESULT.findall(said)
     if results:
         return "The tools said: " + "; ".join(r.strip() for r in results) + "."
