@@ -1,4 +1,4 @@
-"""The OpenAI-compatible API of one instance: one page, one generation at a time.
+"""The OpenAI-compatible API of one instance: one generation per page at a time.
 
 Requests queue in order in front of the page (bounded: beyond it, 503 with
 Retry-After). A streamed request answers with its first delta or with an
@@ -142,9 +142,9 @@ def build_app(
             ) from None
         slot = instance.slot()
         async with cancel_on_disconnect(request.receive):
-            await slot.__aenter__()
+            page = await slot.__aenter__()
         try:
-            deltas = instance.session.take().generate(text, model_id, wanted, images)
+            deltas = page.generate(text, model_id, wanted, images)
             outs = _outputs(deltas, limiter)
             async with cancel_on_disconnect(request.receive):
                 first = await _next(outs, instance, model_id)
@@ -256,7 +256,7 @@ async def _stream(
     req: ChatRequest,
     model_id: str,
     text: str,
-    slot: contextlib.AbstractAsyncContextManager[None],
+    slot: contextlib.AbstractAsyncContextManager[object],
 ) -> AsyncIterator[bytes]:
     chunk_id, created = _id(), int(time.time())
 
