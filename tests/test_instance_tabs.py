@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -43,8 +44,15 @@ def ask_in_a_row(rep: Replica, port: int, prompts: list[str]) -> list[dict]:
                 model=DEFAULT_MODEL, messages=[{"role": "user", "content": prompt}]
             )
             assert got.choices[0].message.content == answer(DEFAULT_MODEL, prompt)
-            seen.append(harness.last_request(rep))
+            seen.append(wait_until(lambda: ended(rep), 10, "the replica's end of the answer"))
     return seen
+
+
+def ended(rep: Replica) -> dict | None:
+    """The replica's record of the last request once it has sent the whole
+    answer (the page may have it all a moment before the replica says so)."""
+    seen = harness.last_request(rep)
+    return seen if seen["ended"] is not None else None
 
 
 def back_to_back(rep: Replica, tabs: int, *, dom: bool = False) -> list[dict]:
@@ -57,7 +65,7 @@ def back_to_back(rep: Replica, tabs: int, *, dom: bool = False) -> list[dict]:
     proc, port = harness.instance(rep.tmp, rep, name, profile, ["--tabs", str(tabs), *site])
     try:
         if tabs == 2:
-            wait_until(lambda: "second tab ready" in proc.output(), 90, "the second tab")
+            wait_until(lambda: "page 2 of 2 ready" in proc.output(), 90, "the second tab")
         harness.slow_loads(rep, SLOW)
         # The third finds neither tab's next chat open yet: it waits for one.
         words = ("one", "two", "three")
@@ -88,12 +96,15 @@ def test_one_tab_the_next_request_waits_for_its_page_load(rep: Replica) -> None:
     assert second["loaded"] > first["ended"]
 
 
-def page_ready(port: int) -> bool:
+def pages(port: int) -> list[str]:
+    """Each page's state, as /health says it."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
-            return bool(json.loads(r.read())["page_ready"])
+            return list(json.loads(r.read())["pages"])
+    except urllib.error.HTTPError as exc:  # 503 while no page is ready
+        return list(json.loads(exc.read())["pages"])
     except OSError:
-        return False
+        return []
 
 
 def test_both_tabs_crashed_come_back(rep: Replica) -> None:
@@ -102,13 +113,13 @@ def test_both_tabs_crashed_come_back(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "crash.json")
     proc, port = harness.instance(rep.tmp, rep, "crash", profile, ["--tabs", "2"])
     try:
-        wait_until(lambda: "second tab ready" in proc.output(), 90, "the second tab")
-        pages = renderers(proc.proc.pid)
-        assert len(pages) >= 2, pages  # one per tab
-        for pid in pages:
+        wait_until(lambda: "page 2 of 2 ready" in proc.output(), 90, "the second tab")
+        pids = renderers(proc.proc.pid)
+        assert len(pids) >= 2, pids  # one per tab
+        for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: proc.output().count("second tab ready") == 2, 90, "two tabs again")
-        wait_until(lambda: page_ready(port), 90, "the page")
+        wait_until(lambda: "crashed" in proc.output(), 30, "the crashes seen")
+        wait_until(lambda: pages(port) == ["free", "free"], 90, "both pages again")
         ask_in_a_row(rep, port, ["[nothink] after", "[nothink] crash"])
         assert proc.proc.poll() is None
     finally:
