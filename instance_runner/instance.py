@@ -4,11 +4,14 @@ what the site said (cooling models, logged out, captcha), published on
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator
+
+import anyio
 
 from instance_runner.browser import BrowserSession
 from instance_runner.challenge import Challenge
@@ -156,7 +159,12 @@ class Instance:
         try:
             yield held.adapter
         finally:
-            pages.release(held)  # a page that stopped answering is replaced
+            replacing = pages.release(held)
+            if replacing is not None:
+                # A page that stopped answering: its request ends once the
+                # page is replaced, as the next one may find no other page.
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait([replacing])
 
     def check_ready(self, model: str) -> None:
         s = self.session

@@ -111,7 +111,7 @@ class Pages:
         return any(s is not None and s.state in ("free", "busy") for s in self.slots)
 
     def states(self) -> list[PageState]:
-        return [s.state if s is not None else "broken" for s in self.slots]
+        return [s.state if s is not None else "opening" for s in self.slots]
 
     @property
     def any_free(self) -> bool:
@@ -173,25 +173,26 @@ class Pages:
                 if self.site.reset != "none":
                     adapter.open_next_chat()
                     await adapter.next_chat()
-                if self.slots[index] is not slot:  # crashed while opening
-                    return
+                if self.slots[index] is not slot or slot.state == "broken":
+                    return  # crashed while opening: replace() took over
                 self._made_free(slot)
                 log.info("page %d of %d ready", index + 1, self.tabs)
                 return
             except (PlaywrightError, SiteProblem) as exc:
-                if self.slots[index] is not slot:  # crashed: replace() took over
-                    return
+                if self.slots[index] is not slot or slot.state == "broken":
+                    return  # crashed: replace() took over
                 log.warning("could not open page %d (%s); trying again", index + 1, exc)
                 self._retire(slot)
             await asyncio.sleep(RETRY_OPEN)
 
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _made_free(self, slot: Slot) -> None:
-        if self.slots[slot.index] is not slot:
+        if self.slots[slot.index] is not slot or slot.state == "broken":
             return
         slot.state = "free"
         if slot not in self._free_order:
@@ -215,18 +216,17 @@ class Pages:
             self.adapter_ref.remove(slot.adapter)
         self._spawn(_close(slot.page))
 
-    def replace(self, slot: Slot, why: str) -> None:
-        """A page broke: close it and open another in its place; the others
-        keep answering."""
-        if self.slots[slot.index] is not slot or self.closing:
-            return
+    def replace(self, slot: Slot, why: str) -> asyncio.Task[None] | None:
+        """A page broke: close it and open another in its place (the task
+        that does); the others keep answering."""
+        if self.slots[slot.index] is not slot or slot.state == "broken" or self.closing:
+            return None
         others = [s for s in self.slots if s is not None and s is not slot and s.state != "broken"]
         log.error("page %d of %d %s; opening a fresh one", slot.index + 1, self.tabs, why)
         self._retire(slot)
         if slot.index == 0 and not others:
-            self._spawn(self._reopen_first())
-        else:
-            self._spawn(self._open_other(slot.index))
+            return self._spawn(self._reopen_first())
+        return self._spawn(self._open_other(slot.index))
 
     async def _reopen_first(self) -> None:
         try:
@@ -235,7 +235,7 @@ class Pages:
             self.on_fatal(f"could not recover from a page crash: {exc}")
 
     def _crashed(self, slot: Slot) -> None:
-        self.replace(slot, "crashed")
+        self.replace(slot, "crashed")  # its request fails on its own (PageCrashed)
 
     # ---------------------------------------------------------- requests
 
@@ -276,19 +276,20 @@ class Pages:
         if not self._starting:
             self._quiet.set()
 
-    def release(self, slot: Slot) -> None:
+    def release(self, slot: Slot) -> asyncio.Task[None] | None:
         """The request on `slot` ended: free it, or replace it if it stopped
-        answering (a renderer busy for good answers nothing again)."""
+        answering (a renderer busy for good answers nothing again): then the
+        task that opens its replacement."""
         slot.served += 1
         if slot.adapter.on_started is not None:
             slot.adapter.on_started = None
             self._started()
-        if self.slots[slot.index] is not slot:
-            return  # replaced meanwhile (it crashed)
+        if self.slots[slot.index] is not slot or slot.state == "broken":
+            return None  # being replaced (it crashed)
         if slot.adapter.jammed:
-            self.replace(slot, "stopped answering")
-            return
+            return self.replace(slot, "stopped answering")
         self._made_free(slot)
+        return None
 
     async def _until_quiet(self) -> None:
         """Before a page loads its next chat: let the requests that started
