@@ -237,4 +237,3 @@ class BrowserSession:
                 await self._pw.stop()
         if self._display is not None:
             self._display.stop()
-
