@@ -146,7 +146,7 @@ class RouterSection(Struct):
     sticky: Literal["none", "user", "header"] = "none"
     sticky_header: str = "x-mictl-session"
     max_body_bytes: AtLeastOne = 32 * 1024 * 1024  # images in data: URLs fit
-    max_concurrent: AtLeastOne = 1  # per instance: one page, one generation
+    max_concurrent: AtLeastOne = 1  # per instance, until its /health reports its pages (tabs)
     queue_size: Count = 256  # requests waiting for a free instance
     queue_timeout: Seconds = 60.0  # longest wait in the queue
     max_retries: Count = 2  # other instances tried when one fails before the first byte

@@ -278,8 +278,8 @@ class Pages:
 
     def release(self, slot: Slot) -> asyncio.Task[None] | None:
         """The request on `slot` ended: free it, or replace it if it stopped
-        answering (a renderer busy for good answers nothing again): then the
-        task that opens its replacement."""
+        answering (a renderer busy for good answers nothing again): then,
+        when no other page answers, the task that opens its replacement."""
         slot.served += 1
         if slot.adapter.on_started is not None:
             slot.adapter.on_started = None
@@ -287,7 +287,8 @@ class Pages:
         if self.slots[slot.index] is not slot or slot.state == "broken":
             return None  # being replaced (it crashed)
         if slot.adapter.jammed:
-            return self.replace(slot, "stopped answering")
+            replacing = self.replace(slot, "stopped answering")
+            return None if self.ready else replacing  # others answer meanwhile
         self._made_free(slot)
         return None
 
