@@ -222,6 +222,8 @@ class Instance:
         if self.challenge.active:
             lasted = self.challenge.clear()
             log.info("account %s: the human check has passed after %.0fs", self.name, lasted)
+            if self.session.pages is not None:
+                self.session.pages.fill()  # the pages it kept from opening
 
     async def failed_with(self, exc: SiteProblem, model: str) -> ApiError:
         """Record a site problem, save artifacts, and map it to an HTTP error."""

@@ -92,6 +92,7 @@ class Pages:
         self._starting = 0  # requests between taking a page and their first delta
         self._quiet = asyncio.Event()
         self._quiet.set()
+        self._filling: set[int] = set()  # pages being opened for the first time
         self.closing = False
         self.signed_in = False  # what the first page found
 
@@ -144,9 +145,16 @@ class Pages:
         self._made_free(slot)
         await self.on_opened(self.signed_in)
         if self.signed_in:
-            for i in range(1, self.tabs):
-                self._spawn(self._open_other(i))
+            self.fill()
         return self.signed_in
+
+    def fill(self) -> None:
+        """Open the pages not opened yet (after the first is signed in, or
+        once a human check in front of it has passed)."""
+        for i, slot in enumerate(self.slots):
+            if slot is None and i not in self._filling:
+                self._filling.add(i)
+                self._spawn(self._open_other(i))
 
     async def _page_slot(self, index: int) -> Slot:
         page = await self.context.new_page()
@@ -163,6 +171,12 @@ class Pages:
     async def _open_other(self, index: int) -> None:
         """Page `index` (not the first): signed in, models read, its next
         chat open; a page that cannot is tried again later."""
+        try:
+            await self._open_page(index)
+        finally:
+            self._filling.discard(index)
+
+    async def _open_page(self, index: int) -> None:
         while not self.closing:
             slot = await self._page_slot(index)
             adapter = slot.adapter
