@@ -10,12 +10,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.helpers import Proc, free_port, wait_until
+from instance_runner.sites.demo.answers import answer as demo_answer
+from tests.helpers import Proc, demo_site, free_port, runner, wait_until
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import DEFAULT_MODEL, answer
 from tests.replicas.tls import Replica
@@ -181,3 +183,39 @@ def test_a_429_on_one_page_cools_the_model_for_the_instance(rep: Replica) -> Non
             )
     finally:
         proc.stop()
+
+
+def test_a_page_that_stops_answering_is_replaced_while_the_other_answers(
+    tmp_path: Path,
+) -> None:
+    """The demo site's [[freeze]] jams its page's renderer for good (a script
+    that never returns): that page is replaced; the other answers throughout."""
+    site, site_port = demo_site(tmp_path)
+    timeouts = ["--timeout", "send=3", "--timeout", "first_delta=3"]
+    proc, port, _ = runner(tmp_path, site_port, extra=["--tabs", "2", *timeouts])
+    try:
+        wait_until(lambda: health(port).get("pages") == ["free"] * 2, 90, "two pages free")
+        base = f"http://127.0.0.1:{port}/v1"
+
+        async def scenario() -> tuple[object, str]:
+            async with openai.AsyncOpenAI(base_url=base, api_key="x", max_retries=0) as c:
+
+                async def ask(prompt: str) -> object:
+                    try:
+                        got = await c.chat.completions.create(
+                            model="demo-fast", messages=[{"role": "user", "content": prompt}]
+                        )
+                        return got.choices[0].message.content
+                    except openai.APIStatusError as exc:
+                        return exc
+
+                return tuple(await asyncio.gather(ask("[[freeze]] jam"), ask("[[slow]] go on")))
+
+        frozen, answered = asyncio.run(scenario())
+        assert isinstance(frozen, openai.APIStatusError) and frozen.status_code in (502, 504)
+        assert answered == demo_answer("demo-fast", "[[slow]] go on")
+        assert "stopped answering; opening a fresh one" in proc.output()
+        wait_until(lambda: health(port).get("pages") == ["free"] * 2, 90, "the page replaced")
+    finally:
+        proc.stop()
+        site.stop()
