@@ -182,6 +182,12 @@ class Pages:
             adapter = slot.adapter
             try:
                 if not await adapter.open():
+                    if not self.ready and self.slots[index] is slot:
+                        # No page left and the account is signed out: say so
+                        # (health: logged out), as the first page would.
+                        self._made_free(slot)
+                        await self.on_opened(False)
+                        return
                     raise SiteProblem("not signed in")
                 await adapter.load_models()
                 if self.site.reset != "none":
