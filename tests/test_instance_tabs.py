@@ -1,5 +1,5 @@
-"""Two tabs (`mictl-instance --tabs 2`, `[profiles.browser] tabs = 2`): a
-request right after an answer goes to the other tab, whose next chat opened
+"""Two or more tabs (`mictl-instance --tabs N`, `[profiles.browser] tabs = N`):
+a request right after an answer goes to another tab, whose next chat opened
 while the first one answered, instead of waiting for a page load. Against
 the AI Studio replica in real Chromium, through the openai client; the
 replica serves page loads late, and says when it served the page each
@@ -64,8 +64,7 @@ def back_to_back(rep: Replica, tabs: int, *, dom: bool = False) -> list[dict]:
     site = ["--site", str(harness.dom_site(rep.tmp))] if dom else []
     proc, port = harness.instance(rep.tmp, rep, name, profile, ["--tabs", str(tabs), *site])
     try:
-        if tabs == 2:
-            wait_until(lambda: "page 2 of 2 ready" in proc.output(), 90, "the second tab")
+        wait_until(lambda: pages(port) == ["free"] * tabs, 90, "every tab ready")
         harness.slow_loads(rep, SLOW)
         # The third finds neither tab's next chat open yet: it waits for one.
         words = ("one", "two", "three")
@@ -89,6 +88,14 @@ def test_two_tabs_reading_the_dom_each_tab_hears_its_own_page(rep: Replica) -> N
     # tab's answer must reach that tab's request, not the first tab's.
     first, second, _ = back_to_back(rep, 2, dom=True)
     assert second["loaded"] < first["ended"]  # the second answer came from the other tab
+
+
+def test_three_tabs_every_request_finds_its_chat_open(rep: Replica) -> None:
+    # The third request too: a third page's chat is open while the other
+    # two load their next ones.
+    first, second, third = back_to_back(rep, 3)
+    assert second["loaded"] < first["ended"]
+    assert third["loaded"] < second["ended"]
 
 
 def test_one_tab_the_next_request_waits_for_its_page_load(rep: Replica) -> None:
