@@ -219,3 +219,36 @@ def test_a_page_that_stops_answering_is_replaced_while_the_other_answers(
     finally:
         proc.stop()
         site.stop()
+
+
+async def each_its_model(port: int, asks: list[tuple[str, str]]) -> list[object]:
+    """(model, prompt) pairs asked at once: each answer, or its error."""
+    base = f"http://127.0.0.1:{port}/v1"
+    async with openai.AsyncOpenAI(base_url=base, api_key="x", max_retries=0) as c:
+
+        async def one(model: str, prompt: str) -> object:
+            try:
+                got = await c.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": prompt}]
+                )
+                return got.choices[0].message.content
+            except openai.APIStatusError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(m, p) for m, p in asks)))
+
+
+def test_pages_asking_for_different_models_at_once_each_get_theirs(rep: Replica) -> None:
+    """AI Studio keeps the model choice in localStorage, which the pages of
+    one browser context share: switches on several pages at once must not
+    let one page load with another's choice."""
+    proc, port = start(rep, "models3", 3)
+    models = ["gemini-2.5-flash", "gemini-2.0-flash-lite", DEFAULT_MODEL]
+    try:
+        for r in range(3):  # each page switches to each model once
+            order = models[r:] + models[:r]
+            asks = [(m, f"[nothink] round {r} wants {m}") for m in order]
+            got = asyncio.run(each_its_model(port, asks))
+            assert got == [answer(m, p) for m, p in asks]
+    finally:
+        proc.stop()
