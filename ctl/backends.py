@@ -75,6 +75,7 @@ def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
         "ROUTABLE",
         "HEALTH",
         "INFLIGHT",
+        "PAGES",
         "BREAKER",
         "SERVED",
         "FAILED",
@@ -88,6 +89,7 @@ def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
             "yes" if b.routable else "no",
             b.health,
             f"{b.in_flight}/{b.max_concurrent}",
+            pages(b.pages),
             b.breaker,
             str(b.served),
             str(b.failed),
@@ -97,3 +99,9 @@ def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
         for b in backends
     ]
     click.echo(columns(header, rows))
+
+
+def pages(states: list[str]) -> str:
+    """An instance's pages by state: "2 busy, 1 free" ("-" for an upstream)."""
+    counts = {s: states.count(s) for s in ("busy", "free", "opening", "broken")}
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "-"

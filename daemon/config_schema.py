@@ -79,10 +79,12 @@ class BrowserSection(Struct):
     executable: str = ""  # "" = headless shell, else system chromium, else Playwright's
     headless: bool = True
     args: list[str] = []
-    # 2: a second tab opens the next fresh chat while the first answers, so a
-    # request right after an answer does not wait for a page load (one more
-    # renderer process per instance: about 40-60 MB).
-    tabs: Annotated[int, msgspec.Meta(ge=1, le=2)] = 1
+    # N pages per instance, each answering its own request with its own chat
+    # (N answers at once per account, one browser: each page costs about a
+    # renderer, far less than an instance). A free page opens its next chat
+    # ahead, so a request right after an answer does not wait for a page load.
+    # The router takes each instance's capacity from its /health.
+    tabs: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
 
 
 def _instance_defaults() -> ProgramOptions:
@@ -148,7 +150,7 @@ class RouterSection(Struct):
     sticky: Literal["none", "user", "header"] = "none"
     sticky_header: str = "x-mictl-session"
     max_body_bytes: AtLeastOne = 32 * 1024 * 1024  # images in data: URLs fit
-    max_concurrent: AtLeastOne = 1  # per instance: one page, one generation
+    max_concurrent: AtLeastOne = 1  # per instance, until its /health reports its pages (tabs)
     queue_size: Count = 256  # requests waiting for a free instance
     queue_timeout: Seconds = 60.0  # longest wait in the queue
     max_retries: Count = 2  # other instances tried when one fails before the first byte

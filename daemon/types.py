@@ -233,3 +233,4 @@ class BackendInfo(msgspec.Struct, kw_only=True):
     latency_ms: float
     models: list[str]
     cooling: dict[str, float]  # model -> seconds left of a rate-limit cooldown
+    pages: list[str] = []  # an instance's pages (tabs): free, busy, opening or broken

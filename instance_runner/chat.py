@@ -79,8 +79,8 @@ async def handle(
         ) from None
     slot = instance.slot()
     async with cancel_on_disconnect(request.receive):
-        await slot.__aenter__()
-    turn = Turn(instance, instance.session.take(), req, model_id, wanted, plan, text, images)
+        page = await slot.__aenter__()  # the page (tab) this request holds
+    turn = Turn(instance, page, req, model_id, wanted, plan, text, images)
     try:
         async with cancel_on_disconnect(request.receive):
             first = await turn.next()

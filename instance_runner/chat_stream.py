@@ -67,7 +67,7 @@ def error_event(error: ApiError) -> bytes:
 
 
 async def stream(
-    first: Out | None, turn: Turn, slot: contextlib.AbstractAsyncContextManager[None]
+    first: Out | None, turn: Turn, slot: contextlib.AbstractAsyncContextManager[Any]
 ) -> AsyncIterator[bytes]:
     plan, req = turn.plan, turn.req
     chunk = Chunks(req.model)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ import anyio
 
 from instance_runner.browser import BrowserSession
 from instance_runner.challenge import Challenge
+from instance_runner.sites.adapter import SiteAdapter
 from instance_runner.sites.errors import (
     Captcha,
     LoggedOut,
@@ -28,6 +30,8 @@ from instance_runner.sites.errors import (
 from instance_runner.types import Health
 
 log = logging.getLogger("mictl.instance")
+# The page the current request holds (slot()), for what failed_with saves.
+_held: contextvars.ContextVar[SiteAdapter | None] = contextvars.ContextVar("held", default=None)
 
 
 class ApiError(Exception):
@@ -67,7 +71,6 @@ class Instance:
         self.session = session
         self.max_queue = max_queue
         self.waiting = 0
-        self.busy = False
         self.served = 0
         self.failed = 0
         self.last_error = ""
@@ -80,7 +83,15 @@ class Instance:
         )
         session.on_captcha = self.captcha_seen
         self.signed_out_reason = ""
-        self._page = asyncio.Lock()  # FIFO: one generation at a time
+
+    @property
+    def busy(self) -> bool:
+        """A generation is running on some page."""
+        return "busy" in self.page_states()
+
+    def page_states(self) -> list[str]:
+        pages = self.session.pages
+        return list(pages.states()) if pages is not None else ["opening"] * self.session.tabs
 
     @property
     def captcha(self) -> bool:
@@ -120,34 +131,40 @@ class Instance:
             captcha_until=self.captcha_until if self.captcha else 0.0,
             cooling=cooling,
             signed_out_reason=self.signed_out_reason if logged_out else "",
+            capacity=s.tabs,
+            pages=self.page_states(),
         )
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        if self._page.locked() and self.waiting >= self.max_queue:
+    async def slot(self) -> AsyncIterator[SiteAdapter]:
+        """A free page for one request, held for its generation (FIFO
+        beyond the free pages, bounded by max_queue)."""
+        pages = self.session.pages
+        if pages is None or (not pages.any_free and self.waiting >= self.max_queue):
             raise ApiError(
                 503,
-                f"instance {self.name} is busy and its queue is full",
+                f"instance {self.name} is busy and its queue is full"
+                if pages
+                else "the browser page is not ready",
                 "server_error",
-                "queue_full",
+                "queue_full" if pages else "not_ready",
                 {"Retry-After": "5"},
             )
         self.waiting += 1
         try:
-            await self._page.acquire()
+            held = await pages.acquire()
         finally:
             self.waiting -= 1
-        self.busy = True
+        _held.set(held.adapter)
         try:
-            yield
+            yield held.adapter
         finally:
-            self.busy = False
-            try:
-                if self.session.jammed:  # the next request gets a fresh page
-                    with anyio.CancelScope(shield=True):
-                        await self.session.replace_jammed()
-            finally:
-                self._page.release()
+            replacing = pages.release(held)
+            if replacing is not None:
+                # A page that stopped answering: its request ends once the
+                # page is replaced, as the next one may find no other page.
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait([replacing])
 
     def check_ready(self, model: str) -> None:
         s = self.session
@@ -205,14 +222,17 @@ class Instance:
         if self.challenge.active:
             lasted = self.challenge.clear()
             log.info("account %s: the human check has passed after %.0fs", self.name, lasted)
+            if self.session.pages is not None:
+                self.session.pages.fill()  # the pages it kept from opening
 
     async def failed_with(self, exc: SiteProblem, model: str) -> ApiError:
         """Record a site problem, save artifacts, and map it to an HTTP error."""
         self.failed += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
         log.warning("request failed: %s", self.last_error)
-        if not self.session.jammed:  # a page that answers nothing shows nothing
-            await self.session.save_artifacts(self.last_error)
+        held = _held.get()
+        if held is None or not held.jammed:  # a page that answers nothing shows nothing
+            await self.session.save_artifacts(self.last_error, held.page if held else None)
         if isinstance(exc, RateLimited):
             self.rate_limited_until[model] = time.time() + exc.retry_after
             log.warning("%s cooling down for %.0fs", model, exc.retry_after)

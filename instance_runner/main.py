@@ -72,11 +72,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--tabs",
         type=int,
-        choices=[1, 2],
+        choices=range(1, 17),
         default=1,
-        help="2: a second tab opens the next fresh chat while the first answers "
-        "(a request right after an answer need not wait for a page load; "
-        "one more renderer's memory)",
+        metavar="N",
+        help="pages in the browser, each answering its own request with its own chat "
+        "(N answers at once per account; a free page opens its next chat ahead, so a "
+        "request right after an answer need not wait for a page load; 1..16)",
     )
     p.add_argument("--max-queue", type=int, default=8)
     p.add_argument(

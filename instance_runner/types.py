@@ -143,6 +143,10 @@ class Health(msgspec.Struct, kw_only=True):
     captcha_until: float = 0.0
     cooling: dict[str, float] = {}
     signed_out_reason: str = ""
+    # The pages (tabs): requests it runs at once, and each page's state:
+    # "free", "busy", "opening" (loading, or replacing a broken one) or "broken".
+    capacity: int = 1
+    pages: list[str] = []
 
 
 __all__ = ["FunctionCall", "Message"]

@@ -119,8 +119,10 @@ def create_app(name: str, models: list[str]) -> Starlette:
     async def health(request: Request) -> Response:
         if state["health"] == "fail":
             return Response(b"sick", 500)
+        pages = {k: state[k] for k in ("capacity", "pages") if k in state}  # as tabs = N
         return JSONResponse(
             {"ok": True, "logged_in": True, "models": state["models"], "rate_limited_until": {}}
+            | pages
         )
 
     async def control(request: Request) -> Response:

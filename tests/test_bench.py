@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,13 @@ def test_status_time_times_each_path() -> None:
     out = bench("status_time.py", "--programs", "3", "--runs", "1")
     rows = [x.split() for x in out.splitlines() if x.startswith("/")]
     assert len(rows) == 3 and all(r[-3].isdigit() and r[-2].isdigit() for r in rows), out
+
+
+@pytest.mark.browser
+def test_capacity_compares_tabs_with_instances() -> None:
+    out = bench("capacity.py", "--seconds", "5", "--tabs", "1,2", timeout=400)
+    rows = [x for x in out.splitlines() if x.startswith(("1 instance", "2 instances"))]
+    assert len(rows) == 3, out  # 1 tab, 2 tabs, 2 instances of 1 tab
+    for row in rows:  # answers counted and memory measured
+        cells = re.split(r"\s{2,}", row)
+        assert cells[1].isdigit() and float(cells[2]) >= 0 and float(cells[4]) > 0, row

@@ -67,7 +67,7 @@ def test_example_config_documents_every_key_with_its_default() -> None:
         ('[programs."../x"]\ncommand = "x"', "programs.../x"),
         ('[profiles.program]\nstopsignal = "NOPE"', "profiles.program.stopsignal"),
         ('[daemon]\nsocket_mode = "rw"', "daemon.socket_mode"),
-        ("[profiles.browser]\ntabs = 3", "profiles.browser.tabs"),
+        ("[profiles.browser]\ntabs = 17", "profiles.browser.tabs"),
         ("[profiles.browser]\ntabs = 0", "profiles.browser.tabs"),
         ("[router\n", "not valid TOML"),
     ],
@@ -183,12 +183,12 @@ def test_fleet_and_scaling_values_at_their_edges_load(tmp_path: Path) -> None:
     assert cfg.scaling.up_above == 1.5 and cfg.fleet.flap_delay_max == 2
 
 
-def test_two_tabs_reach_each_instance(tmp_path: Path) -> None:
+def test_tabs_reach_each_instance(tmp_path: Path) -> None:
     from daemon.programs import instance_argv
 
     one = config.load(write(tmp_path, ""), env={})
-    two = config.load(write(tmp_path, "[profiles.browser]\ntabs = 2"), env={})
+    four = config.load(write(tmp_path, "[profiles.browser]\ntabs = 4"), env={})
     pool = tmp_path / "a.json"
     assert "--tabs" not in instance_argv(one, "a", 3001, "copy.json", pool)
-    argv = instance_argv(two, "a", 3001, "copy.json", pool)
-    assert argv[argv.index("--tabs") + 1] == "2"
+    argv = instance_argv(four, "a", 3001, "copy.json", pool)
+    assert argv[argv.index("--tabs") + 1] == "4"

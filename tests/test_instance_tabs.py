@@ -1,5 +1,5 @@
-"""Two tabs (`mictl-instance --tabs 2`, `[profiles.browser] tabs = 2`): a
-request right after an answer goes to the other tab, whose next chat opened
+"""Two or more tabs (`mictl-instance --tabs N`, `[profiles.browser] tabs = N`):
+a request right after an answer goes to another tab, whose next chat opened
 while the first one answered, instead of waiting for a page load. Against
 the AI Studio replica in real Chromium, through the openai client; the
 replica serves page loads late, and says when it served the page each
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -43,8 +44,15 @@ def ask_in_a_row(rep: Replica, port: int, prompts: list[str]) -> list[dict]:
                 model=DEFAULT_MODEL, messages=[{"role": "user", "content": prompt}]
             )
             assert got.choices[0].message.content == answer(DEFAULT_MODEL, prompt)
-            seen.append(harness.last_request(rep))
+            seen.append(wait_until(lambda: ended(rep), 10, "the replica's end of the answer"))
     return seen
+
+
+def ended(rep: Replica) -> dict | None:
+    """The replica's record of the last request once it has sent the whole
+    answer (the page may have it all a moment before the replica says so)."""
+    seen = harness.last_request(rep)
+    return seen if seen["ended"] is not None else None
 
 
 def back_to_back(rep: Replica, tabs: int, *, dom: bool = False) -> list[dict]:
@@ -56,8 +64,7 @@ def back_to_back(rep: Replica, tabs: int, *, dom: bool = False) -> list[dict]:
     site = ["--site", str(harness.dom_site(rep.tmp))] if dom else []
     proc, port = harness.instance(rep.tmp, rep, name, profile, ["--tabs", str(tabs), *site])
     try:
-        if tabs == 2:
-            wait_until(lambda: "second tab ready" in proc.output(), 90, "the second tab")
+        wait_until(lambda: pages(port) == ["free"] * tabs, 90, "every tab ready")
         harness.slow_loads(rep, SLOW)
         # The third finds neither tab's next chat open yet: it waits for one.
         words = ("one", "two", "three")
@@ -83,17 +90,28 @@ def test_two_tabs_reading_the_dom_each_tab_hears_its_own_page(rep: Replica) -> N
     assert second["loaded"] < first["ended"]  # the second answer came from the other tab
 
 
+def test_three_tabs_every_request_finds_its_chat_open(rep: Replica) -> None:
+    # The third request too: a third page's chat is open while the other
+    # two load their next ones.
+    first, second, third = back_to_back(rep, 3)
+    assert second["loaded"] < first["ended"]
+    assert third["loaded"] < second["ended"]
+
+
 def test_one_tab_the_next_request_waits_for_its_page_load(rep: Replica) -> None:
     first, second, _ = back_to_back(rep, 1)
     assert second["loaded"] > first["ended"]
 
 
-def page_ready(port: int) -> bool:
+def pages(port: int) -> list[str]:
+    """Each page's state, as /health says it."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
-            return bool(json.loads(r.read())["page_ready"])
+            return list(json.loads(r.read())["pages"])
+    except urllib.error.HTTPError as exc:  # 503 while no page is ready
+        return list(json.loads(exc.read())["pages"])
     except OSError:
-        return False
+        return []
 
 
 def test_both_tabs_crashed_come_back(rep: Replica) -> None:
@@ -102,13 +120,13 @@ def test_both_tabs_crashed_come_back(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "crash.json")
     proc, port = harness.instance(rep.tmp, rep, "crash", profile, ["--tabs", "2"])
     try:
-        wait_until(lambda: "second tab ready" in proc.output(), 90, "the second tab")
-        pages = renderers(proc.proc.pid)
-        assert len(pages) >= 2, pages  # one per tab
-        for pid in pages:
+        wait_until(lambda: "page 2 of 2 ready" in proc.output(), 90, "the second tab")
+        pids = renderers(proc.proc.pid)
+        assert len(pids) >= 2, pids  # one per tab
+        for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: proc.output().count("second tab ready") == 2, 90, "two tabs again")
-        wait_until(lambda: page_ready(port), 90, "the page")
+        wait_until(lambda: "crashed" in proc.output(), 30, "the crashes seen")
+        wait_until(lambda: pages(port) == ["free", "free"], 90, "both pages again")
         ask_in_a_row(rep, port, ["[nothink] after", "[nothink] crash"])
         assert proc.proc.poll() is None
     finally:

@@ -35,6 +35,10 @@ class Backend:
         self.kind = kind
         self.max_concurrent = max_concurrent
         self.cap = max_concurrent  # as configured: a mictld host's /readyz may set less
+        # An instance's pages (`tabs`) as its /health says: its capacity once
+        # reported (0: not yet), and each page's state.
+        self.reported = 0
+        self.pages: list[str] = []
         self.weight = weight
         self.priority = priority
         self.models = models  # None: not known yet (an instance before its first probe)
@@ -131,4 +135,5 @@ def describe(b: Backend, now: float) -> BackendInfo:
         latency_ms=round(b.ewma_ms, 2),
         models=sorted(b.models or []),
         cooling={m: round(u - now, 1) for m, u in b.cooldowns.items() if u > now},
+        pages=list(b.pages),
     )

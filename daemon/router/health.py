@@ -37,6 +37,8 @@ class HealthReport(msgspec.Struct):
     browser_connected: bool = True
     models: list[str] = []
     rate_limited_until: dict[str, float] = {}
+    capacity: int = 0  # its pages: requests it runs at once (0: an older runner)
+    pages: list[str] = []  # each page's state: free, busy, opening, broken
 
 
 class Readiness(msgspec.Struct):
@@ -159,6 +161,11 @@ class Prober:
         self.failures[b.name] = 0
         now_wall, now = time.time(), self.pool.clock()
         b.models = set(report.models) if report.models else b.models
+        b.pages = report.pages
+        if report.capacity > 0 and report.capacity != b.reported:
+            # Its pages are its capacity (`tabs`), whatever [router] max_concurrent says.
+            b.reported = b.max_concurrent = report.capacity
+            self.pool.wake()
         for model, until in report.rate_limited_until.items():
             b.cooldowns[model] = max(b.cooldowns.get(model, 0.0), now + (until - now_wall))
         said = verdict(report)

@@ -11,6 +11,8 @@ from prometheus_client.registry import Collector
 from daemon.router.pool import Pool
 from daemon.router.routability import Phase
 
+PAGE_STATES = ("free", "busy", "opening", "broken")
+
 
 class Metrics:
     def __init__(self, pool: Pool) -> None:
@@ -84,8 +86,20 @@ class _PoolCollector(Collector):
             "Models of the backend in a rate-limit cooldown",
             labels=["backend"],
         )
+        pages = GaugeMetricFamily(
+            "mictl_instance_pages",
+            "An instance's pages (tabs) in each state: free, busy, opening, broken",
+            labels=["backend", "state"],
+        )
+        capacity = GaugeMetricFamily(
+            "mictl_max_concurrent", "Requests the backend takes at once", labels=["backend"]
+        )
         now = pool.clock()
         for b in pool.backends.values():
+            capacity.add_metric([b.name], b.max_concurrent)
+            if b.pages:
+                for state in PAGE_STATES:
+                    pages.add_metric([b.name, state], b.pages.count(state))
             in_flight.add_metric([b.name], b.in_flight)
             routable.add_metric([b.name], 1 if b.up(now) else 0)
             breaker.add_metric([b.name], 0 if b.breaker_state == "closed" else 1)
@@ -99,4 +113,4 @@ class _PoolCollector(Collector):
         )
         for p in Phase:
             entered.add_metric([p.value], pool.entered.get(p, 0))
-        return [queue, in_flight, routable, breaker, phase, cooling, entered]
+        return [queue, in_flight, capacity, pages, routable, breaker, phase, cooling, entered]

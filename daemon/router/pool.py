@@ -131,7 +131,7 @@ class Pool:
         self.cfg = cfg
         for b in self.backends.values():
             if b.kind == "instance":
-                b.max_concurrent = cfg.max_concurrent
+                b.max_concurrent = b.reported or cfg.max_concurrent  # its pages once known
                 b.weight = cfg.weights.get(b.name, 1)
                 b.priority = cfg.priorities.get(b.name, 100)
             b.breaker.cfg = cfg.breaker

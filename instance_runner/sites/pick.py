@@ -6,9 +6,11 @@ clicks a disabled button).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import weakref
 
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
@@ -21,6 +23,7 @@ from instance_runner.sites.status import LOGGED_OUT
 from instance_runner.sites.types import SiteFile
 
 log = logging.getLogger("mictl.instance")
+_switching: weakref.WeakKeyDictionary[BrowserContext, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 async def reset(page: Page, context: BrowserContext, site: SiteFile) -> str:
@@ -109,19 +112,39 @@ async def prepare(
     label that fresh page showed, read when it was opened (None: read now)."""
     m = site.model_config
     wanted = model is not None and m.pick != "none"
-    shown = False  # the fresh page already shows the model: no second check
     if wanted and m.pick == "localstorage":
         assert model is not None
         if fresh and label is not None:
             current = label
         else:
             current = await shown_model(page, site, wait=fresh) if m.check else ""
-        shown = fresh and shows(current, model)
         if not shows(current, model):
-            await _write_storage(page, site, model)
-            fresh = False  # the page must load again to take it
-            if site.reset != "goto" and m.reload:
-                await page.reload(timeout=site.timeouts.navigation * 1000)
+            # The pages of one context share localStorage: one switch at a
+            # time, from the write until the page has loaded with it.
+            async with _switching.setdefault(context, asyncio.Lock()):
+                await _write_storage(page, site, model)
+                if site.reset != "goto" and m.reload:
+                    await page.reload(timeout=site.timeouts.navigation * 1000)
+                await _load(page, context, site, model, fresh=False, shown=False)
+            return
+        # A fresh page that shows the model already needs no second check.
+        return await _load(page, context, site, model, fresh=fresh, shown=fresh)
+    await _load(page, context, site, model if wanted else None, fresh=fresh, shown=False)
+
+
+async def _load(
+    page: Page,
+    context: BrowserContext,
+    site: SiteFile,
+    model: SiteModel | None,
+    *,
+    fresh: bool,
+    shown: bool,
+) -> None:
+    """A fresh chat (unless `fresh`) and `model` chosen and checked (unless
+    `shown`: the page shows it already)."""
+    m = site.model_config
+    wanted = model is not None
     if not fresh:
         await reset(page, context, site)
     if model is not None:  # switches the model asks for (DeepSeek's DeepThink)
