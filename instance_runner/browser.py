@@ -27,6 +27,7 @@ from instance_runner.pages import MAX_TABS, Pages
 from instance_runner.sites import moved
 from instance_runner.sites.adapter import SiteAdapter, prepare_context
 from instance_runner.sites.types import SiteFile
+from instance_runner.state import Account, Lost, Opened, Phase
 
 log = logging.getLogger("mictl.instance")
 
@@ -48,8 +49,11 @@ class BrowserSession:
         on_fatal: Callable[[str], None] = lambda reason: None,
         read_only: bool = False,
         tabs: int = 1,
+        account: Account | None = None,
     ) -> None:
         self.site = site
+        # What the account can do (state.py): the pages report to it.
+        self.account = account or Account()
         self.profile = profile
         self.pool = pool
         self.executable = executable
@@ -63,9 +67,7 @@ class BrowserSession:
         # N pages in one context, each answering its own request (pages.py).
         self.tabs = 1 if read_only else max(1, min(MAX_TABS, tabs))
         self.pages: Pages | None = None
-        self.logged_in = False
         self.login_hint = ""  # why a signed-out profile cannot work as is
-        self.on_captcha: Callable[[str], object] = lambda reason: None
         self.closing = False
         self._pw: Playwright | None = None
         self.browser: Browser | None = None
@@ -83,6 +85,11 @@ class BrowserSession:
     @property
     def page(self) -> Page | None:
         return self.adapter.page if self._adapter_ref else None
+
+    @property
+    def logged_in(self) -> bool:
+        """Signed in, as far as its pages saw (a human check counts as signed in)."""
+        return self.account.phase not in (Phase.STARTING, Phase.LOGGED_OUT)
 
     @property
     def page_ready(self) -> bool:
@@ -146,7 +153,7 @@ class BrowserSession:
             self._adapter_ref,
             tabs=self.tabs,
             read_only=self.read_only,
-            on_captcha=lambda reason: self.on_captcha(reason),
+            on_captcha=self.account.human_check,
             on_fatal=self.on_fatal,
             on_opened=self._first_opened,
         )
@@ -156,13 +163,14 @@ class BrowserSession:
 
     async def _first_opened(self, signed_in: bool) -> None:
         """The first page is open (at start, or again after every page broke)."""
-        self.logged_in = signed_in
         if signed_in:
+            self.account.feed(Opened(True))
             log.info("page ready and signed in at %s", self.site.url)
             return
         reason = await self.adapter.signed_out_reason() or "no sign of a session"
         target = self.site.moved_to or self.site.url
         self.login_hint = moved.hint(target, self.site.moved_from, self._carried)
+        self.account.feed(Opened(False, reason))
         log.warning(
             "page ready but NOT signed in at %s (%s): %s",
             self.site.url,
@@ -172,7 +180,9 @@ class BrowserSession:
 
     def _on_disconnected(self, browser: Browser) -> None:
         if not self.closing:
-            self.on_fatal("the browser disconnected (crashed or was killed)")
+            reason = "the browser disconnected (crashed or was killed)"
+            self.account.feed(Lost(reason))
+            self.on_fatal(reason)
 
     # ------------------------------------------------------------ profile
 

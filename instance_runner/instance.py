@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 
 import anyio
 
+from instance_runner import state
 from instance_runner.browser import BrowserSession
-from instance_runner.challenge import Challenge
 from instance_runner.sites.adapter import SiteAdapter
 from instance_runner.sites.errors import (
     Captcha,
@@ -27,6 +27,7 @@ from instance_runner.sites.errors import (
     Stalled,
     UpstreamError,
 )
+from instance_runner.state import Phase
 from instance_runner.types import Health
 
 log = logging.getLogger("mictl.instance")
@@ -64,25 +65,16 @@ class Instance:
         *,
         max_queue: int = 8,
         model_default: str | None = None,
-        captcha_probe: float | None = None,
     ) -> None:
         self.name = name
         self.model_default = model_default
         self.session = session
+        self.account = session.account  # what the account can do (state.py)
         self.max_queue = max_queue
         self.waiting = 0
         self.served = 0
         self.failed = 0
         self.last_error = ""
-        self.rate_limited_until: dict[str, float] = {}
-        self.captcha_until = 0.0  # no work before this (unix time); then one request probes
-        t = session.site.timeouts
-        first = captcha_probe or t.captcha_probe
-        self.challenge = Challenge(
-            probe_after=first, probe_max=max(t.captcha_probe_max, first), clock=time.time
-        )
-        session.on_captcha = self.captcha_seen
-        self.signed_out_reason = ""
 
     @property
     def busy(self) -> bool:
@@ -93,26 +85,20 @@ class Instance:
         pages = self.session.pages
         return list(pages.states()) if pages is not None else ["opening"] * self.session.tabs
 
-    @property
-    def captcha(self) -> bool:
-        return self.captcha_until > time.time()
+    def _phase(self) -> Phase:
+        s = self.session
+        if not s.connected and self.account.phase != Phase.BROKEN:
+            return Phase.STARTING if s.browser is None else Phase.BROKEN
+        return state.reported(self.account.mem, time.time(), pages_ready=s.page_ready)
 
     def health(self) -> Health:
-        s = self.session
-        now = time.time()
-        cooling = {m: t for m, t in self.rate_limited_until.items() if t > now}
-        ready = s.connected and s.page_ready
-        logged_out = ready and not s.logged_in
-        if not ready:
-            state = "starting" if s.connected else "browser_lost"
-        elif logged_out:
-            state = "logged_out"
-        elif self.captcha:
-            state = "captcha"
-        else:
-            state = "ok"
+        s, mem, now = self.session, self.account.mem, time.time()
+        phase = self._phase()
+        cooling = state.cooling(mem, now)
+        captcha = phase == Phase.CAPTCHA
+        logged_out = phase == Phase.LOGGED_OUT
         return Health(
-            ok=state == "ok",
+            ok=phase == Phase.READY,
             name=self.name,
             site=s.site.name,
             browser_connected=s.connected,
@@ -125,12 +111,12 @@ class Instance:
             served=self.served,
             failed=self.failed,
             last_error=self.last_error,
-            state=state,
+            state=phase.value,
             logged_out=logged_out,
-            captcha=self.captcha,
-            captcha_until=self.captcha_until if self.captcha else 0.0,
+            captcha=captcha,
+            captcha_until=mem.probe_at if captcha else 0.0,
             cooling=cooling,
-            signed_out_reason=self.signed_out_reason if logged_out else "",
+            signed_out_reason=mem.reason if logged_out else "",
             capacity=s.tabs,
             pages=self.page_states(),
         )
@@ -167,8 +153,8 @@ class Instance:
                     await asyncio.wait([replacing])
 
     def check_ready(self, model: str) -> None:
-        s = self.session
-        if not (s.connected and s.page_ready):
+        s, phase = self.session, self._phase()
+        if phase in (Phase.STARTING, Phase.BROKEN):
             raise ApiError(
                 503,
                 "the browser page is not ready",
@@ -176,7 +162,7 @@ class Instance:
                 "not_ready",
                 {"Retry-After": "5"},
             )
-        if not s.logged_in:
+        if phase == Phase.LOGGED_OUT:
             raise ApiError(
                 503,
                 f"instance {self.name} is logged out of {s.site.name}: "
@@ -184,8 +170,8 @@ class Instance:
                 "server_error",
                 "logged_out",
             )
-        if self.captcha:
-            retry = str(max(1, round(self.captcha_until - time.time())))
+        if phase == Phase.CAPTCHA:
+            retry = str(max(1, round(self.account.mem.probe_at - time.time())))
             raise ApiError(
                 503,
                 f"instance {self.name} hit a human check on {s.site.name}: a person must solve it",
@@ -193,37 +179,14 @@ class Instance:
                 "captcha",
                 {"Retry-After": retry},
             )
-        until = self.rate_limited_until.get(model, 0)
-        if until > time.time():
+        until = state.cooling(self.account.mem, time.time()).get(model, 0)
+        if until:
             raise rate_limit_error(model, until - time.time())
-
-    def captcha_seen(self, reason: str) -> float:
-        """The site asked for a person: hold all work, then let one request
-        probe; each failed probe doubles the hold (challenge.py)."""
-        site = self.session.site.name
-        if self.challenge.enter(reason):
-            hold = self.challenge.wait()
-            log.warning(
-                "account %s: %s wants a person (%s); no work for %.0fs, then one request probes",
-                self.name, site, reason, hold,
-            )  # fmt: skip
-        else:
-            hold = self.challenge.probe_failed(reason)
-            log.warning(
-                "account %s: still a human check on %s (%s); next probe in %.0fs",
-                self.name, site, reason, hold,
-            )  # fmt: skip
-        self.captcha_until = self.challenge.next_probe
-        return hold
 
     def succeeded(self) -> None:
         self.served += 1
-        self.captcha_until = 0.0
-        if self.challenge.active:
-            lasted = self.challenge.clear()
-            log.info("account %s: the human check has passed after %.0fs", self.name, lasted)
-            if self.session.pages is not None:
-                self.session.pages.fill()  # the pages it kept from opening
+        if self.account.answered() and self.session.pages is not None:
+            self.session.pages.fill()  # the pages it kept from opening
 
     async def failed_with(self, exc: SiteProblem, model: str) -> ApiError:
         """Record a site problem, save artifacts, and map it to an HTTP error."""
@@ -234,16 +197,15 @@ class Instance:
         if held is None or not held.jammed:  # a page that answers nothing shows nothing
             await self.session.save_artifacts(self.last_error, held.page if held else None)
         if isinstance(exc, RateLimited):
-            self.rate_limited_until[model] = time.time() + exc.retry_after
+            self.account.feed(state.RateLimited(model, time.time() + exc.retry_after))
             log.warning("%s cooling down for %.0fs", model, exc.retry_after)
             return rate_limit_error(model, exc.retry_after, str(exc))
         if isinstance(exc, LoggedOut):
-            self.session.logged_in = False
-            self.signed_out_reason = str(exc)
+            self.account.feed(state.SignedOut(str(exc)))
             log.warning("instance %s is now logged out", self.name)
             return ApiError(503, str(exc), "server_error", "logged_out")
         if isinstance(exc, Captcha):
-            hold = self.captcha_seen(str(exc))
+            hold = self.account.human_check(str(exc))
             return ApiError(
                 503, str(exc), "server_error", "captcha", {"Retry-After": str(max(1, round(hold)))}
             )

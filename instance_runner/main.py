@@ -30,6 +30,7 @@ from instance_runner.instance import Instance
 from instance_runner.request_log import RequestLog
 from instance_runner.server import build_app
 from instance_runner.sites.loader import SiteFileError, load_site
+from instance_runner.state import Account
 
 log = logging.getLogger("mictl.instance")
 
@@ -165,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             server.should_exit = server.force_exit = True
 
     artifacts = os.path.join(args.log_dir, f"{name}-errors") if args.log_dir else None
+    probe = args.captcha_probe or site.timeouts.captcha_probe
+    account = Account(name, probe_after=probe, probe_max=site.timeouts.captcha_probe_max)
     session = BrowserSession(
         site,
         profile=args.profile,
@@ -176,13 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         artifacts_dir=artifacts,
         on_fatal=fatal,
         tabs=args.tabs,
+        account=account,
     )
     instance = Instance(
-        name,
-        session,
-        max_queue=args.max_queue,
-        model_default=args.model_default,
-        captcha_probe=args.captcha_probe,
+        name, session, max_queue=args.max_queue, model_default=args.model_default
     )
 
     @contextlib.asynccontextmanager
