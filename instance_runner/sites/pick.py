@@ -129,7 +129,7 @@ async def prepare(
             return
         # A fresh page that shows the model already needs no second check.
         return await _load(page, context, site, model, fresh=fresh, shown=fresh)
-    await _load(page, context, site, model if wanted else None, fresh=fresh, shown=False)
+    await _load(page, context, site, model, fresh=fresh, shown=False, pick=wanted)
 
 
 async def _load(
@@ -140,11 +140,13 @@ async def _load(
     *,
     fresh: bool,
     shown: bool,
+    pick: bool = True,
 ) -> None:
-    """A fresh chat (unless `fresh`) and `model` chosen and checked (unless
-    `shown`: the page shows it already)."""
+    """A fresh chat (unless `fresh`), the switches `model` asks for set, and
+    `model` chosen and checked (unless not `pick`, or `shown`: the page
+    shows it already)."""
     m = site.model_config
-    wanted = model is not None
+    wanted = model is not None and pick
     if not fresh:
         await reset(page, context, site)
     if model is not None:  # switches the model asks for (DeepSeek's DeepThink)
