@@ -47,13 +47,26 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from starlette.responses import StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from tests.replicas.aistudio.app import account_chooser
-from tests.replicas.gemini.answers import AT_TOKEN, MODES, THINKS, answer, body, error, frame
-from tests.replicas.gemini.answers import thinking
+from tests.replicas.gemini.answers import (
+    AT_TOKEN,
+    MODES,
+    THINKS,
+    answer,
+    body,
+    error,
+    frame,
+    thinking,
+)
 
 STATIC = Path(__file__).with_name("static")
 ORIGIN = "https://gemini.google.com"
