@@ -192,3 +192,27 @@ def test_site_check_passes_and_names_the_matching_selectors(rep: Replica) -> Non
     assert matched["model_picker"]["selector"] == 'button[data-test-id="bard-mode-menu-button"]'
     assert matched["temporary chat: click"]["found"]
     assert set(report["models"]) == {"Fast", "Thinking", "Pro"}
+
+
+def test_a_pick_the_page_does_not_show_fails_and_sends_nothing(rep: Replica) -> None:
+    """The model check: `check` pointed at an element that never names the
+    mode, so after the click the page does not show it; Pro must not be
+    answered by whatever mode the page had."""
+    bundled = Path(__file__).resolve().parents[1] / "instance_runner/sites/gemini.toml"
+    check = "check = ['button[data-test-id=\"bard-mode-menu-button\"]', 'bard-logo + button']"
+    text = bundled.read_text()
+    assert check in text
+    variant = rep.tmp / "gemini-wrong-check.toml"
+    variant.write_text(
+        text.replace(check, "check = 'toolbox-drawer'").replace("ready = 30", "ready = 3")
+    )
+    profile = harness.profile(rep.tmp / "wrong.json")
+    proc, port = harness.instance(rep.tmp, rep, "wrong", profile, ["--site", str(variant)])
+    try:
+        before = harness.last_request(rep)["requests"]
+        with client(port) as c, pytest.raises(openai.APIStatusError) as info:
+            c.chat.completions.create(model="Pro", messages=ask("hi"))
+        assert "could not switch to Pro" in info.value.message
+        assert harness.last_request(rep)["requests"] == before  # nothing was sent
+    finally:
+        proc.stop()
