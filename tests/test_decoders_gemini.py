@@ -94,3 +94,13 @@ def test_an_unknown_code_still_fails_and_stops_the_answer() -> None:
 def test_envelopes_without_an_answer_are_skipped() -> None:
     data = b")]}'\n" + answers.frame([["di", 70], ["af.httprm", 70, "-1", 4], ["e", 4]])
     assert decode_all([data]) == [Event("finish", data={"reason": "stop"})]
+
+
+def test_a_rewritten_answer_goes_on_after_the_part_both_share() -> None:
+    """The page takes back a few characters it showed (Gemini-API
+    get_delta_by_fp_len aligns on what both end alike in): nothing is sent
+    twice, and the rest follows the realigned part."""
+    first = answers.frame([answers.wrb("c", [answers.candidate("Hello wor", "", False)])])
+    final = answers.frame([answers.wrb("c", [answers.candidate("Hello, world!", "", True)])])
+    events = decode_all([b")]}'\n" + first + final])
+    assert [e.text for e in events if e.kind == "text"] == ["Hello wor", "ld!"]

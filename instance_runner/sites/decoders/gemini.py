@@ -31,6 +31,7 @@ Other envelopes ("di", "af.httprm", "e") carry no answer and are skipped.
 from __future__ import annotations
 
 import codecs
+import difflib
 import json
 import re
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 from instance_runner.sites.decoders.types import Event, StreamOptions
 
 XSSI = ")]}'"
+TAIL = 2000  # how far back a rewrite is looked for
 LENGTH = re.compile(r"\s*(\d+)\n")
 FLICKER = re.compile(r"\\+[`*_~].*$", re.S)  # a Markdown marker escaped for a moment
 # The codes' names (constants.py ErrorCode); the site file's [[status]]
@@ -156,11 +158,8 @@ class GeminiDecoder:
                 continue
             now = value if done else stable(value)
             before = self._sent[kind]
-            if now.startswith(before):
-                piece = now[len(before) :]
-            else:  # the page rewrote what was sent: send only what is past the common part
-                common = len(_common_prefix(before, now))
-                piece = now[max(common, len(before)) :] if len(now) > len(before) else ""
+            # (not a continuation: the page rewrote what was sent)
+            piece = now[len(before) :] if now.startswith(before) else _after_realigned(before, now)
             if piece:
                 out.append(Event(kind, piece))  # type: ignore[arg-type]
                 self._sent[kind] = now
@@ -172,10 +171,17 @@ class GeminiDecoder:
         return out
 
 
-def _common_prefix(a: str, b: str) -> str:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return a[:n]
+def _after_realigned(before: str, now: str) -> str:
+    """What `now` adds after the last stretch it shares with the end of
+    `before` (a few characters the page rewrote, an escape it took back):
+    a sent piece cannot be taken back, so only what is new goes out."""
+    tail = min(len(before), len(now), TAIL)
+    if not tail:
+        return now
+    old, new = before[-tail:], now[-tail:]
+    blocks = [
+        b
+        for b in difflib.SequenceMatcher(None, old, new, autojunk=False).get_matching_blocks()
+        if b.size
+    ]
+    return new[blocks[-1].b + blocks[-1].size :] if blocks else ""
