@@ -151,6 +151,13 @@ def har_secrets(har: dict[str, Any], secrets: Secrets) -> None:
             for q in side.get("queryString", []):
                 if SECRET_NAMES.search(q.get("name", "")):
                     secrets.add(q.get("value"))
+        # A token the page posts in a form field (Gemini's `at`, which it
+        # reads from its own HTML): a secret wherever else it shows.
+        post = entry.get("request", {}).get("postData") or {}
+        fields = [(p.get("name", ""), p.get("value")) for p in post.get("params") or []]
+        if "x-www-form-urlencoded" in post.get("mimeType", "") and post.get("text"):
+            fields += _qsl(post["text"])
+        secrets.add(*(v for k, v in fields if SECRET_NAMES.search(k)))
 
 
 def names_near_emails(texts: Iterable[str]) -> set[str]:

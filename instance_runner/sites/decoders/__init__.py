@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from instance_runner.sites.decoders.aistudio import AistudioDecoder
 from instance_runner.sites.decoders.deepseek import DeepseekDecoder
+from instance_runner.sites.decoders.gemini import GeminiDecoder
 from instance_runner.sites.decoders.ndjson import NdjsonDecoder
 from instance_runner.sites.decoders.prefix_lines import PrefixLinesDecoder
 from instance_runner.sites.decoders.sse import SseDecoder
@@ -20,6 +21,7 @@ DECODERS: dict[str, type[Decoder]] = {
     "aistudio": AistudioDecoder,
     "prefix-lines": PrefixLinesDecoder,
     "deepseek": DeepseekDecoder,
+    "gemini": GeminiDecoder,
 }
 
 __all__ = ["DECODERS", "Decoder", "Event", "PrefixLinesDecoder", "StreamOptions", "make"]

@@ -1,0 +1,1 @@
+"""A replica of gemini.google.com (app.py)."""

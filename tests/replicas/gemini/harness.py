@@ -1,0 +1,66 @@
+"""Run the Gemini replica and mictl-instances on it with gemini.toml as it is."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.request
+from pathlib import Path
+
+from tests.helpers import BIN, Proc, free_port, port_open, wait_until
+from tests.replicas.tls import Replica
+
+HOSTS = ["gemini.google.com", "accounts.google.com"]
+APP = "tests.replicas.gemini.app:app"
+
+
+def replica(tmp: Path, pace_ms: float = 5) -> Replica:
+    return Replica(APP, HOSTS, tmp, env={"REPLICA_PACE_MS": str(pace_ms)}).start()
+
+
+def profile(path: Path, *, signed_in: bool = True) -> Path:
+    """A storage_state as `mictl profile capture` saves it for Google: the
+    session cookie SID on .google.com."""
+    cookies = []
+    if signed_in:
+        cookies.append(
+            {"name": "SID", "value": "replica-session", "domain": ".google.com", "path": "/",
+             "expires": -1, "httpOnly": True, "secure": True, "sameSite": "Lax"}
+        )  # fmt: skip
+    path.write_text(json.dumps({"cookies": cookies, "origins": []}))
+    path.chmod(0o600)
+    return path
+
+
+def instance(
+    tmp: Path, rep: Replica, name: str, profile_path: Path, extra: list[str] | None = None
+) -> tuple[Proc, int]:
+    """A real mictl-instance on the bundled gemini.toml, unchanged."""
+    port = free_port()
+    argv = [
+        str(BIN / "mictl-instance"),
+        "--profile", str(profile_path),
+        "--port", str(port),
+        "--site", "gemini",
+        "--name", name,
+        "--log-dir", str(tmp / "log"),
+        *[f"--browser-arg={a}" for a in rep.browser_args],
+        *(extra or []),
+    ]  # fmt: skip
+    proc = Proc(argv, tmp / f"{name}.log")
+
+    def up() -> bool:
+        if proc.proc.poll() is not None:
+            raise AssertionError(f"instance exited {proc.proc.returncode}:\n{proc.output()}")
+        return port_open(port)
+
+    wait_until(up, 90, f"instance {name}")
+    return proc, port
+
+
+def last_request(rep: Replica) -> dict:
+    """What the replica's page last sent to StreamGenerate."""
+    context = ssl.create_default_context(cafile=str(rep.cert))
+    context.check_hostname = False
+    with urllib.request.urlopen(f"https://127.0.0.1:{rep.port}/replica/last", context=context) as r:
+        return json.loads(r.read())
