@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import Proc, free_port, port_open, wait_until
+from tests.helpers import BIN, Proc, free_port, port_open, wait_until
 
 
 def make_cert(directory: Path, hosts: list[str]) -> tuple[Path, Path, str]:
@@ -87,6 +87,50 @@ class Replica:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.stop()
+
+
+def instance(
+    tmp: Path,
+    rep: Replica,
+    site: str,
+    name: str,
+    profile_path: Path,
+    extra: list[str] | None = None,
+) -> tuple[Proc, int]:
+    """A real mictl-instance on the bundled site file `site`, unchanged,
+    its browser pointed at the replica."""
+    port = free_port()
+    argv = [
+        str(BIN / "mictl-instance"),
+        "--profile", str(profile_path),
+        "--port", str(port),
+        "--site", site,
+        "--name", name,
+        "--log-dir", str(tmp / "log"),
+        *[f"--browser-arg={a}" for a in rep.browser_args],
+        *(extra or []),
+    ]  # fmt: skip
+    proc = Proc(argv, tmp / f"{name}.log")
+
+    def up() -> bool:
+        if proc.proc.poll() is not None:
+            raise AssertionError(f"instance exited {proc.proc.returncode}:\n{proc.output()}")
+        return port_open(port)
+
+    wait_until(up, 90, f"instance {name}")
+    return proc, port
+
+
+def last_request(rep: Replica) -> dict:
+    """What the replica's page last sent to the site (its /replica/last)."""
+    import json
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(rep.cert))
+    context.check_hostname = False
+    with urllib.request.urlopen(f"https://127.0.0.1:{rep.port}/replica/last", context=context) as r:
+        return json.loads(r.read())
 
 
 def main() -> None:
