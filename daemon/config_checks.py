@@ -27,6 +27,7 @@ def check(config: Config) -> None:
     _exposure(config)
     _fleet(config)
     _aliases(config.aliases)
+    _networks(config.profiles.images.allow_networks)
 
 
 def socket_mode(text: str) -> int:
@@ -171,3 +172,13 @@ def _aliases(aliases: dict[str, str | list[str]]) -> None:
                 )
             if target == name:
                 raise ValueError(f"aliases.{name}: maps onto itself")
+
+
+def _networks(networks: list[str]) -> None:
+    for i, net in enumerate(networks):
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"profiles.images.allow_networks[{i}]: {net!r} is not a network (10.0.0.0/8)"
+            ) from None

@@ -103,6 +103,16 @@ def _instance_defaults() -> ProgramOptions:
     )
 
 
+class ImagesSection(Struct):
+    """Images in requests (`image_url`): each instance fetches URLs itself."""
+
+    max_bytes: AtLeastOne = 20 * 1024 * 1024  # per image (and the site's own limit)
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0  # seconds for one URL
+    # Networks an image URL may reach though not public (loopback, private,
+    # link-local are refused by default: no SSRF through mictl).
+    allow_networks: list[str] = []
+
+
 class ProfilesSection(Struct):
     dir: str = "auth_profiles/saved"
     base_port: Port = 3001
@@ -114,6 +124,7 @@ class ProfilesSection(Struct):
     # key (mictl-instance --key-file), which mictld sends as a Bearer token.
     command: str = ""
     browser: BrowserSection = msgspec.field(default_factory=BrowserSection)
+    images: ImagesSection = msgspec.field(default_factory=ImagesSection)
     program: ProgramOptions = msgspec.field(default_factory=_instance_defaults)
     # Recycling: restart (drained first, one at a time) an instance after this
     # many requests, this many seconds, or above this much memory (PSS of its

@@ -195,6 +195,9 @@ def instance_argv(config: Config, name: str, port: int, copy: str, pool: Path) -
         argv += [f"--browser-arg={arg}"]
     if p.browser.tabs > 1:
         argv += ["--tabs", str(p.browser.tabs)]
+    argv += ["--image-max-bytes", str(p.images.max_bytes)]
+    argv += ["--image-timeout", f"{p.images.timeout:g}"]
+    argv += [f"--image-allow={net}" for net in p.images.allow_networks]
     return tuple(argv)
 
 
