@@ -17,6 +17,7 @@ from daemon import config, dns_target, shards
 KUBE = Path(__file__).resolve().parents[1] / "deploy" / "kubernetes"
 VERSION = "1.37.0"  # the newest kubernetes-validate knows; a current release
 MANIFESTS = sorted(p for p in KUBE.rglob("*.yaml") if p.name != "kustomization.yaml")
+DEMO_SPLIT = {"demo-1": 0, "demo-3": 0, "demo-2": 1, "demo-6": 1}  # the demo's 2 pods
 KUSTOMIZATIONS = sorted(KUBE.rglob("kustomization.yaml"))
 
 
@@ -63,7 +64,13 @@ def test_the_kustomization_lists_every_file_and_each_exists(path: Path) -> None:
             source = entry.split("=", 1)[-1]
             assert (here / source).is_file(), f"{path}: {source} does not exist"
             used.add(source)
-    present = {p.name for p in here.iterdir() if p.is_file() and p.name != "kustomization.yaml"}
+    present = {
+        str(p.relative_to(here))
+        for p in here.rglob("*")
+        if p.is_file()
+        and p.name != "kustomization.yaml"
+        and "base" not in p.relative_to(here).parts
+    }
     assert present == used, f"{path}: not listed {present - used}, missing {used - present}"
 
 
@@ -120,3 +127,6 @@ def test_the_configs_load(path: Path, tmp_path: Path) -> None:
         assert target.name == "mictl-accounts.mictl.svc.cluster.local" and target.port == 2048
     else:
         assert shards.mine(cfg.profiles) == (1, 2)
+    if path.parent.name == "demo":  # each of the demo's two pods has accounts
+        names = {p.stem for p in (path.parent / "profiles").glob("*.json")}
+        assert {n: shards.shard_of(n, 2) for n in names} == DEMO_SPLIT
