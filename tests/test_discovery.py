@@ -136,6 +136,11 @@ def test_hosts_come_and_go_with_their_dns_records_and_no_request_fails(tmp_path:
                     wait_until(
                         lambda: served.get("acct2") and served.get("acct3"), 60, "both serve"
                     )
+                    # A reload keeps the hosts it found and what it learned of them.
+                    assert front.ctl("reload").returncode == 0
+                    found = {k for k in backends(front) if k.startswith("accounts@")}
+                    assert found == {key["127.0.0.2"], key["127.0.0.3"]}
+                    assert front.output().count(f"{key['127.0.0.2']}: starting") == 1
                     # .3 goes, .4 comes, in one change of the zone, with streams in flight.
                     assert backends(front)[key["127.0.0.3"]]["in_flight"] > 0
                     zone.addresses = ["127.0.0.2", "127.0.0.4"]
