@@ -26,6 +26,7 @@ import dns.asyncresolver
 import dns.exception
 import dns.rdatatype
 import dns.resolver
+from dns.asyncresolver import Resolver
 
 from daemon.config import Config, UpstreamSection
 from daemon.dns_target import Target, host_url, nameserver, parse
@@ -41,14 +42,22 @@ RETRY = 1.0  # after a failed lookup, doubling up to MAX_TTL
 Found = set[tuple[str, int]]  # (address, port)
 
 
-async def resolve(target: Target, server: str = "", timeout: float = 3.0) -> tuple[Found, float]:
-    """Every (address, port) the name lists and the answer's TTL. NXDOMAIN and
-    no records are an empty answer; no answer at all raises DNSException."""
+def make_resolver(server: str = "", timeout: float = 3.0) -> dns.asyncresolver.Resolver:
+    """`server` ("IP[:PORT]"), or the system's resolv.conf (read here, once)."""
     resolver = dns.asyncresolver.Resolver(configure=not server)
     if server:
         ip, port = nameserver(server)
         resolver.nameservers, resolver.port = [ip], port
     resolver.lifetime = timeout
+    return resolver
+
+
+async def resolve(
+    target: Target, server: str = "", timeout: float = 3.0, *, resolver: Resolver | None = None
+) -> tuple[Found, float]:
+    """Every (address, port) the name lists and the answer's TTL. NXDOMAIN and
+    no records are an empty answer; no answer at all raises DNSException."""
+    resolver = resolver or make_resolver(server, timeout)
     found: Found = set()
     ttls: list[float] = []
     if target.srv:
@@ -94,11 +103,14 @@ class Watch:
         self.last_error = ""
 
     async def run(self) -> None:
-        retry = RETRY
+        retry, resolver = RETRY, None
         while True:
             try:
-                found, ttl = await resolve(self.target, self.up.nameserver)
-            except dns.exception.DNSException as exc:
+                if resolver is None:  # again after a failure: resolv.conf may have changed
+                    resolver = make_resolver(self.up.nameserver)
+                found, ttl = await resolve(self.target, resolver=resolver)
+            except (dns.exception.DNSException, OSError) as exc:
+                resolver = None
                 if str(exc) != self.last_error:
                     log.warning("upstream %s: %s: %s", self.name, self.up.discover, exc)
                     self.last_error = str(exc)
