@@ -13,7 +13,8 @@ import os
 import socket
 import string
 
-from daemon.config_schema import Config
+from daemon import dns_target, shards
+from daemon.config_schema import Config, ConfigError
 
 PLACEHOLDERS = frozenset({"name", "port", "profile", "site", "host", "key_file"})
 
@@ -28,6 +29,29 @@ def check(config: Config) -> None:
     _fleet(config)
     _aliases(config.aliases)
     _networks(config.profiles.images.allow_networks)
+    _upstreams(config)
+    try:
+        shards.mine(config.profiles)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _upstreams(config: Config) -> None:
+    for name, up in config.upstreams.items():
+        key = f"upstreams.{name}"
+        if bool(up.base_url) == bool(up.discover):
+            raise ValueError(f"{key}: set base_url or discover (one of them)")
+        if up.discover and up.kind != "mictld":
+            raise ValueError(f'{key}.discover: only for kind = "mictld"')
+        if up.nameserver and not up.discover:
+            raise ValueError(f"{key}.nameserver: only with discover")
+        for field, parse in (("discover", dns_target.parse), ("nameserver", dns_target.nameserver)):
+            value = getattr(up, field)
+            try:
+                if value:
+                    parse(value)
+            except ValueError as exc:
+                raise ValueError(f"{key}.{field}: {exc}") from None
 
 
 def socket_mode(text: str) -> int:

@@ -140,6 +140,12 @@ class ProfilesSection(Struct):
     # names them, empty = every cookie that has an expiry date.
     expiry_warning: SecondsOrZero = 3 * 86400.0
     session_cookies: list[str] = []
+    # Several mictlds on one profiles dir (a Kubernetes StatefulSet): each
+    # serves the profiles whose name hashes to its `shard` of `shards`
+    # (daemon/shards.py). 0 = every profile. "auto": the ordinal at the end
+    # of the hostname (mictl-accounts-2 is shard 2).
+    shards: Count = 0
+    shard: int | str = "auto"
 
 
 class BreakerSection(Struct):
@@ -194,8 +200,14 @@ class UpstreamSection(Struct):
     """Any OpenAI-compatible endpoint (a paid API account as spill-over), or
     another host's mictld front port (kind = "mictld": probed on /readyz)."""
 
-    base_url: str  # e.g. https://api.openai.com/v1, or http://hostb:2048/v1
+    base_url: str = ""  # e.g. https://api.openai.com/v1, or http://hostb:2048/v1
     kind: Literal["openai", "mictld"] = "openai"
+    # kind = "mictld" only, instead of base_url: every host a DNS name lists
+    # ("dns:NAME:PORT", A/AAAA; "dns:_SERVICE._tcp.NAME", SRV), re-resolved
+    # on the answer's TTL (router/discovery.py); `nameserver` "IP[:PORT]"
+    # asks that server instead of the system's resolver.
+    discover: str = ""
+    nameserver: str = ""
     api_key_env: str = ""  # the key is read from this environment variable...
     api_key_file: str = ""  # ...or from this file; never from the config itself
     models: list[str] = []  # models it serves ([] = any)

@@ -20,7 +20,7 @@ import msgspec
 from common import ports
 from common.files import read_regular
 from daemon import config as config_mod
-from daemon import state_repair
+from daemon import shards, state_repair
 from daemon.programs import MAX_PROFILE_BYTES, assign_ports, profile_names, validate_profile
 from daemon.state import StateStore
 from daemon.types import DaemonState
@@ -181,7 +181,7 @@ def _plan(cfg: config_mod.Config, instance_mb: int | None, warnings: list[str]) 
         row = Row(name=spec.name, kind="program", port=_port_of(spec.argv), starts=spec.autostart)
         row.note = " ".join(spec.argv)
         rows.append(row)
-    profiles = profile_names(cfg.profiles.dir)
+    profiles = profile_names(cfg.profiles.dir, shards.mine(cfg.profiles))
     for clash in sorted(set(profiles) & {r.name for r in rows}):
         warnings.append(f"profile {clash} skipped: a [programs.{clash}] has the same name")
         del profiles[clash]

@@ -25,6 +25,7 @@ import msgspec
 from common import cookie_check, cookies, instance_auth
 from common.files import atomic_write, private_dir, read_regular
 from common.names import instance_name_error
+from daemon import shards
 from daemon.config import Config, ConfigError, program_specs, resolve_program
 from daemon.state import StateStore
 from daemon.types import ProgramSpec
@@ -77,8 +78,9 @@ def validate_profile(data: bytes) -> StorageState:
     return state
 
 
-def profile_names(profiles_dir: str) -> dict[str, Path]:
-    """name -> pool file, skipping (and saying so) names that are not safe."""
+def profile_names(profiles_dir: str, shard: tuple[int, int] | None = None) -> dict[str, Path]:
+    """name -> pool file, skipping (and saying so) names that are not safe;
+    with `shard` (index, count), only the names that hash to it (shards.py)."""
     found: dict[str, Path] = {}
     directory = Path(profiles_dir)
     if not directory.is_dir():
@@ -90,7 +92,8 @@ def profile_names(profiles_dir: str) -> dict[str, Path]:
         if refused:
             log.error("profile %s skipped: %s", path, refused)
             continue
-        found[name] = path
+        if shard is None or shards.shard_of(name, shard[1]) == shard[0]:
+            found[name] = path
     _warn_readable(found.values())
     return found
 
@@ -205,7 +208,7 @@ def build(config: Config, store: StateStore) -> list[ProgramSpec]:
     """Every program the config and the profiles dir call for."""
     specs = program_specs(config)
     names = {s.name for s in specs}
-    profiles = profile_names(config.profiles.dir)
+    profiles = profile_names(config.profiles.dir, shards.mine(config.profiles))
     for clash in sorted(names & profiles.keys()):
         log.error("profile %s skipped: a [programs.%s] has the same name", clash, clash)
         del profiles[clash]

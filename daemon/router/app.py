@@ -25,13 +25,14 @@ from common.errors import error_json
 from common.files import read_regular
 from common.serving import ClientGone, cancel_on_disconnect
 from daemon import config as daemon_config
-from daemon.config import Config
+from daemon.config import Config, UpstreamSection
 from daemon.router import catalog, validate
 from daemon.router.apis import aliases
 from daemon.router.apis import routes as api_routes
 from daemon.router.backend import Backend
 from daemon.router.dashboard import routes as dashboard_routes
 from daemon.router.dashboard.model import Feed
+from daemon.router.discovery import Discovery
 from daemon.router.metrics import Metrics
 from daemon.router.pool import NoRoute, Pool
 from daemon.router.proxy import Forwarder, Relay, error_body, no_route_response
@@ -49,6 +50,7 @@ class Router:
         self.forwarder = Forwarder(self.pool, self.metrics)
         self.keys: list[bytes] = []
         self.dashboard: Feed | None = None  # the daemon's view, when there is a daemon
+        self.discovery = Discovery(self.pool, self._discovered)  # upstreams found in DNS
         self.apply_config(cfg)
 
     def apply_config(self, cfg: Config) -> None:
@@ -57,12 +59,17 @@ class Router:
         self.keys = [k.encode() for k in daemon_config.api_keys(cfg)]
         self.pool.configure(cfg.router)
         self.pool.policy = Policy(unhealthy_after=cfg.health.unhealthy_after)
-        wanted = set(cfg.upstreams)
+        wanted = {n for n, u in cfg.upstreams.items() if not u.discover}
         for name in [
-            n for n, b in self.pool.backends.items() if b.kind != "instance" and n not in wanted
+            n
+            for n, b in self.pool.backends.items()
+            if b.kind != "instance" and n not in wanted and not self.discovery.owns(n)
         ]:
             del self.pool.backends[name]
+        self.discovery.configure(cfg)
         for name, up in cfg.upstreams.items():
+            if up.discover:
+                continue
             key = _upstream_key(name, up.api_key_env, up.api_key_file)
             old = self.pool.backends.get(name)
             kind = "mictld" if up.kind == "mictld" else "upstream"
@@ -93,6 +100,21 @@ class Router:
                 else:  # a new host: routable once its /readyz passes
                     self.pool.feed(backend, ProcessUp())
         self.pool.wake()
+
+    def _discovered(self, upstream: str, name: str, url: str, up: UpstreamSection) -> Backend:
+        """A host that `discover` found: probed on /readyz like any mictld upstream."""
+        return Backend(
+            name,
+            url,
+            kind="mictld",
+            breaker=self.cfg.router.breaker,
+            max_concurrent=up.max_concurrent,
+            weight=up.weight,
+            priority=up.priority,
+            models=set(up.models) if up.models else None,
+            api_key=_upstream_key(upstream, up.api_key_env, up.api_key_file),
+            rpm=up.rpm,
+        )
 
     def sync_instances(self, specs: list[ProgramSpec]) -> list[str]:
         """One backend per instance program (ports come from the supervisor);
@@ -137,8 +159,10 @@ class Router:
 
     async def start(self) -> None:
         await self.forwarder.start()
+        await self.discovery.start()
 
     async def close(self) -> None:
+        await self.discovery.close()
         await self.forwarder.close()
 
 
