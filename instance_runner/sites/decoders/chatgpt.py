@@ -113,7 +113,8 @@ class ChatgptDecoder:
             out: list[Event] = []
             for sub in value:
                 if isinstance(sub, dict):
-                    out.extend(self._op_on(str(sub.get("p", "")), str(sub.get("o", "")), sub.get("v")))
+                    p, o = str(sub.get("p", "")), str(sub.get("o", ""))
+                    out.extend(self._op_on(p, o, sub.get("v")))
             return out
         if path == "" and isinstance(value, dict) and isinstance(value.get("message"), dict):
             return self._message(value["message"])
@@ -156,7 +157,10 @@ class ChatgptDecoder:
 def _thoughts(thoughts: list[Any]) -> list[Event]:
     out: list[Event] = []
     for thought in thoughts:
-        if isinstance(thought, dict) and isinstance(thought.get("content"), str):
-            if thought["content"]:
-                out.append(Event("reasoning", thought["content"]))
+        if (
+            isinstance(thought, dict)
+            and isinstance(thought.get("content"), str)
+            and thought["content"]
+        ):
+            out.append(Event("reasoning", thought["content"]))
     return out

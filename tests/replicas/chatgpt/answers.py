@@ -41,25 +41,45 @@ def _event(item: object, event: str = "delta") -> bytes:
 
 
 def _message(role: str, content: dict, **extra: object) -> dict:
-    return {"id": str(uuid.uuid4()), "author": {"role": role, "name": None, "metadata": {}},
-            "content": content, "status": "in_progress", "end_turn": None, "weight": 1.0,
-            "metadata": {}, "recipient": "all", "channel": extra.pop("channel", None), **extra}  # fmt: skip
+    return {
+        "id": str(uuid.uuid4()),
+        "author": {"role": role, "name": None, "metadata": {}},
+        "content": content,
+        "status": "in_progress",
+        "end_turn": None,
+        "weight": 1.0,
+        "metadata": {},
+        "recipient": "all",
+        "channel": extra.pop("channel", None),
+        **extra,
+    }
 
 
 def events(think: str, text: str, conversation: str) -> list[bytes]:
     """The answer's SSE events, one per list item."""
     out = [_event("v1", "delta_encoding")]
     c = 0
-    user = _message("user", {"content_type": "text", "parts": ["…"]}, status="finished_successfully")
-    out.append(_event({"type": "input_message", "input_message": user, "conversation_id": conversation}, ""))
+    user = _message(
+        "user", {"content_type": "text", "parts": ["…"]}, status="finished_successfully"
+    )
+    out.append(
+        _event(
+            {"type": "input_message", "input_message": user, "conversation_id": conversation}, ""
+        )
+    )
     if think:
         first, *rest = pieces(think)
-        content = {"content_type": "thoughts", "thoughts": [{"summary": "Reading", "content": first}]}
+        content = {
+            "content_type": "thoughts",
+            "thoughts": [{"summary": "Reading", "content": first}],
+        }
         add = {"message": _message("assistant", content), "conversation_id": conversation}
         out.append(_event({"p": "", "o": "add", "v": add, "c": c}))
         for i, piece in enumerate(rest):
             if i % 3 == 0:
-                out.append(_event({"p": "/message/content/thoughts/0/content", "o": "append", "v": piece}))
+                out.append(
+                    _event({"p": "/message/content/thoughts/0/content", "o": "append", "v": piece})
+                )
             else:
                 out.append(_event({"v": piece}))
         done = [{"p": "/message/status", "o": "replace", "v": "finished_successfully"}]
@@ -67,7 +87,10 @@ def events(think: str, text: str, conversation: str) -> list[bytes]:
         c += 1
     first, *rest = pieces(text)
     content = {"content_type": "text", "parts": [first]}
-    add = {"message": _message("assistant", content, channel="final"), "conversation_id": conversation}
+    add = {
+        "message": _message("assistant", content, channel="final"),
+        "conversation_id": conversation,
+    }
     out.append(_event({"p": "", "o": "add", "v": add, "c": c}))
     last = rest.pop() if rest else ""
     for i, piece in enumerate(rest):
@@ -75,12 +98,24 @@ def events(think: str, text: str, conversation: str) -> list[bytes]:
             out.append(_event({"p": "/message/content/parts/0", "o": "append", "v": piece}))
         else:
             out.append(_event({"v": piece}))
-    out.append(_event({"p": "", "o": "patch", "v": [
-        {"p": "/message/content/parts/0", "o": "append", "v": last},
-        {"p": "/message/status", "o": "replace", "v": "finished_successfully"},
-        {"p": "/message/end_turn", "o": "replace", "v": True},
-        {"p": "/message/metadata", "o": "append", "v": {"finish_details": {"type": "stop"}}},
-    ]}))  # fmt: skip
+    out.append(
+        _event(
+            {
+                "p": "",
+                "o": "patch",
+                "v": [
+                    {"p": "/message/content/parts/0", "o": "append", "v": last},
+                    {"p": "/message/status", "o": "replace", "v": "finished_successfully"},
+                    {"p": "/message/end_turn", "o": "replace", "v": True},
+                    {
+                        "p": "/message/metadata",
+                        "o": "append",
+                        "v": {"finish_details": {"type": "stop"}},
+                    },
+                ],
+            }
+        )
+    )
     out.append(_event({"type": "message_stream_complete", "conversation_id": conversation}, ""))
     out.append(b"data: [DONE]\n\n")
     return out

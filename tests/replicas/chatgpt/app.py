@@ -53,11 +53,25 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
-from tests.replicas.chatgpt.answers import ACCESS, COOKIE, MODELS, REASONING, SESSION, answer
-from tests.replicas.chatgpt.answers import events, thinking
+from tests.replicas.chatgpt.answers import (
+    ACCESS,
+    COOKIE,
+    MODELS,
+    REASONING,
+    SESSION,
+    answer,
+    events,
+    thinking,
+)
 
 STATIC = Path(__file__).with_name("static")
 PACE = float(os.environ.get("REPLICA_PACE_MS", "5")) / 1000
@@ -76,7 +90,9 @@ def authorized(request: Request) -> bool:
 
 
 def unauthorized() -> Response:
-    return JSONResponse({"detail": {"code": "token_expired", "message": "Your session has expired."}}, 401)
+    return JSONResponse(
+        {"detail": {"code": "token_expired", "message": "Your session has expired."}}, 401
+    )
 
 
 def no_store(name: str) -> Response:
@@ -102,7 +118,9 @@ async def session(request: Request) -> Response:
     if not signed_in(request):
         return JSONResponse({})
     user = {"id": "user-replica", "name": "Replica", "email": "r***@example.com"}
-    return JSONResponse({"user": user, "expires": "2099-01-01T00:00:00.000Z", "accessToken": ACCESS})
+    return JSONResponse(
+        {"user": user, "expires": "2099-01-01T00:00:00.000Z", "accessToken": ACCESS}
+    )
 
 
 async def login(request: Request) -> Response:
@@ -191,7 +209,9 @@ async def conversation(request: Request) -> Response:
             yield part[cut:]
             await asyncio.sleep(pace)
 
-    return StreamingResponse(stream(), headers={"Cache-Control": "no-store"}, media_type="text/event-stream")
+    return StreamingResponse(
+        stream(), headers={"Cache-Control": "no-store"}, media_type="text/event-stream"
+    )
 
 
 async def last(request: Request) -> Response:

@@ -25,8 +25,18 @@ def profile(path: Path, *, session: str | None = SESSION) -> Path:
     login is the session cookie on chatgpt.com."""
     cookies = []
     if session is not None:
-        cookies.append({"name": COOKIE, "value": session, "domain": "chatgpt.com", "path": "/",
-                        "expires": -1, "httpOnly": True, "secure": True, "sameSite": "Lax"})  # fmt: skip
+        cookies.append(
+            {
+                "name": COOKIE,
+                "value": session,
+                "domain": "chatgpt.com",
+                "path": "/",
+                "expires": -1,
+                "httpOnly": True,
+                "secure": True,
+                "sameSite": "Lax",
+            }
+        )
     path.write_text(json.dumps({"cookies": cookies, "origins": []}))
     path.chmod(0o600)
     return path
@@ -39,14 +49,19 @@ def instance(
     port = free_port()
     argv = [
         str(BIN / "mictl-instance"),
-        "--profile", str(profile_path),
-        "--port", str(port),
-        "--site", "chatgpt",
-        "--name", name,
-        "--log-dir", str(tmp / "log"),
+        "--profile",
+        str(profile_path),
+        "--port",
+        str(port),
+        "--site",
+        "chatgpt",
+        "--name",
+        name,
+        "--log-dir",
+        str(tmp / "log"),
         *[f"--browser-arg={a}" for a in rep.browser_args],
         *(extra or []),
-    ]  # fmt: skip
+    ]
     proc = Proc(argv, tmp / f"{name}.log")
 
     def up() -> bool:
