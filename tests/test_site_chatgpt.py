@@ -80,6 +80,7 @@ def test_stream_and_non_stream_same_markdown_in_a_temporary_chat(inst: int, rep:
     again = harness.last_request(rep)
     for s in (seen, again):
         assert s["temporary"] is True and s["conversation"] is None and s["proof"] is True
+        assert s["conduit"] is True  # the prepare request went first, and was not the answer
     assert again["requirements"] > seen["requirements"]
 
 

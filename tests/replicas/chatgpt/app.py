@@ -12,6 +12,11 @@ Facts carried over (the code is our own), each with its source:
   it solves the proof of work and sends the conversation with the headers
   `Openai-Sentinel-Chat-Requirements-Token` and `Openai-Sentinel-Proof-Token`:
   gpt4free OpenaiChat.py (create_async_generator) @0332c0c0.
+- Between the two, POST /backend-api/f/conversation/prepare (with the
+  sentinel headers) answers {"conduit_token": ...}, sent on as
+  `X-Conduit-Token`: a public Go client of chatgpt.com found by content
+  search (index id 56138041178, no repository named); its URL holds the
+  conversation's, so the site file must tell them apart.
 - The conversation POST /backend-api/conversation (the page now uses
   /backend-api/f/conversation: foxhui/WebAI2API src/backend/adapter/
   chatgpt_text.js @b985a5da) with {"action": "next", "messages": [{"author":
@@ -77,7 +82,8 @@ STATIC = Path(__file__).with_name("static")
 PACE = float(os.environ.get("REPLICA_PACE_MS", "5")) / 1000
 DIFFICULTY = "0fff"  # a hex prefix the proof's hash must not exceed
 LIMIT = "You've reached our limit of messages per hour. Please try again later."
-SEEN: dict[str, object] = {"requests": 0, "requirements": 0}
+SEEN: dict[str, object] = {"requests": 0, "requirements": 0, "prepared": 0}
+CONDUITS: set[str] = set()  # conduit tokens given out (single use)
 TOKENS: dict[str, str] = {}  # chat-requirements token -> its proof-of-work seed (single use)
 
 
@@ -167,6 +173,15 @@ def proof_ok(token: str, proof: str) -> bool:
     return digest(seed, n)[: len(DIFFICULTY)] <= DIFFICULTY
 
 
+async def prepare(request: Request) -> Response:
+    if not authorized(request):
+        return unauthorized()
+    SEEN["prepared"] = int(SEEN["prepared"]) + 1  # type: ignore[call-overload]
+    token = secrets.token_urlsafe(16)
+    CONDUITS.add(token)
+    return JSONResponse({"status": "ok", "conduit_token": token})
+
+
 async def conversation(request: Request) -> Response:
     if not authorized(request):
         return unauthorized()
@@ -181,6 +196,7 @@ async def conversation(request: Request) -> Response:
         model=model,
         temporary=bool(body.get("history_and_training_disabled")),
         conversation=body.get("conversation_id"),
+        conduit=headers.get("x-conduit-token", "-") in CONDUITS,
         proof=proof_ok(headers.get("openai-sentinel-chat-requirements-token", ""),
                        headers.get("openai-sentinel-proof-token", "")),
     )  # fmt: skip
@@ -231,6 +247,7 @@ app = Starlette(
         Route("/backend-api/models", models),
         Route("/backend-api/sentinel/chat-requirements", requirements, methods=["POST"]),
         Route("/backend-api/conversation", conversation, methods=["POST"]),
+        Route("/backend-api/f/conversation/prepare", prepare, methods=["POST"]),
         Route("/backend-api/f/conversation", conversation, methods=["POST"]),
     ]
 )

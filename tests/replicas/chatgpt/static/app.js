@@ -126,6 +126,10 @@
         "openai-sentinel-chat-requirements-token": req.token };
       if (req.proofofwork && req.proofofwork.required) headers["openai-sentinel-proof-token"] = await proof(req.proofofwork);
       const id = crypto.randomUUID();
+      const prepared = await (await fetch(`${CONVERSATION}/prepare`, { method: "POST", headers,
+        body: JSON.stringify({ action: "next", model, conversation_mode: { kind: "primary_assistant" },
+          supported_encodings: ["v1"] }) })).json();
+      headers["x-conduit-token"] = prepared.conduit_token;
       const r = await fetch(CONVERSATION, { method: "POST", signal: running.signal, headers,
         body: JSON.stringify({ action: "next", messages: [{ id, author: { role: "user" },
           content: { content_type: "text", parts: [prompt] }, metadata: {} }],
