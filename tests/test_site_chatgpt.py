@@ -137,7 +137,9 @@ def test_hung_generation_is_504_and_the_next_request_works(inst: int) -> None:
 
 def test_no_session_is_the_logged_out_page(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "nobody.json", session=None)
-    proc, port = harness.instance(rep.tmp, rep, "nobody", profile)
+    # A signed-out page never loads the model list; the first request waits
+    # `ready` for it (the engine's, 30 s in the site file) before its 503.
+    proc, port = harness.instance(rep.tmp, rep, "nobody", profile, ["--timeout", "ready=5"])
     try:
         report = health(port)
         assert report["state"] == "logged_out" and report["logged_out"] and not report["ok"]
@@ -219,7 +221,9 @@ def test_a_model_the_switcher_will_not_show_fails_and_sends_nothing(rep: Replica
     variant = rep.tmp / "chatgpt-wrong-check.toml"
     variant.write_text(text.replace(check, "check = 'button[data-testid=\"profile-button\"]'"))
     profile = harness.profile(rep.tmp / "wrong.json")
-    proc, port = harness.instance(rep.tmp, rep, "wrong", profile, ["--site", str(variant)])
+    # The check is waited for `ready` seconds: 5 here, not the site file's 30.
+    extra = ["--site", str(variant), "--timeout", "ready=5"]
+    proc, port = harness.instance(rep.tmp, rep, "wrong", profile, extra)
     try:
         before = harness.last_request(rep)["requests"]
         with client(port) as c, pytest.raises(openai.APIStatusError) as info:

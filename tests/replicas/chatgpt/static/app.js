@@ -4,14 +4,15 @@
   const $ = (s) => document.querySelector(s);
   const CONVERSATION = "/backend-api/f/conversation";
   const temporary = new URLSearchParams(location.search).get("temporary-chat") === "true";
-  $("#temporary").hidden = !temporary;
   const session = await (await fetch("/api/auth/session")).json();
   if (!session.accessToken) { location.replace("/auth/login"); return; }
   const auth = { authorization: `Bearer ${session.accessToken}` };
   const r = await fetch("/backend-api/models", { headers: auth });
   if (r.status === 401) { location.replace("/auth/login"); return; }
   const listed = (await r.json()).models;
+  document.body.prepend($("#app").content.cloneNode(true));
 
+  $("#temporary").hidden = !temporary;
   const input = $("#prompt-textarea"), sendButton = $("#composer-submit-button");
   const menu = $("#menu"), modelButton = $("#model-button");
   let model = localStorage.getItem("replica-model") || listed[0].slug;
