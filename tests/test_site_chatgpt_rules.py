@@ -3,6 +3,7 @@ replica's own error answers, and the signed-out page."""
 
 from __future__ import annotations
 
+from instance_runner.record import _fill_tapped
 from instance_runner.sites import status
 from instance_runner.sites.errors import Captcha, LoggedOut, RateLimited, UpstreamError
 from instance_runner.sites.loader import load_site
@@ -37,3 +38,15 @@ def test_the_logged_out_page_and_the_signed_in_one() -> None:
     assert not gone.signed_in and gone.signed_out
     login = judge(Seen(url="https://chatgpt.com/auth/login"), SITE)
     assert login.signed_out
+
+
+def test_a_recordings_answer_body_goes_to_the_conversation_not_prepare() -> None:
+    """site record fills the tapped answer into its HAR entry: prepare's URL
+    holds url_contains too, and url_excludes keeps it out."""
+    base = "https://chatgpt.com/backend-api"
+    urls = [f"{base}/sentinel/chat-requirements", f"{base}/f/conversation/prepare",
+            f"{base}/f/conversation", f"{base}/conversations?offset=0"]  # fmt: skip
+    har = {"log": {"entries": [{"request": {"url": u, "method": "POST"}} for u in urls]}}
+    _fill_tapped(har, SITE, [bytearray(b"data: [DONE]\n\n")])
+    filled = [e["request"]["url"] for e in har["log"]["entries"] if "response" in e]
+    assert filled == [f"{base}/f/conversation"]
