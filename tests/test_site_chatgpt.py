@@ -169,6 +169,24 @@ def test_cloudflare_challenge_is_captcha_not_logout(rep: Replica) -> None:
         proc.stop()
 
 
+def test_a_challenged_page_is_captcha_from_the_start(rep: Replica) -> None:
+    """Cloudflare's "Just a moment..." in place of the page itself."""
+    harness.challenge(rep, True)
+    try:
+        profile = harness.profile(rep.tmp / "cf.json")
+        proc, port = harness.instance(rep.tmp, rep, "cf", profile, ["--timeout", "ready=5"])
+        try:
+            with client(port) as c, pytest.raises(openai.APIStatusError) as info:
+                c.chat.completions.create(model="gpt-4o", messages=ask("hi"))
+            assert info.value.status_code == 503 and info.value.code == "captcha"
+            report = health(port)
+            assert report["state"] == "captcha" and not report["logged_out"]
+        finally:
+            proc.stop()
+    finally:
+        harness.challenge(rep, False)
+
+
 def test_site_check_passes_and_names_the_matching_selectors(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "check.json")
     out = subprocess.run(

@@ -105,7 +105,15 @@ def no_store(name: str) -> Response:
     return FileResponse(STATIC / name, headers={"Cache-Control": "no-store"})
 
 
+def challenge_page() -> Response:
+    html = "<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
+    html += "<body><div id='challenge-form'>cf-chl</div></body></html>"
+    return HTMLResponse(html, 403, headers={"cf-mitigated": "challenge"})
+
+
 async def page(request: Request) -> Response:
+    if SEEN.get("challenge"):  # Cloudflare challenges the page itself
+        return challenge_page()
     return no_store("index.html" if signed_in(request) else "logged_out.html")
 
 
@@ -207,9 +215,7 @@ async def conversation(request: Request) -> Response:
     if "[ratelimit]" in prompt:
         return JSONResponse({"detail": LIMIT}, 429)
     if "[captcha]" in prompt:
-        html = "<!DOCTYPE html><html><head><title>Just a moment...</title></head>"
-        html += "<body><div id='challenge-form'>cf-chl</div></body></html>"
-        return HTMLResponse(html, 403, headers={"cf-mitigated": "challenge"})
+        return challenge_page()
     think = thinking(prompt) if model in REASONING else ""
     parts = events(think, answer(prompt, model), str(uuid.uuid4()))
     pace = 0.15 if "[slow]" in prompt else PACE
@@ -230,6 +236,12 @@ async def conversation(request: Request) -> Response:
     )
 
 
+async def set_challenge(request: Request) -> Response:
+    """Not part of ChatGPT: challenge every page load from now (on=1) or not."""
+    SEEN["challenge"] = request.query_params.get("on") == "1"
+    return Response(status_code=204)
+
+
 async def last(request: Request) -> Response:
     """Not part of ChatGPT: what the page last sent, for the tests."""
     return Response(json.dumps(SEEN), media_type="application/json")
@@ -238,6 +250,7 @@ async def last(request: Request) -> Response:
 app = Starlette(
     routes=[
         Route("/replica/last", last),
+        Route("/replica/challenge", set_challenge, methods=["POST"]),
         Route("/", page),
         Route("/c/{cid}", page),
         Route("/auth/login", login_page),

@@ -79,3 +79,12 @@ def last_request(rep: Replica) -> dict:
     context.check_hostname = False
     with urllib.request.urlopen(f"https://127.0.0.1:{rep.port}/replica/last", context=context) as r:
         return json.loads(r.read())
+
+
+def challenge(rep: Replica, on: bool) -> None:
+    """Have Cloudflare challenge every page load of the replica (or stop)."""
+    context = ssl.create_default_context(cafile=str(rep.cert))
+    context.check_hostname = False
+    url = f"https://127.0.0.1:{rep.port}/replica/challenge?on={int(on)}"
+    with urllib.request.urlopen(urllib.request.Request(url, method="POST"), context=context):
+        pass
