@@ -23,12 +23,16 @@ Facts carried over (the code is our own), each with its source:
   {"role": "user"}, "content": {"content_type": "text", "parts": [...]}}],
   "parent_message_id", "model", "history_and_training_disabled",
   "conversation_mode": {"kind": "primary_assistant"}}: gpt4free OpenaiChat.py.
-- The answer: delta encoding "v1" (events.py cites the shapes), ending in
+- The answer: delta encoding "v1" (instance_runner/sites/decoders/
+  chatgpt.py cites each shape; answers.py makes them), ending in
   `{"type": "message_stream_complete"}` and `data: [DONE]`: lanqian528/chat2api
   chatgpt/stream_v1.py @e043fdff, WebAI2API chatgpt_text.js.
-- GET /backend-api/models: {"models": [{"slug", "title", ...}]}:
-  lanqian528/chat2api api/models.py and gpt4free OpenaiChat.py
-  (get_default_model reads /backend-api/models' slugs).
+- GET /backend-api/models: {"models": [{"slug", ...}], "categories": [...]}:
+  lanqian528/chat2api chatgpt/services/model_mixin.py @aa91e0ec
+  (fetch_available_models) and api/models.py @29944c6f
+  (extract_model_slugs reads models[].slug); gpt4free OpenaiChat.py
+  get_default_model reads categories[-1].default_model. The display name
+  in "title" is assumed.
 - The rate limit: a 429 whose detail says "You've reached our limit of
   messages per hour. Please try again later." (the text: public drivers of
   the page, e.g. Erol444/gpt4-openai-api driver.py; the 429 is assumed).
