@@ -253,11 +253,13 @@ def _spy(adapter: Any) -> list[bytearray]:
 
 def _fill_tapped(har: dict[str, Any], site: SiteFile, bodies: list[bytearray]) -> None:
     wanted = str(getattr(site.stream, "url_contains", "") or "")
+    excludes = list(getattr(site.stream, "url_excludes", []) or [])
     if not wanted or not bodies:
         return
     todo = iter(bodies)
     for entry in har.get("log", {}).get("entries", []):
-        if wanted not in entry.get("request", {}).get("url", ""):
+        url = entry.get("request", {}).get("url", "")
+        if wanted not in url or any(x in url for x in excludes):
             continue
         if entry["request"].get("method") == "OPTIONS":
             continue

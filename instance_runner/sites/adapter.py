@@ -232,7 +232,7 @@ class SiteAdapter:
                 network = self.tap is not None and self.site.stream.source == "network"
                 state = answer.Answer(self.site, network=network)
                 if self.tap and network:
-                    self.tap.arm(self.site.stream.url_contains)
+                    self.tap.arm(self.site.stream.url_contains, self.site.stream.url_excludes)
                 if images:
                     await attach(self.page, self.site, list(images))
                 await self._in_time(self._send(prompt, queue))

@@ -21,7 +21,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from playwright.async_api import BrowserContext, CDPSession, Page
@@ -38,6 +38,7 @@ class NetworkTap:
         self.cdp = cdp
         self.push = push
         self._want: str | None = None  # url substring, while armed
+        self._excludes: tuple[str, ...] = ()  # url substrings that are not it
         self._id: str | None = None  # the tapped request
         self._streaming: bool | None = False  # None: refused (read the body whole)
         self._pending: list[tuple[str, Any]] = []  # events before streaming began
@@ -59,8 +60,8 @@ class NetworkTap:
         await cdp.send("Network.enable", {"maxTotalBufferSize": 64 * 1024 * 1024})
         return tap
 
-    def arm(self, url_contains: str) -> None:
-        self._want, self._id = url_contains, None
+    def arm(self, url_contains: str, excludes: Sequence[str] = ()) -> None:
+        self._want, self._id, self._excludes = url_contains, None, tuple(excludes)
         self._streaming, self._pending, self._finished = False, [], False
         self._enabling = self._responded = False
 
@@ -89,7 +90,12 @@ class NetworkTap:
         for want, callback in self._watchers:
             if want in url:
                 self._watched[event["requestId"]] = (url, callback)
-        if self._want is not None and self._id is None and self._want in url:
+        if (
+            self._want is not None
+            and self._id is None
+            and self._want in url
+            and not any(x in url for x in self._excludes)
+        ):
             self._id = event["requestId"]
             timeline.mark("browser_request", event.get("timestamp"))
             # Ask for the body's stream before the response starts: no round

@@ -100,6 +100,9 @@ class Stream(StreamOptions):
 
     source: Literal["dom", "network", "fetch"] = "dom"  # "fetch": the old name of "network"
     url_contains: str = ""  # network: the request to tap (a substring of its URL)
+    # network: URLs holding any of these are not it, though they hold
+    # url_contains (ChatGPT's /backend-api/f/conversation/prepare goes first)
+    url_excludes: list[str] = []
     decoder: str = "ndjson"  # network: a name in decoders.DECODERS
     format: str = ""  # the old name of `decoder`
     field: str = ""  # the old name of `text_field`

@@ -8,6 +8,7 @@ names them for the site file's `[stream] decoder = "..."`.
 from __future__ import annotations
 
 from instance_runner.sites.decoders.aistudio import AistudioDecoder
+from instance_runner.sites.decoders.chatgpt import ChatgptDecoder
 from instance_runner.sites.decoders.deepseek import DeepseekDecoder
 from instance_runner.sites.decoders.gemini import GeminiDecoder
 from instance_runner.sites.decoders.ndjson import NdjsonDecoder
@@ -22,6 +23,7 @@ DECODERS: dict[str, type[Decoder]] = {
     "prefix-lines": PrefixLinesDecoder,
     "deepseek": DeepseekDecoder,
     "gemini": GeminiDecoder,
+    "chatgpt": ChatgptDecoder,
 }
 
 __all__ = ["DECODERS", "Decoder", "Event", "PrefixLinesDecoder", "StreamOptions", "make"]

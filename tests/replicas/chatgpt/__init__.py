@@ -1,0 +1,1 @@
+"""A replica of chatgpt.com for the site tests."""
