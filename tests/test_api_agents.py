@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -211,3 +212,64 @@ def test_the_anthropic_error_types_on_the_demo(front: Demo) -> None:
             c.messages.create(model="demo-fast", max_tokens=50, messages=limited)
         assert caught.value.body["error"]["type"] == "rate_limit_error"
         assert caught.value.response.headers.get("retry-after")
+
+
+WEATHER = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+}
+
+
+def test_a_tool_round_trip_through_the_anthropic_api_on_the_demo(front: Demo) -> None:
+    """tool_use, then tool_result, then the answer: the demo model, through
+    the instance's tool emulation, through the Messages translation."""
+    url = f"http://127.0.0.1:{front.front}"
+    tools = [{"name": "get_weather", "description": "The weather", "input_schema": WEATHER}]
+    ask = {"role": "user", "content": 'Use get_weather for "Paris"'}
+    with anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0, timeout=120) as c:
+        first = c.messages.create(model="demo-smart", max_tokens=300, tools=tools, messages=[ask])
+        assert first.stop_reason == "tool_use"
+        use = next(b for b in first.content if b.type == "tool_use")
+        assert (use.name, use.input) == ("get_weather", {"city": "Paris"})
+        result = {"type": "tool_result", "tool_use_id": use.id, "content": "18C and sunny"}
+        second = c.messages.create(
+            model="demo-smart",
+            max_tokens=300,
+            tools=tools,
+            messages=[ask, {"role": "assistant", "content": first.content},
+                      {"role": "user", "content": [result]}],
+        )  # fmt: skip
+    assert second.stop_reason == "end_turn"
+    assert "18C and sunny" in second.content[0].text
+
+
+def test_a_function_call_round_trip_and_json_through_the_responses_api_on_the_demo(
+    front: Demo,
+) -> None:
+    url = f"http://127.0.0.1:{front.front}/v1"
+    tools = [{"type": "function", "name": "get_weather", "parameters": WEATHER}]
+    with openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120) as c:
+        first = c.responses.create(
+            model="demo-smart", tools=tools, input='Use get_weather for "Oslo"'
+        )
+        call = next(item for item in first.output if item.type == "function_call")
+        assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Oslo"}
+        second = c.responses.create(
+            model="demo-smart",
+            tools=tools,
+            input=[
+                {"role": "user", "content": 'Use get_weather for "Oslo"'},
+                {"type": "function_call", "call_id": call.call_id, "name": call.name,
+                 "arguments": call.arguments},
+                {"type": "function_call_output", "call_id": call.call_id, "output": "-3C, snow"},
+            ],
+        )  # fmt: skip
+        assert "-3C, snow" in second.output_text
+        shaped = c.responses.create(
+            model="demo-smart",
+            input="the weather in Oslo as JSON",
+            text={"format": {"type": "json_schema", "name": "w", "schema": WEATHER,
+                             "strict": True}},
+        )  # fmt: skip
+    assert set(json.loads(shaped.output_text)) == {"city"}
