@@ -1,7 +1,7 @@
 """Images through lmarena.toml's [upload], unchanged, against the arena.ai
 replica in a real Chromium (headed under Xvfb, as the site file asks), real
-mictl-instance, the openai client (issue 22). The files are pasted on the
-prompt box; the replica's page uploads each one (server action, PUT, signed
+mictl-instance, the openai client (issue 22). The files are set on the
+page's file input; the replica's page uploads each one (server action, PUT, signed
 URL) and sends it as an experimental_attachments entry; its answer names the
 sha256 of each, so the bytes are seen to arrive."""
 

@@ -26,7 +26,8 @@ experimental_attachments: [{name: key, contentType, url}]`. Assumed (no
 source says): the action ids (the real ones are opaque hashes in the
 page's JS), the storage on arena.ai itself under /__r2/ (the real one is
 another host), and the 400 for an image to a model without image input.
-The answer names each attachment's sha256 (first 12 digits).
+The answer names each attachment's sha256 (first 12 digits). How the files
+get into the page: static/chunks/upload.js.
 """
 
 from __future__ import annotations

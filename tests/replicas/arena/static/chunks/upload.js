@@ -3,11 +3,12 @@
 // src/main.py @6714f25 upload_image_to_lmarena: the upload-URL server action,
 // a PUT of the bytes, the signed-URL action; the attachment
 // {name: key, contentType, url} in userMessage.experimental_attachments).
-// A paste of files on the textarea is taken: foxhui/WebAI2API
-// src/backend/adapter/lmarena_text.js @0fdfd3a5f8e3e1740814dc08527dd24f447128ca
-// calls pasteImages(page, 'textarea', imgPaths) before typing the prompt.
-// Assumed (no source says): the "Add files" button opening a hidden
-// input[type=file][multiple] (accept image/*), the preview chips
+// The file input is in the page from the start and takes several files:
+// foxhui/WebAI2API lmarena_text.js @0fdfd3a calls pasteImages, which
+// (src/backend/engine/utils.js @83b28bb) finds the page's input[type="file"]
+// without opening anything and sets all the files on it in one call.
+// Assumed (no source says): the "Add files" button clicking that hidden
+// input (accept image/*), the preview chips
 // ([data-attachment] with a blob: img, drawn once the upload is done), the
 // error toast for a failed upload, and that the page waits for pending uploads
 // before it sends.
@@ -61,12 +62,6 @@ window.arenaUpload = (form, textarea, toast) => {
     }
   }
   input.addEventListener("change", () => { take([...input.files]); input.value = ""; });
-  textarea.addEventListener("paste", (e) => {
-    const files = [...((e.clipboardData && e.clipboardData.files) || [])];
-    if (!files.length) return;
-    e.preventDefault();
-    take(files);
-  });
 
   return {
     // the attachments for the message being sent, once every upload is done;
