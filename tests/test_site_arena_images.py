@@ -99,3 +99,11 @@ def test_an_image_to_a_model_without_image_input_is_a_400(ivy: int, replica: Rep
     assert isinstance(error, dict) and error["param"] == "messages"
     assert THINKING in error["message"] and "lmarena" in error["message"]
     assert len(harness.account(replica, "ivy")["requests"]) == sent  # no page was asked
+
+
+def test_the_model_list_says_which_models_take_images(ivy: int) -> None:
+    with client(ivy) as c:
+        listed = {m.id: (m.model_extra or {}).get("capabilities", {}) for m in c.models.list()}
+    assert listed["gemini-2.5-pro"]["images"] is True
+    assert listed["gpt-5.1"]["images"] is True
+    assert listed[THINKING]["images"] is False
