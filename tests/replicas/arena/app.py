@@ -14,15 +14,31 @@ by a control endpoint the tests call or by markers in the prompt:
                                     "recaptcha_fails": 1}
     GET  /__replica/accounts/NAME  -> the flags and every request it received
     prompt markers: [[429]] [[captcha]] [[cloudflare]] [[a3]] [[slow]] [[hang]]
+
+Images go the way godnight10061/LMArenaBridge src/main.py
+(@6714f25fc7fe0b58dbb5c834d930fe4119ac9ed3, upload_image_to_lmarena and
+process_message_content) sends them: a Next.js server action (a POST to the
+page with a `Next-Action` header, body `[filename, mime]`) answers
+`1:{"success":true,"data":{"uploadUrl","key"}}`; the bytes are PUT to that
+URL (R2 storage); a second action (`[key]`) answers the signed download
+`{"data":{"url"}}`; create-evaluation carries `userMessage.
+experimental_attachments: [{name: key, contentType, url}]`. Assumed (no
+source says): the action ids (the real ones are opaque hashes in the
+page's JS), the storage on arena.ai itself under /__r2/ (the real one is
+another host), and the 400 for an image to a model without image input.
+The answer names each attachment's sha256 (first 12 digits). How the files
+get into the page: static/chunks/upload.js.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +64,7 @@ OLD_HOSTS = ("lmarena.ai", "www.lmarena.ai")
 COOKIE = "arena-auth-prod-v1"
 STREAM_PATH = "/nextjs-api/stream/create-evaluation"
 STATIC = Path(__file__).with_name("static")
+UPLOAD_ACTION, SIGNED_URL_ACTION = pages.UPLOAD_ACTION, pages.SIGNED_URL_ACTION
 
 
 def token_for(name: str) -> str:
@@ -83,6 +100,7 @@ class Account:
 def create_app(accounts: list[str], *, pace: float = 0.01) -> Starlette:
     by_token = {token_for(n): Account(n) for n in accounts}
     by_name = {a.name: a for a in by_token.values()}
+    stored: dict[str, tuple[str, bytes | None]] = {}  # key -> (mime, bytes once PUT)
 
     def account(request: Request) -> Account | None:
         token = request.cookies.get(COOKIE) or (
@@ -98,6 +116,8 @@ def create_app(accounts: list[str], *, pace: float = 0.01) -> Starlette:
         return HTMLResponse(pages.CHALLENGE, 403, {"cf-mitigated": "challenge"})
 
     async def page(request: Request) -> Response:
+        if request.method == "POST" and request.url.hostname not in OLD_HOSTS:
+            return await action(request)
         if request.url.hostname in OLD_HOSTS:
             # The old host sends everything to arena.ai, path kept (the move:
             # LMArenaBridge src/constants.py ARENA_HOST_TO_ORIGIN knows both;
@@ -115,6 +135,48 @@ def create_app(accounts: list[str], *, pace: float = 0.01) -> Starlette:
         who.pages += 1
         return HTMLResponse(pages.direct_page(who.name, catalog.DEFAULT_MODEL))
 
+    async def action(request: Request) -> Response:
+        """The two server actions of an upload (a POST to the page)."""
+        if account(request) is None:
+            return JSONResponse({"error": "Unauthorized"}, 401)
+        which = request.headers.get("next-action", "")
+        args = json.loads(await request.body())
+        if which == UPLOAD_ACTION:
+            filename, mime = str(args[0]), str(args[1])
+            key = f"uploads/{uuid.uuid4()}/{filename}"
+            stored[key] = (mime, None)
+            data = {"uploadUrl": f"https://{HOST}/__r2/{key}?X-Amz-Signature=replica", "key": key}
+        elif which == SIGNED_URL_ACTION and str(args[0]) in stored:
+            data = {"url": f"https://{HOST}/__r2/{args[0]}?X-Amz-Signature=replica-get"}
+        else:
+            return Response("Server action not found", 404)
+        out = line("0", {"a": "$@1", "f": "", "b": "replica"}) + line(
+            "1", {"success": True, "data": data}
+        )
+        return Response(out, media_type="text/x-component")
+
+    async def put_object(request: Request) -> Response:
+        key = request.path_params["key"]
+        if key not in stored:
+            return Response("NoSuchUpload", 403)
+        stored[key] = (request.headers.get("content-type", ""), await request.body())
+        return Response(status_code=200)
+
+    def attachments(body: dict[str, Any]) -> list[dict[str, str]] | None:
+        """Each attachment's type and sha256, or None if one was never uploaded."""
+        out = []
+        for a in body.get("userMessage", {}).get("experimental_attachments") or []:
+            mime, data = stored.get(str(a.get("name")), ("", None))
+            if data is None:
+                return None
+            out.append(
+                {
+                    "mime": str(a.get("contentType") or mime),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            )
+        return out
+
     async def create_evaluation(request: Request) -> Response:
         who = account(request)
         blocked = cloudflare(who)
@@ -125,6 +187,7 @@ def create_app(accounts: list[str], *, pace: float = 0.01) -> Starlette:
         body = await request.json()
         prompt = str(body.get("userMessage", {}).get("content", ""))
         model = catalog.BY_ID.get(str(body.get("modelAId", "")))
+        images = attachments(body)
         who.requests.append(
             {
                 "time": time.time(),
@@ -133,10 +196,15 @@ def create_app(accounts: list[str], *, pace: float = 0.01) -> Starlette:
                 "prompt": prompt,
                 "mode": body.get("mode"),
                 "recaptchaV3Token": bool(body.get("recaptchaV3Token")),
+                "images": images,
             }
         )
         if model is None:
             return JSONResponse({"error": "Model not found"}, 400)
+        if images is None:
+            return JSONResponse({"error": "Attachment not found"}, 400)
+        if images and not catalog.takes_images(model):
+            return JSONResponse({"error": "Model does not support image input"}, 400)
         if "[[cloudflare]]" in prompt:
             who.cloudflare = "challenge"
             return cloudflare(who) or Response(status_code=500)
@@ -156,7 +224,8 @@ def create_app(accounts: list[str], *, pace: float = 0.01) -> Starlette:
                 {"error": "Too Many Requests"}, 429, {"Retry-After": str(int(seconds))}
             )
         return StreamingResponse(
-            _stream(model, prompt, pace), media_type="text/plain; charset=utf-8"
+            _stream(model, prompt, pace, tuple(i["sha256"] for i in images)),
+            media_type="text/plain; charset=utf-8",
         )
 
     async def control(request: Request) -> Response:
@@ -176,10 +245,11 @@ def create_app(accounts: list[str], *, pace: float = 0.01) -> Starlette:
         routes=[
             Route("/__replica/accounts/{name}", control, methods=["GET", "POST"]),
             Route(STREAM_PATH, create_evaluation, methods=["POST"]),
+            Route("/__r2/{key:path}", put_object, methods=["PUT"]),
             Mount("/_next/static", StaticFiles(directory=STATIC)),
-            Route("/", page),
-            Route("/text/direct", page),
-            Route("/c/{id}", page),
+            Route("/", page, methods=["GET", "POST"]),
+            Route("/text/direct", page, methods=["GET", "POST"]),
+            Route("/c/{id}", page, methods=["GET", "POST"]),
         ]
     )
 
@@ -188,7 +258,9 @@ def line(prefix: str, value: Any) -> bytes:
     return prefix.encode() + b":" + json.dumps(value, ensure_ascii=False).encode() + b"\n"
 
 
-async def _stream(model: dict[str, Any], prompt: str, pace: float) -> AsyncIterator[bytes]:
+async def _stream(
+    model: dict[str, Any], prompt: str, pace: float, images: tuple[str, ...] = ()
+) -> AsyncIterator[bytes]:
     """The create-evaluation body: prefix lines (see the prefix-lines decoder's
     docstring for the sources), in uneven chunks that split lines and
     characters, as the network does."""
@@ -201,7 +273,7 @@ async def _stream(model: dict[str, Any], prompt: str, pace: float) -> AsyncItera
     if catalog.is_thinking(model):
         out += b"".join(line("ag", p) for p in catalog.pieces(catalog.reasoning(prompt)))
         out += line("a2", [{"type": "heartbeat"}])
-    text = catalog.pieces(catalog.answer(model, prompt))
+    text = catalog.pieces(catalog.answer(model, prompt, images))
     for i, piece in enumerate(text):
         out += line("a0", piece)
         if i == len(text) // 2:

@@ -66,13 +66,20 @@ def is_thinking(model: dict[str, Any]) -> bool:
     return "thinking" in model["publicName"]
 
 
-def answer(model: dict[str, Any], prompt: str) -> str:
-    """A deterministic Markdown answer with multi-byte characters in it."""
+def takes_images(model: dict[str, Any]) -> bool:
+    """The model lists image input (LMArenaBridge src/main.py
+    process_message_content reads capabilities.inputCapabilities.image)."""
+    return bool(model.get("capabilities", {}).get("inputCapabilities", {}).get("image"))
+
+
+def answer(model: dict[str, Any], prompt: str, images: tuple[str, ...] = ()) -> str:
+    """A deterministic Markdown answer with multi-byte characters in it;
+    `images`: the sha256 of each attachment, named by its first 12 digits."""
+    seen = f"- images: {len(images)}: {', '.join(h[:12] for h in images)}\n" if images else ""
     return (
         f"**{model['publicName']}** read your prompt:\n\n"
         f"> {prompt}\n\n"
-        "- it has " + str(len(prompt)) + " characters\n"
-        "- ¡olé! — naïve café 🌍\n\n"
+        "- it has " + str(len(prompt)) + " characters\n" + seen + "- ¡olé! — naïve café 🌍\n\n"
         "```python\nprint('arena')\n```"
     )
 

@@ -29,6 +29,12 @@ from typing import Any
 
 from tests.replicas.arena import catalog
 
+# The upload's two server actions (made up: the real ids are opaque hashes the
+# page's JS carries; godnight10061/LMArenaBridge src/main.py reads them from
+# its config as next_action_upload / next_action_signed_url).
+UPLOAD_ACTION = "7f3a9c0d1e2b4f5a6b7c8d9e0f1a2b3c4d5e6f7a"
+SIGNED_URL_ACTION = "7f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
+
 
 def flight_data(models: list[dict[str, Any]]) -> str:
     """The Next.js RSC payload line that carries the model list, as a script."""
@@ -55,7 +61,7 @@ def direct_page(account: str, model_id: str) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>LMArena</title>
 <link rel="stylesheet" href="/_next/static/css/arena.css"></head>
-<body>
+<body data-upload-action="{UPLOAD_ACTION}" data-signed-url-action="{SIGNED_URL_ACTION}">
 <header><a href="/">LMArena</a>
   <button type="button" aria-label="Account" data-account="{html.escape(account)}">
     {html.escape(account)}</button></header>
@@ -77,6 +83,7 @@ def direct_page(account: str, model_id: str) -> str:
   <section aria-label="Notifications"><ol data-sonner-toaster=""></ol></section>
 </main>
 {flight_data(catalog.MODELS)}
+<script src="/_next/static/chunks/upload.js"></script>
 <script src="/_next/static/chunks/arena.js"></script>
 </body></html>"""
 

@@ -38,6 +38,7 @@
     $("[data-sonner-toaster]").append(li);
     setTimeout(() => li.remove(), 4000);
   };
+  const uploads = window.arenaUpload(form, textarea, toast);
   const refresh = () => { send.disabled = !textarea.value.trim() || !!controller; };
   textarea.addEventListener("input", refresh);
 
@@ -92,10 +93,11 @@
     const content = textarea.value.trim();
     if (!content || controller) return;
     const id = uuid();
+    const experimental_attachments = await uploads.take();
     const body = {
       id, mode: "direct", modelAId: picker.dataset.modelId,
       userMessageId: uuid(), modelAMessageId: uuid(),
-      userMessage: { content, experimental_attachments: [], metadata: {} },
+      userMessage: { content, experimental_attachments, metadata: {} },
       modality: "chat",
       recaptchaV3Token: await grecaptcha.enterprise.execute("replica", { action: "chat_submit" }),
     };
