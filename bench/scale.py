@@ -42,6 +42,7 @@ from pathlib import Path
 
 from _common import median, pct, table
 
+from common.instance_auth import key_path, read_key
 from ctl.client import Client, DaemonUnreachable
 from daemon import orphans
 from tests.helpers import BIN, DEMO_PROFILES, descendants, free_port, free_port_block
@@ -121,7 +122,8 @@ def cpu_seconds(pid: int) -> float:
 
 def post(conn: http.client.HTTPConnection, body: bytes, want: int = 200) -> float:
     t0 = time.perf_counter()
-    conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **getattr(conn, "mictl_headers", {})}
+    conn.request("POST", "/v1/chat/completions", body, headers)
     resp = conn.getresponse()
     data = resp.read()
     if resp.status != want or (want == 400 and FAST_PATH_ERROR not in data):
@@ -133,7 +135,7 @@ def post(conn: http.client.HTTPConnection, body: bytes, want: int = 200) -> floa
 # front has picked a backend and forwarded it: the router's own cost with N
 # backends, without a browser's answer time (which varies by +-100 ms here).
 FAST_PATH = {"model": "demo-fast", "n": 2, "messages": [{"role": "user", "content": "x"}]}
-FAST_PATH_ERROR = b"not supported by a browser session"
+FAST_PATH_ERROR = b"n is not supported"
 
 
 def paired(
@@ -223,6 +225,9 @@ def run(n: int, idle_s: float, requests: int, max_starting: int) -> list[str]:
         direct_port = next(p["port"] for p in programs if p["name"] == "demo-00")
         via_front = http.client.HTTPConnection("127.0.0.1", front, timeout=60)
         direct = http.client.HTTPConnection("127.0.0.1", direct_port, timeout=60)
+        # An instance port answers only mictld: its key, as mictld sends it.
+        key = read_key(key_path(str(root / "state"), "demo-00"))
+        direct.mictl_headers = {"Authorization": f"Bearer {key}"}  # type: ignore[attr-defined]
         bodies = [
             json.dumps(
                 {"model": "demo-fast", "messages": [{"role": "user", "content": f"q {i}"}]}

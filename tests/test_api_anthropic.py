@@ -234,7 +234,7 @@ def test_a_big_request_is_translated_off_the_loop(
     message = client.messages.create(**ask(messages=[{"role": "user", "content": big}]))
     assert message.content[0].text == TEXT
     assert front.last()["messages"][0]["content"] == big
-    too_big = "x" * (5 * 1024 * 1024)  # over router.max_body_bytes
+    too_big = "x" * (33 * 1024 * 1024)  # over router.max_body_bytes (32 MiB)
     with pytest.raises(anthropic.APIStatusError) as caught:
         client.messages.create(**ask(messages=[{"role": "user", "content": too_big}]))
     assert caught.value.status_code == 413
