@@ -71,8 +71,8 @@ CORPUS = [
     json.dumps({**GOOD, "model": "no-such-model"}).encode(),  # 404 from the instance itself
     json.dumps({**GOOD, "n": 3}).encode(),  # a browser page answers one: 400 from the instance
     b'{"model": "demo-fast", "messages": [{"role": "user", "content": "'
-    + b"x" * (5 * 2**20)
-    + b'"}]}',  # oversized: 413
+    + b"x" * (33 * 2**20)
+    + b'"}]}',  # over the 32 MiB limit: 413
 ]
 
 

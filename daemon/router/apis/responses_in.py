@@ -144,7 +144,10 @@ def _content(content: Any, at: str, role: str) -> str | list[dict[str, Any]]:
 
 def _tools(body: dict[str, Any], chat: dict[str, Any], ignored: list[str]) -> None:
     out = []
-    for i, tool in enumerate(body.get("tools") or []):
+    tools = body.get("tools") or []
+    if not isinstance(tools, list):
+        raise Refused("tools: a list of tools", "tools")
+    for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
             raise Refused(f"tools.{i}: a tool is an object", f"tools.{i}")
         if tool.get("type") != "function":
