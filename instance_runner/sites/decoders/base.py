@@ -28,6 +28,36 @@ class LineSplitter:
         return [rest] if rest else []
 
 
+class LineEvents:
+    """feed() and close() for a decoder of server-sent events, which works
+    a line at a time: `_line` is the decoder's own, an empty line ends an
+    event (close() sends one more), and a stream that ends without saying
+    so finishes with "stop". The decoder sets `_done` once it has."""
+
+    _done: bool = False
+
+    def __init__(self) -> None:
+        self._lines = LineSplitter()
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        out: list[Event] = []
+        for line in self._lines.feed(chunk):
+            out.extend(self._line(line))
+        return out
+
+    def close(self) -> list[Event]:
+        out: list[Event] = []
+        for line in [*self._lines.close(), ""]:
+            out.extend(self._line(line))
+        if not self._done:
+            self._done = True
+            out.append(Event("finish", data={"reason": "stop"}))
+        return out
+
+    def _line(self, line: str) -> list[Event]:
+        raise NotImplementedError
+
+
 def at_path(item: Any, path: str) -> Any:
     """`item` at a dotted path ("choices.0.delta.content"); None when absent."""
     if not path:

@@ -29,36 +29,21 @@ from typing import Any
 
 import msgspec
 
-from instance_runner.sites.decoders.base import LineSplitter
+from instance_runner.sites.decoders.base import LineEvents
 from instance_runner.sites.decoders.types import Event, StreamOptions
 
 REASONING_TYPES = {"thoughts", "reasoning_recap"}
 
 
-class ChatgptDecoder:
+class ChatgptDecoder(LineEvents):
     def __init__(self, options: StreamOptions | None = None) -> None:
-        self._lines = LineSplitter()
+        super().__init__()
         self._data: list[str] = []
         self._kinds: dict[int, str] = {}  # document c -> "text" / "reasoning" / ""
         self._c = 0  # the document the operations apply to
         self._path = ""  # what a bare {"v": ...} continues
         self._op = ""
         self._done = False
-
-    def feed(self, chunk: bytes) -> list[Event]:
-        out: list[Event] = []
-        for line in self._lines.feed(chunk):
-            out.extend(self._line(line))
-        return out
-
-    def close(self) -> list[Event]:
-        out: list[Event] = []
-        for line in [*self._lines.close(), ""]:
-            out.extend(self._line(line))
-        if not self._done:
-            self._done = True
-            out.append(Event("finish", data={"reason": "stop"}))
-        return out
 
     def _line(self, line: str) -> list[Event]:
         if self._done:

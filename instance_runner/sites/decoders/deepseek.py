@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from instance_runner.sites.decoders.base import LineSplitter
+from instance_runner.sites.decoders.base import LineEvents
 from instance_runner.sites.decoders.types import Event, StreamOptions
 
 # Fragment types, as gpt4free's stream.py sorts them; search results and
@@ -44,29 +44,14 @@ FINISH = {
 }
 
 
-class DeepseekDecoder:
+class DeepseekDecoder(LineEvents):
     def __init__(self, options: StreamOptions | None = None) -> None:
-        self._lines = LineSplitter()
+        super().__init__()
         self._event = "message"
         self._data: list[str] = []
         self._kinds: list[str] = []  # the kind of each fragment so far ("" = neither)
         self._path = ""  # the path a bare {"v": ...} continues
         self._done = False
-
-    def feed(self, chunk: bytes) -> list[Event]:
-        out: list[Event] = []
-        for line in self._lines.feed(chunk):
-            out.extend(self._line(line))
-        return out
-
-    def close(self) -> list[Event]:
-        out: list[Event] = []
-        for line in [*self._lines.close(), ""]:
-            out.extend(self._line(line))
-        if not self._done:
-            self._done = True
-            out.append(Event("finish", data={"reason": "stop"}))
-        return out
 
     def _line(self, line: str) -> list[Event]:
         if self._done:

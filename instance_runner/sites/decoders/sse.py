@@ -9,31 +9,16 @@ from __future__ import annotations
 
 import msgspec
 
-from instance_runner.sites.decoders.base import LineSplitter, json_item_events
+from instance_runner.sites.decoders.base import LineEvents, json_item_events
 from instance_runner.sites.decoders.types import Event, StreamOptions
 
 
-class SseDecoder:
+class SseDecoder(LineEvents):
     def __init__(self, options: StreamOptions) -> None:
         self.options = options
-        self._lines = LineSplitter()
+        super().__init__()
         self._data: list[str] = []
         self._done = False
-
-    def feed(self, chunk: bytes) -> list[Event]:
-        out: list[Event] = []
-        for line in self._lines.feed(chunk):
-            out.extend(self._line(line))
-        return out
-
-    def close(self) -> list[Event]:
-        out: list[Event] = []
-        for line in [*self._lines.close(), ""]:
-            out.extend(self._line(line))
-        if not self._done:
-            out.append(Event("finish", data={"reason": "stop"}))
-            self._done = True
-        return out
 
     def _line(self, line: str) -> list[Event]:
         if self._done:

@@ -7,7 +7,8 @@ import ssl
 import urllib.request
 from pathlib import Path
 
-from tests.helpers import BIN, Proc, free_port, port_open, wait_until
+from tests.helpers import Proc
+from tests.replicas import tls
 from tests.replicas.chatgpt.answers import COOKIE, SESSION
 from tests.replicas.tls import Replica
 
@@ -46,39 +47,12 @@ def instance(
     tmp: Path, rep: Replica, name: str, profile_path: Path, extra: list[str] | None = None
 ) -> tuple[Proc, int]:
     """A real mictl-instance on the bundled chatgpt.toml, unchanged."""
-    port = free_port()
-    argv = [
-        str(BIN / "mictl-instance"),
-        "--profile",
-        str(profile_path),
-        "--port",
-        str(port),
-        "--site",
-        "chatgpt",
-        "--name",
-        name,
-        "--log-dir",
-        str(tmp / "log"),
-        *[f"--browser-arg={a}" for a in rep.browser_args],
-        *(extra or []),
-    ]
-    proc = Proc(argv, tmp / f"{name}.log")
-
-    def up() -> bool:
-        if proc.proc.poll() is not None:
-            raise AssertionError(f"instance exited {proc.proc.returncode}:\n{proc.output()}")
-        return port_open(port)
-
-    wait_until(up, 90, f"instance {name}")
-    return proc, port
+    return tls.instance(tmp, rep, "chatgpt", name, profile_path, extra)
 
 
 def last_request(rep: Replica) -> dict:
     """What the replica's page last sent to the conversation."""
-    context = ssl.create_default_context(cafile=str(rep.cert))
-    context.check_hostname = False
-    with urllib.request.urlopen(f"https://127.0.0.1:{rep.port}/replica/last", context=context) as r:
-        return json.loads(r.read())
+    return tls.last_request(rep)
 
 
 def challenge(rep: Replica, on: bool) -> None:
