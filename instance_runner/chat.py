@@ -10,6 +10,7 @@ and after that a 422 that says what the model wrote.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -19,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from common.serving import cancel_on_disconnect
 from instance_runner import chat_request, chat_stream, timeline
 from instance_runner.images.decode import ImageError
-from instance_runner.images.fetch import Limits
+from instance_runner.images.fetch import OFF_LOOP, Limits
 from instance_runner.images.gather import gather
 from instance_runner.instance import ApiError, Instance
 from instance_runner.request_log import FIRST_DELTA
@@ -39,7 +40,10 @@ async def handle(
         raise ApiError(
             413, f"request body over {max_body} bytes", "invalid_request_error", "body_too_large"
         )
-    req, ignored = chat_request.decode(body)
+    if len(body) < OFF_LOOP:
+        req, ignored = chat_request.decode(body)
+    else:  # megabytes (images in data: URLs): decoded in a worker thread
+        req, ignored = await asyncio.to_thread(chat_request.decode, body)
     if req.model in ("", "default") and instance.model_default:
         req.model = instance.model_default
     site = instance.session.site

@@ -26,6 +26,7 @@ from instance_runner.images.decode import Image, ImageError, from_data_url, imag
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_REDIRECTS = 3
+OFF_LOOP = 256 * 1024  # a data: URL longer than this is decoded in a worker thread
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -91,7 +92,10 @@ def _check(host: str, addr: Address, allow: list[Network]) -> None:
 async def load(url: str, limits: Limits) -> Image:
     """The image behind an `image_url`: a data: URL, or fetched."""
     if url[:5].lower() == "data:":
-        return from_data_url(url, max_bytes=limits.max_bytes)
+        if len(url) < OFF_LOOP:
+            return from_data_url(url, max_bytes=limits.max_bytes)
+        # megabytes of base64 to decode and hash: not on the event loop
+        return await asyncio.to_thread(from_data_url, url, max_bytes=limits.max_bytes)
     allow = [ipaddress.ip_network(n, strict=False) for n in limits.allow]
     try:
         async with asyncio.timeout(limits.timeout):
