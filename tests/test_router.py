@@ -109,8 +109,9 @@ def test_primary_first_spills_over_only_when_busy(tmp_path: Path) -> None:
     router = 'strategy = "primary_first"\npriorities = { b = 1, a = 2 }\nmax_concurrent = 2\n'
     with fleet(tmp_path, ["a", "b"], router) as (d, client):
         assert {ask(client) for _ in range(4)} == {"b"}
-        fake(d, "b", "_control", {"delay": 2.0})
-        fake(d, "a", "_control", {"delay": 2.0})
+        # busy for all that follows, under any load
+        fake(d, "b", "_control", {"delay": 10.0})
+        fake(d, "a", "_control", {"delay": 10.0})
         results: list[str] = []
         threads = [threading.Thread(target=lambda: results.append(ask(client))) for _ in range(2)]
         for t in threads:
@@ -129,13 +130,14 @@ def test_least_busy_avoids_the_busy_instance(tmp_path: Path) -> None:
     # (not capacity) keeps new requests off it. Round robin would alternate.
     router = 'strategy = "least_busy"\nmax_concurrent = 3\n'
     with fleet(tmp_path, ["a", "b"], router) as (d, client):
-        fake(d, "a", "_control", {"delay": 3.0})
+        fake(d, "a", "_control", {"delay": 15.0})  # busy for all that follows, under any load
         slow: list[str] = []
         threads = [threading.Thread(target=lambda: slow.append(ask(client))) for _ in range(2)]
         for t in threads:
             t.start()
         wait_until(lambda: backends(d)["a"]["in_flight"] == 1, 10, "a busy")
         served = [ask(client) for _ in range(4)]
+        assert backends(d)["a"]["in_flight"] == 1  # a was busy throughout
         assert served == ["b", "b", "b", "b"]
         for t in threads:
             t.join()
