@@ -237,8 +237,8 @@ class SiteAdapter:
                     await attach(self.page, self.site, list(images))
                 await self._in_time(self._send(prompt, queue))
             except PlaywrightError as exc:
-                if "crash" in str(exc).lower():
-                    raise PageCrashed("the page crashed") from None
+                if "crash" in str(exc).lower() or self.page.is_closed():
+                    raise PageCrashed("the page crashed (or was closed)") from None
                 raise SiteError(f"could not send the prompt: {first_line(exc)}") from None
             async for event in answer.read(queue, state, self._raise_for):
                 self._started()
