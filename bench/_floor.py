@@ -18,6 +18,7 @@ from pathlib import Path
 from instance_runner import timeline
 from instance_runner.browser import BrowserSession
 from instance_runner.sites.decoders import make
+from instance_runner.sites.events import NetData, NetEnd, NetFailed, SiteEvent
 from instance_runner.sites.loader import load_site
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.app import RPC
@@ -78,8 +79,8 @@ async def _floor(rep: Replica, tmp: Path, count: int, gap: float) -> list[dict[s
     try:
         tap = session.adapter.tap
         assert tap is not None
-        events: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        tap.push = lambda kind, value: events.put_nowait((kind, value))
+        events: asyncio.Queue[SiteEvent] = asyncio.Queue()
+        tap.push = events.put_nowait
         for i in range(count + 2):
             await asyncio.sleep(gap)
             decoder = make(site.stream.decoder, site.stream)
@@ -89,12 +90,13 @@ async def _floor(rep: Replica, tmp: Path, count: int, gap: float) -> list[dict[s
             tap.arm(site.stream.url_contains)
             await session.page.evaluate(SEND, [*body, None, None, None])
             first = None
-            kind, value = await asyncio.wait_for(events.get(), 60)
-            while kind not in ("net_end", "net_failed"):
-                text = kind == "net_data" and any(e.kind == "text" for e in decoder.feed(value))
-                if text and first is None:
-                    first = time.monotonic()
-                kind, value = await asyncio.wait_for(events.get(), 60)
+            event = await asyncio.wait_for(events.get(), 60)
+            while not isinstance(event, NetEnd | NetFailed):
+                if isinstance(event, NetData):
+                    text = any(e.kind == "text" for e in decoder.feed(event.data))
+                    if text and first is None:
+                        first = time.monotonic()
+                event = await asyncio.wait_for(events.get(), 60)
             tap.disarm()
             seen = await asyncio.to_thread(harness.last_request, rep)
             if i >= 2 and first is not None:

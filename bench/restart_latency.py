@@ -35,7 +35,7 @@ from tests.oracle import Supervisord
 Samples = dict[str, list[float]]  # column -> seconds after each SIGKILL
 
 # Each victim runs this long before its SIGKILL: past mictld's respawn floor
-# (daemon/machine.py RESPAWN_FLOOR), so the kill is a crash that restarts at once.
+# (daemon/supervise/machine.py RESPAWN_FLOOR), so the kill is a crash that restarts at once.
 UP_BEFORE_KILL = 1.1
 
 

@@ -44,11 +44,11 @@ from _common import median, pct, table
 
 from common.instance_auth import key_path, read_key
 from ctl.client import Client, DaemonUnreachable
-from daemon import orphans
+from daemon.supervise import orphans
 from tests.helpers import BIN, DEMO_PROFILES, descendants, free_port, free_port_block
 
 try:
-    from daemon.config_fleet import FleetSection
+    from daemon.config.fleet import FleetSection
 except ImportError:  # a mictl from before the start-up ramp
     FleetSection = None  # type: ignore[assignment,misc]
 

@@ -9,7 +9,7 @@ before it launches anything, naming the cookie by index and name, never by
 value.
 
 The rules, each seen refused by the Chromium and Playwright mictl runs
-(tests/test_cookie_check.py tries them in a real browser):
+(tests/instance/test_cookie_check.py tries them in a real browser):
 - Playwright's protocol: `sameSite` one of Strict, Lax, None; `expires` a
   number, `httpOnly` and `secure` booleans;
 - Playwright's `rewriteCookies`: a domain and a path (not empty); `expires`

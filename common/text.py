@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-# Category Cf (Unicode 14, Python 3.11's unicodedata; tests/test_text.py
+# Category Cf (Unicode 14, Python 3.11's unicodedata; tests/router/test_text.py
 # checks this table against unicodedata, so a newer Python says when it moved).
 _FORMAT = (
     "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"

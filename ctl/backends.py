@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from ctl.base import Ctl, emit_json, pass_ctl
-from ctl.errors import Usage
+from ctl.errors import Failed, Usage
 from ctl.table import columns
-from daemon.types import BackendInfo
+from daemon.types import BackendInfo, DrainInfo
 
 
 def _backend_op(ctl: Ctl, name: str, path: str, **query: Any) -> BackendInfo:
@@ -18,21 +18,67 @@ def _backend_op(ctl: Ctl, name: str, path: str, **query: Any) -> BackendInfo:
 
 
 @click.command()
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="The whole daemon (a pod's preStop).")
 @click.option("--no-wait", is_flag=True, help="Do not wait for in-flight requests to finish.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="--all: wait at most this many seconds (default: [router] drain_timeout).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (--all).")
 @pass_ctl
-def drain(ctl: Ctl, names: tuple[str, ...], no_wait: bool) -> None:
-    """Send no new requests to NAMES; wait for their in-flight ones to finish."""
+def drain(
+    ctl: Ctl,
+    names: tuple[str, ...],
+    all_: bool,
+    no_wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Send no new requests to NAMES; wait for their in-flight ones to finish.
+
+    --all drains the whole daemon: every new request gets a 503 that tells
+    clients to retry (another host takes it), /readyz answers 503, and the
+    command waits until nothing is in flight; exit 1 if requests are still
+    running at the timeout. `mictl undrain --all` takes requests again.
+    """
+    if all_ == bool(names):
+        raise Usage("name instances or upstreams, or use --all (the whole daemon)")
+    if all_:
+        query: dict[str, Any] = {"wait": int(not no_wait)}
+        if timeout is not None:
+            query["timeout"] = timeout
+            ctl.client.timeout = timeout + 30  # the socket waits as long as the drain
+        whole = ctl.call("POST", "/v1/drain", DrainInfo, **query)
+        if as_json:
+            emit_json(whole)
+        elif whole.drained:
+            click.echo("mictld: drained (nothing in flight; new requests are refused)")
+        else:
+            click.echo(f"mictld: draining ({whole.in_flight} in flight)")
+        if not no_wait and not whole.drained:
+            raise Failed(f"{whole.in_flight} request(s) still in flight at the timeout")
+        return
+    if timeout is not None:
+        raise Usage("--timeout goes with --all (an instance waits [router] drain_timeout)")
     for name in names:
         info = _backend_op(ctl, name, "drain", wait=int(not no_wait))
         click.echo(f"{info.name}: draining ({info.in_flight} in flight)")
 
 
 @click.command()
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="The whole daemon, after `drain --all`.")
 @pass_ctl
-def undrain(ctl: Ctl, names: tuple[str, ...]) -> None:
+def undrain(ctl: Ctl, names: tuple[str, ...], all_: bool) -> None:
     """Let NAMES take requests again (those the operator drained)."""
+    if all_ == bool(names):
+        raise Usage("name instances or upstreams, or use --all (the whole daemon)")
+    if all_:
+        ctl.call("POST", "/v1/undrain", DrainInfo)
+        click.echo("mictld: taking requests")
+        return
     for name in names:
         info = _backend_op(ctl, name, "undrain")
         state = "routable" if info.routable else f"{info.health} (routable once a probe passes)"
@@ -82,6 +128,9 @@ def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
         "LATENCY",
         "COOLING",
     ]
+    proxies = any(b.proxy for b in backends)  # a column only when a profile has one
+    if proxies:
+        header.append("PROXY")
     rows = [
         [
             b.name,
@@ -95,6 +144,7 @@ def health(ctl: Ctl, names: tuple[str, ...], as_json: bool) -> None:
             str(b.failed),
             f"{b.latency_ms:.0f}ms",
             ", ".join(f"{m} {s:.0f}s" for m, s in b.cooling.items()) or "-",
+            *([b.proxy or "-"] if proxies else []),
         ]
         for b in backends
     ]

@@ -19,7 +19,7 @@ from daemon.types import ProgramInfo
 def socket_from(config_path: str | None) -> str:
     if not config_path:
         return default_socket_path()
-    from daemon import config as daemon_config  # only now: it is slow to import
+    from daemon.config import loader as daemon_config  # only now: it is slow to import
 
     try:
         return daemon_config.load(config_path).daemon.socket

@@ -24,8 +24,9 @@ from ctl.base import (
     report,
     socket_from,
 )
-from ctl.errors import EXIT_FAILED, Failed, Unreachable, Usage
+from ctl.errors import EXIT_FAILED, Failed, ProxyFailed, Unreachable, Usage
 from ctl.lazy import LazyGroup
+from ctl.profile_net import network_for, proxy_options
 from ctl.table import fmt_uptime, status_footer, status_table
 from daemon import __version__
 from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
@@ -262,7 +263,7 @@ def config() -> None:
 @click.pass_context
 def config_check(ctx: click.Context, file: str | None) -> None:
     """Validate FILE (default: mictl's -c FILE, $MICTL_CONFIG, or /etc/mictl/mictl.toml)."""
-    from daemon import config as daemon_config
+    from daemon.config import loader as daemon_config
 
     # -c (or $MICTL_CONFIG, which -c reads) names the file when FILE does not.
     path = file or ctx.find_root().params.get("config_path") or "/etc/mictl/mictl.toml"
@@ -313,29 +314,47 @@ def site() -> None:
     help="An extra Chromium flag (repeatable), as [profiles.browser] args gives instances.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@proxy_options
+@click.pass_context
 def site_check(
+    ctx: click.Context,
     profile: str,
     site_name: str,
     url: str | None,
     screenshot: str | None,
     browser_args: tuple[str, ...],
     as_json: bool,
+    proxy_url: str | None,
+    proxy_credentials_file: str | None,
+    proxy_credentials_env: str | None,
 ) -> None:
     """Open the site with PROFILE and check every selector of its site file
-    (and which of its fallbacks matched)."""
-    from ctl.local import site_path, verified_line
-    from instance_runner.check import check
+    (and which of its fallbacks matched). With -c CONFIG, it goes out as the
+    profile's instance does (profiles.overrides.NAME for PROFILE's file name
+    NAME: proxy, locale, time zone, flags); --proxy says a proxy here. Exit 4
+    when the proxy gives no way to the site."""
+    from ctl.local import config_of, site_path, verified_line
     from instance_runner.chromium import NoBrowser
     from instance_runner.sites.loader import SiteFileError, load_site
+    from instance_runner.tools.launch import ProxyUnreachable
+    from instance_runner.tools.site_check import check
+
+    stem = os.path.splitext(os.path.basename(profile))[0]  # profile NAME's file
+    net, own_args = network_for(config_of(ctx), stem, proxy_url=proxy_url,
+                                credentials_file=proxy_credentials_file,
+                                credentials_env=proxy_credentials_env)  # fmt: skip
 
     if screenshot is None:  # the page may show the account: 0700, not the cwd
         import tempfile
 
         screenshot = os.path.join(tempfile.mkdtemp(prefix="mictl-site-check-"), "site-check.png")
     try:
-        report = check(profile, site_name, screenshot, url=url, browser_args=list(browser_args))
+        args = [*browser_args, *own_args]
+        report = check(profile, site_name, screenshot, url=url, browser_args=args, net=net)
     except (SiteFileError, NoBrowser) as exc:
         raise Usage(str(exc)) from None
+    except ProxyUnreachable as exc:
+        raise ProxyFailed(str(exc)) from None
     except Exception as exc:  # the page could not be opened at all
         raise Failed(f"could not open {site_name}: {exc}".splitlines()[0]) from None
     if as_json:

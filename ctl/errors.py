@@ -17,3 +17,10 @@ class Usage(click.ClickException):
 
 class Unreachable(click.ClickException):
     exit_code = EXIT_UNREACHABLE
+
+
+EXIT_PROXY = 4  # the profile's proxy gave no way to the site (a one-shot tool)
+
+
+class ProxyFailed(click.ClickException):
+    exit_code = EXIT_PROXY

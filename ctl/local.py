@@ -13,7 +13,7 @@ import click
 from ctl.errors import Usage
 
 if TYPE_CHECKING:
-    from daemon.config import Config
+    from daemon.config.loader import Config
     from instance_runner.sites.types import SiteFile
 
 STALE_DAYS = 30
@@ -24,7 +24,7 @@ def config_of(ctx: click.Context) -> Config | None:
     path = ctx.find_root().params.get("config_path")
     if not path:
         return None
-    from daemon import config as daemon_config  # slow to import: only when asked
+    from daemon.config import loader as daemon_config  # slow to import: only when asked
 
     try:
         return daemon_config.load(path)

@@ -15,8 +15,9 @@ import msgspec
 from common.cookies import when
 from common.files import atomic_write
 from common.names import instance_name_error
-from ctl.errors import EXIT_FAILED, Failed, Usage
+from ctl.errors import EXIT_FAILED, Failed, ProxyFailed, Usage
 from ctl.local import browser_options, config_of, site_of
+from ctl.profile_net import network_for, proxy_options
 
 DEFAULT_WINDOW = 3 * 86400.0  # [profiles] expiry_warning
 
@@ -62,6 +63,7 @@ def no_display_line(name: str, site: str, target: Path, port: int) -> str:
     type=int,
     help="Also open Chromium's DevTools port on 127.0.0.1 (for xvfb-run over SSH).",
 )
+@proxy_options
 # Tests only: a Python file with `async def login(page)` that signs in.
 @click.option("--login-script", hidden=True, envvar="MICTL_CAPTURE_LOGIN_SCRIPT")
 @click.pass_context
@@ -74,12 +76,17 @@ def capture_cmd(
     url: str | None,
     timeout: float,
     debug_port: int | None,
+    proxy_url: str | None,
+    proxy_credentials_file: str | None,
+    proxy_credentials_env: str | None,
     login_script: str | None,
 ) -> None:
     """Sign in by hand in a visible Chromium; save the session as NAME.json (0600).
 
     The browser opens on the site's page; sign in as usual. Once the site file's
-    logged-in rule holds, the session is saved where mictld picks it up.
+    logged-in rule holds, the session is saved where mictld picks it up. It goes
+    out as instance NAME will: through the config's profiles.overrides.NAME
+    proxy (or --proxy), in its locale and time zone.
     """
     refused = instance_name_error(name)
     if refused:
@@ -94,17 +101,29 @@ def capture_cmd(
     if target.exists() and not force:
         raise Usage(f"{target} exists: use --force to replace it")
     site = site_of(site_name, cfg, url)
-    from instance_runner.capture import CaptureError, capture, has_display, load_driver
+    net, own_args = network_for(cfg, name, proxy_url=proxy_url,
+                                credentials_file=proxy_credentials_file,
+                                credentials_env=proxy_credentials_env)  # fmt: skip
     from instance_runner.chromium import NoBrowser
+    from instance_runner.tools.launch import ProxyUnreachable
+    from instance_runner.tools.profile_capture import (
+        CaptureError,
+        capture,
+        has_display,
+        load_driver,
+    )
 
     if not has_display():
         raise Failed(no_display_line(name, site_name or site.name, directory, debug_port or 9222))
     try:
         driver = load_driver(login_script) if login_script else None
+        options = browser_options(cfg)
         data = asyncio.run(
             capture(
                 site,
-                **browser_options(cfg),
+                executable=str(options["executable"]),
+                args=[*options["args"], *own_args],  # type: ignore[misc]
+                net=net,
                 timeout=timeout,
                 driver=driver,
                 debug_port=debug_port,
@@ -115,6 +134,8 @@ def capture_cmd(
         raise Usage(str(exc)) from None
     except CaptureError as exc:
         raise Failed(str(exc)) from None
+    except ProxyUnreachable as exc:
+        raise ProxyFailed(f"{exc}; nothing saved") from None
     except Exception as exc:  # no window could be opened (a display that is not there...)
         where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -153,29 +174,48 @@ def _profile_path(name: str, ctx: click.Context) -> str:
 @click.option("--site", "site_name", help="Bundled site or site file (default: the config's).")
 @click.option("--url", help="Override the site file's URL.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@proxy_options
 @click.pass_context
 def check_cmd(
-    ctx: click.Context, name: str, site_name: str | None, url: str | None, as_json: bool
+    ctx: click.Context,
+    name: str,
+    site_name: str | None,
+    url: str | None,
+    as_json: bool,
+    proxy_url: str | None,
+    proxy_credentials_file: str | None,
+    proxy_credentials_env: str | None,
 ) -> None:
     """Open the site headless with profile NAME (a name in the config's profiles
     dir, or a file): logged in, logged out, captcha or unknown, and when its
-    cookies expire. Exit 0 only when logged in."""
+    cookies expire. Exit 0 only when logged in; 4 when its proxy gives no way
+    to the site. It goes out as instance NAME does (profiles.overrides.NAME,
+    or --proxy)."""
     cfg = config_of(ctx)
     path = _profile_path(name, ctx)
     site = site_of(site_name, cfg, url)
+    net, own_args = network_for(cfg, Path(path).stem, proxy_url=proxy_url,
+                                credentials_file=proxy_credentials_file,
+                                credentials_env=proxy_credentials_env)  # fmt: skip
     from instance_runner.chromium import NoBrowser
-    from instance_runner.profile_check import check_profile
+    from instance_runner.tools.launch import ProxyUnreachable
+    from instance_runner.tools.profile_check import check_profile
 
+    options = browser_options(cfg)
     try:
         report = asyncio.run(
             check_profile(
                 path,
                 site,
-                **browser_options(cfg),
+                executable=str(options["executable"]),
+                args=[*options["args"], *own_args],  # type: ignore[misc]
+                net=net,
             )
         )
     except NoBrowser as exc:
         raise Usage(str(exc)) from None
+    except ProxyUnreachable as exc:
+        raise ProxyFailed(str(exc)) from None
     except Exception as exc:  # the page could not be opened at all
         raise Failed(f"could not open {site.name}: {exc}".splitlines()[0]) from None
     if as_json:

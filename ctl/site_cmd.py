@@ -51,7 +51,7 @@ def record_cmd(
     if Path(out).exists() and any(Path(out).iterdir()):
         raise Usage(f"{out} is not empty: give a new directory")
     from instance_runner.chromium import NoBrowser
-    from instance_runner.record import RecordError, record, write
+    from instance_runner.tools.site_record import RecordError, record, write
 
     try:
         recording = asyncio.run(
@@ -93,7 +93,7 @@ def replay_cmd(ctx: click.Context, directory: str, site_name: str | None, as_jso
     name = site_name or os.path.join(directory, "site.toml")
     site = site_of(name, cfg)
     from instance_runner.chromium import NoBrowser
-    from instance_runner.replay import replay
+    from instance_runner.tools.site_replay import replay
 
     try:
         report = asyncio.run(

@@ -88,6 +88,9 @@ def status_table(programs: Sequence[Any], colour: bool) -> str:
             desc = field(p, "reason") or desc
         if field(p, "desired") == "stopped" and state in ("STOPPED", "EXITED"):
             desc = f"stopped by operator; {desc}"
+        proxy = p.get("proxy") if isinstance(p, dict) else getattr(p, "proxy", "")
+        if proxy:  # scheme://host:port: the config never holds credentials
+            desc = f"{desc}; proxy {proxy}"
         if field(p, "warning"):
             desc = f"{desc}; WARNING: {field(p, 'warning')}"
         row.append(desc)
@@ -107,6 +110,10 @@ def status_footer(info: Any) -> list[tuple[bool, str]]:
     if front:
         lines.append(
             (False, f"front port {front}: {field(info, 'queue_length')} waiting in the queue")
+        )
+    if info.get("draining") if isinstance(info, dict) else info.draining:
+        lines.append(
+            (True, "mictl: mictld is drained (drain --all): new requests get 503; undrain --all")
         )
     if state_error:
         lines.append((True, f"mictl: warning: {state_error} (operator stops are not saved)"))

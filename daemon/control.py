@@ -23,19 +23,21 @@ from supervisor import datatypes
 
 from common import http_errors
 from common.errors import ErrorBody, ErrorDetail
+from daemon.config.loader import Config
 from daemon.events import DaemonEvent, EventLog
-from daemon.machine import NotAllowed
-from daemon.program import Program
-from daemon.rolling import RollBusy, Roller
-from daemon.router.listener import NotDrained, RouterLink, UnknownBackend
+from daemon.fleet.link import NotDrained, RouterLink, UnknownBackend
+from daemon.fleet.rolling import RollBusy, Roller
 from daemon.state import StateStore
-from daemon.supervisor import Supervisor, UnknownProgram
+from daemon.supervise.machine import NotAllowed
+from daemon.supervise.program import Program
+from daemon.supervise.supervisor import Supervisor, UnknownProgram
 from daemon.types import DaemonInfo, ProgramInfo, ReloadResult
 
 
 class Daemon(Protocol):
     """What the control plane needs of the daemon (daemon/main.py), and no more."""
 
+    config: Config
     supervisor: Supervisor
     store: StateStore
     link: RouterLink | None
@@ -118,6 +120,7 @@ def program_info(daemon: Daemon, program: Program, *, history: bool = False) -> 
         warning="; ".join(w for w in (saved.warning, *program.log_problems()) if w),
         exit=program.last_exit,
         priority=program.spec.priority,
+        proxy=program.spec.proxy,
         history=list(program.history) if history else None,
     )
     if daemon.link is not None:
@@ -190,7 +193,9 @@ def build_app(daemon: Daemon) -> Starlette:
         return json_response({"ok": True}, 202)
 
     async def info(request: Request) -> Response:
-        return json_response(daemon.info())
+        about = daemon.info()
+        about.draining = daemon.link is not None and daemon.link.pool.draining
+        return json_response(about)
 
     def link() -> RouterLink:
         if daemon.link is None:
@@ -206,6 +211,16 @@ def build_app(daemon: Daemon) -> Starlette:
 
     async def undrain(request: Request) -> Response:
         return json_response(link().undrain(request.path_params["name"]))
+
+    async def drain_all(request: Request) -> Response:
+        """The whole daemon: new requests refused, in-flight ones finish
+        (?wait=0 answers at once; ?timeout= seconds, else drain_timeout)."""
+        default = daemon.config.router.drain_timeout
+        timeout = number(request, "timeout", float(default), minimum=0.0)
+        return json_response(await link().drain_all(wait=waits(request), timeout=timeout))
+
+    async def undrain_all(request: Request) -> Response:
+        return json_response(link().undrain_all())
 
     async def breaker_reset(request: Request) -> Response:
         return json_response(link().breaker_reset(request.path_params["name"]))
@@ -241,6 +256,8 @@ def build_app(daemon: Daemon) -> Starlette:
         Route("/v1/roll", roll, methods=["GET", "POST"]),
         Route("/v1/events", events),
         Route("/v1/backends", backends),
+        Route("/v1/drain", drain_all, methods=["POST"]),
+        Route("/v1/undrain", undrain_all, methods=["POST"]),
         Route("/v1/backends/{name}/drain", drain, methods=["POST"]),
         Route("/v1/backends/{name}/undrain", undrain, methods=["POST"]),
         Route("/v1/backends/{name}/breaker/reset", breaker_reset, methods=["POST"]),

@@ -19,9 +19,10 @@ import msgspec
 
 from common import ports
 from common.files import read_regular
-from daemon import config as config_mod
-from daemon import shards, state_repair
-from daemon.programs import MAX_PROFILE_BYTES, assign_ports, profile_names, validate_profile
+from daemon import state_repair
+from daemon.config import loader as config_mod
+from daemon.config import shards
+from daemon.profiles import MAX_PROFILE_BYTES, assign_ports, profile_names, validate_profile
 from daemon.state import StateStore
 from daemon.types import DaemonState
 
@@ -160,7 +161,7 @@ class _Collect(logging.Handler):
 
 
 def plan(cfg: config_mod.Config, *, instance_mb: int | None = None) -> Report:
-    """What would start; what programs.py would log goes into the warnings."""
+    """What would start; what profiles.py would log goes into the warnings."""
     warnings: list[str] = []
     handler = _Collect(warnings)
     logger = logging.getLogger("mictld")

@@ -15,6 +15,9 @@ import time
 
 import msgspec
 
+from daemon.supervise.machine import AUTORESTART
+from daemon.types import DoorEntry
+
 
 class DaemonEvent(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
@@ -45,6 +48,14 @@ class EventLog:
             else:
                 queue.put_nowait(event)
         return event
+
+    def door(self, entry: DoorEntry) -> None:
+        """A restart through the supervisor's door, asked for or the machine's
+        own; its starts, stops and give-ups show as state changes (and the
+        scaler's steps as its own events)."""
+        if entry.verb == "restart":
+            own = entry.reason.split(":")[0] == AUTORESTART
+            self.emit(entry.program, "restart", "automatic" if own else "requested", entry.reason)
 
     def recent(self, n: int = 100, names: set[str] | None = None) -> list[DaemonEvent]:
         events = [e for e in self._ring if not names or e.program in names]

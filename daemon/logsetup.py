@@ -22,7 +22,7 @@ from typing import Literal, TextIO
 import msgspec
 
 from common.files import private_dir
-from daemon.logfile import RETRY_FIRST, RETRY_MAX
+from daemon.supervise.logfile import RETRY_FIRST, RETRY_MAX
 
 LogFormat = Literal["human", "json"]
 HUMAN = "%(asctime)s %(levelname)s %(name)s: %(message)s"

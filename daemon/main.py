@@ -13,32 +13,23 @@ from collections.abc import Coroutine
 from typing import Any
 
 from common import serving
-from daemon import (
-    __version__,
-    compat,
-    config,
-    control,
-    logsetup,
-    orphans,
-    programs,
-    recovery,
-    reload,
-    signals,
-    startup,
-    supmetrics,
-    watch,
-)
-from daemon.dashboard_feed import DaemonFeed
+from daemon import __version__, control, logsetup, profiles, reload, signals, startup, watch
+from daemon.config import compat
+from daemon.config import loader as config
 from daemon.events import EventLog
+from daemon.fleet import recovery
+from daemon.fleet.dashboard_feed import DaemonFeed
+from daemon.fleet.link import RouterLink
+from daemon.fleet.rolling import Roller
+from daemon.fleet.scaler import Scaler
 from daemon.lock import LockError, acquire
 from daemon.notify import notify
-from daemon.rolling import Roller
 from daemon.router.app import Router
 from daemon.router.app import build_app as build_front
-from daemon.router.listener import RouterLink
-from daemon.scaler import Scaler
 from daemon.state import StateStore
-from daemon.supervisor import Supervisor
+from daemon.supervise import metrics as supmetrics
+from daemon.supervise import orphans, stdout_relay
+from daemon.supervise.supervisor import Supervisor
 from daemon.tasks import resilient
 from daemon.types import DaemonInfo, ProgramSpec, ReloadResult, State
 
@@ -51,41 +42,46 @@ class Daemon:
     def __init__(self, cfg: config.Config) -> None:
         self.config = cfg
         self.started_at = time.time()
+        stdout_relay.configure(cfg.daemon.programs_to_stdout)
         self.store = StateStore(cfg.daemon.state_dir)
-        self.store.on_forget.append(lambda name: programs.discard(self.config, name))
-        self.supervisor = Supervisor(
-            self.store, cfg.daemon.state_dir, server_url=f"unix://{cfg.daemon.socket}"
-        )
-        self.supervisor.listeners.append(recovery.retry_descriptor_fatals(self.supervisor))
+        self.store.on_forget.append(lambda name: profiles.discard(self.config, name))
         self.last_reload: ReloadResult | None = None
         self._stop = asyncio.Event()
         self._shutdown_reason = ""
         self._reload_lock = asyncio.Lock()
         self.reloads = signals.Merged(self.reload, "reload", signals.RELOAD_INTERVAL)  # HUPs
         self.front: str | None = None
-        self.router: Router | None = Router(cfg) if cfg.router.enabled else None
-        self.link: RouterLink | None = None
-        if self.router is not None:
-            self.link = RouterLink(self.supervisor, self.router, cfg)
-        self.stats = supmetrics.attach(self.supervisor, self.store, self.router)
-        if self.link is not None:
-            self.link.memory = self.stats.memory
         self.events = EventLog()
-        self.stats.event_counts = self.events.counts
+        # Built in the order they call each other: the link builds the
+        # supervisor, the router and the scaler (daemon/fleet/link.py).
+        self.router: Router | None = None
+        self.link: RouterLink | None = None
+        self.scaler: Scaler | None = None
+        server_url = f"unix://{cfg.daemon.socket}"
+        if cfg.router.enabled:
+            self.link = RouterLink(
+                cfg,
+                self.store,
+                server_url=server_url,
+                emit=self.events.emit,
+                scaling=lambda: self.config.scaling.policy(),
+                dashboard=DaemonFeed(self),
+                memory=lambda: self.stats.memory(),
+            )
+            self.supervisor = self.link.supervisor
+            self.router, self.scaler = self.link.router, self.link.scaler
+        else:
+            self.supervisor = Supervisor(
+                self.store,
+                cfg.daemon.state_dir,
+                server_url=server_url,
+                max_starting=cfg.fleet.starting_limit(),
+            )
+        self.supervisor.listeners.append(recovery.retry_descriptor_fatals(self.supervisor))
+        page = self.router.metrics if self.router is not None else None
+        self.stats = supmetrics.attach(self.supervisor, self.store, page, self.events.counts)
         self._record_events()
         self.roller = Roller(self.supervisor, self._ready, self.events.emit)
-        self.supervisor.max_starting = cfg.fleet.starting_limit()
-        self.scaler: Scaler | None = None
-        if self.router is not None:
-            self.scaler = Scaler(
-                self.supervisor,
-                self.store,
-                self.router.pool,
-                lambda: self.config.scaling.policy(),
-                self.events.emit,
-            )
-        if self.router is not None:
-            self.router.dashboard = DaemonFeed(self)
 
     # ------------------------------------------------------------ intent
 
@@ -136,7 +132,8 @@ class Daemon:
             old_specs = [p.spec for p in self.supervisor.programs.values()]
             the_plan = reload.plan(self.config, new, old_specs, specs)
             self.config = new
-            self.supervisor.max_starting = new.fleet.starting_limit()
+            stdout_relay.configure(new.daemon.programs_to_stdout)
+            self.supervisor.configure(max_starting=new.fleet.starting_limit())
             if self.scaler is not None:
                 self.scaler.reconfigured()
 
@@ -161,7 +158,7 @@ class Daemon:
 
     def _build(self, cfg: config.Config) -> list[ProgramSpec]:
         """Every program's spec; a profile about to expire is an event too."""
-        specs = cfg.fleet.apply(programs.build(cfg, self.store))
+        specs = cfg.fleet.apply(profiles.build(cfg, self.store))
         for spec in specs:
             warning = self.store.program(spec.name).warning
             if warning:
@@ -174,14 +171,10 @@ class Daemon:
         self.supervisor.listeners.append(
             lambda t: emit(t.program, "state", f"{t.old.name} -> {t.new.name}", t.reason)
         )
-        self.supervisor.restart_listeners.append(
-            lambda name, reason: emit(name, "restart", "requested", reason)
-        )
+        self.supervisor.door_listeners.append(self.events.door)
         self.supervisor.note_listeners.append(
             lambda name, kind, text: emit(name, kind, "held back", text)
         )
-        if self.router is not None:
-            self.router.pool.on_event = emit
 
     def _record_reload(self, r: ReloadResult) -> None:
         if not r.ok:
@@ -283,6 +276,8 @@ class Daemon:
         await self._stop.wait()
         log.info("shutting down (%s): stopping programs", self._shutdown_reason)
         notify("STOPPING=1")
+        if self.link is not None:  # new requests: a retryable 503, as `drain --all` gives
+            await self.link.drain_all(wait=False, timeout=0)
         try:
             await asyncio.wait_for(self.supervisor.stop_all(), self.config.daemon.shutdown_timeout)
         except TimeoutError:

@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from daemon.config import Config, ConfigError
-from daemon.supervisor import Supervisor
+from daemon.config.loader import Config, ConfigError
+from daemon.supervise.supervisor import Supervisor
 from daemon.types import ProgramSpec, ReloadResult
 
 log = logging.getLogger("mictld")

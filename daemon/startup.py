@@ -18,7 +18,7 @@ import socket
 
 from common import ports, serving
 from common.guard import Limits
-from daemon.config import RouterSection
+from daemon.config.loader import RouterSection
 from daemon.state import check_writable
 
 

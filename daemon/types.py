@@ -93,6 +93,7 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     port: int | None = None
     profile: str | None = None  # the pool file an instance was made from
     profile_generation: int = 0  # copies made from the pool: a new one restarts it
+    proxy: str = ""  # an instance's proxy, scheme://host:port (never its credentials)
     fatal_reason: str | None = None  # set when the program cannot start at all
     # mictld's own, off by default so that supervisord's semantics hold:
     flap_exits: int = 0  # this many exits after startsecs within flap_window: hold back
@@ -111,6 +112,21 @@ class Transition(msgspec.Struct, frozen=True):
     new: State
     at: float
     reason: str = ""
+
+
+Verb = Literal["start", "stop", "restart", "give_up"]
+
+
+class DoorEntry(msgspec.Struct, frozen=True):
+    """One pass through the supervisor's one door: what was done to a program
+    and why ("operator", "autorestart", "health: 3 failed probes", "scale: ...").
+    `counted`: the daemon restarted it because it failed, and the one restart
+    counter moved."""
+
+    program: str
+    verb: Verb
+    reason: str
+    counted: bool = False
 
 
 class ExitRecord(msgspec.Struct):
@@ -165,6 +181,7 @@ class ProgramInfo(msgspec.Struct, kw_only=True):
     warning: str = ""  # something an operator should act on (a profile about to expire)
     exit: ExitRecord | None = None
     priority: int = 999
+    proxy: str = ""  # an instance's proxy, scheme://host:port (never its credentials)
     # Filled by the router and the health prober when they run:
     health: str | None = None  # the router's phase of it: routable, draining, starting...
     routing: str | None = None  # docker-like: "routable", "draining", "logged out"...
@@ -214,6 +231,15 @@ class DaemonInfo(msgspec.Struct, kw_only=True):
     state_damage: list[str] = []  # what was wrong with the state file at start, and dropped
     log_error: str | None = None  # why mictld.log cannot be written now (a full disk)
     roll: RollStatus | None = None  # the running or last rolling restart
+    draining: bool = False  # `mictl drain --all`: the front refuses new requests
+
+
+class DrainInfo(msgspec.Struct, kw_only=True):
+    """`POST /v1/drain` and `/v1/undrain`: the whole daemon's drain."""
+
+    draining: bool  # new requests are refused (503, retryable elsewhere)
+    in_flight: int  # requests and streams still running
+    drained: bool  # nothing is in flight (within the wait's timeout)
 
 
 class BackendInfo(msgspec.Struct, kw_only=True):
@@ -234,3 +260,4 @@ class BackendInfo(msgspec.Struct, kw_only=True):
     models: list[str]
     cooling: dict[str, float]  # model -> seconds left of a rate-limit cooldown
     pages: list[str] = []  # an instance's pages (tabs): free, busy, opening or broken
+    proxy: str = ""  # an instance's proxy as its /health says (never its credentials)

@@ -16,12 +16,22 @@ import watchfiles
 log = logging.getLogger("mictld")
 
 
+# A Kubernetes Secret or ConfigMap volume: every file is a link through
+# `..data`, which the kubelet swaps (a rename) to update them all at once; the
+# files' own links do not change when their content does.
+ATOMIC_SWAP = "..data"
+
+
 def _relevant(config_path: str, profiles_dir: str) -> Callable[[watchfiles.Change, str], bool]:
+    config_dir = os.path.dirname(config_path)
+
     def keep(change: watchfiles.Change, path: str) -> bool:
         if path == config_path:
             return True
-        name = os.path.basename(path)
-        return os.path.dirname(path) == profiles_dir and name.endswith(".json")
+        where, name = os.path.split(path)
+        if name == ATOMIC_SWAP:
+            return where in (profiles_dir, config_dir)
+        return where == profiles_dir and name.endswith(".json")
 
     return keep
 

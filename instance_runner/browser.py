@@ -16,18 +16,29 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    ProxySettings,
+    async_playwright,
+)
 from playwright.async_api import Error as PlaywrightError
 
 from common.files import atomic_write
+from common.proxy import Credentials, ProxyURL, is_proxy_error
 from instance_runner import chromium
 from instance_runner.display import Xvfb
 from instance_runner.pages import MAX_TABS, Pages
+from instance_runner.proxy import ProxyWatch
 from instance_runner.sites import moved
-from instance_runner.sites.adapter import SiteAdapter, prepare_context
+from instance_runner.sites.adapter import SiteAdapter
+from instance_runner.sites.errors import SiteProblem
 from instance_runner.sites.types import SiteFile
-from instance_runner.state import Account, Lost, Opened, Phase
+from instance_runner.state import Account, Lost, Opened, Phase, ProxyBack, ProxyDown
 
 log = logging.getLogger("mictl.instance")
 
@@ -50,8 +61,18 @@ class BrowserSession:
         read_only: bool = False,
         tabs: int = 1,
         account: Account | None = None,
+        proxy: ProxyURL | None = None,
+        credentials: Credentials | None = None,
+        locale: str = "",
+        timezone: str = "",
     ) -> None:
         self.site = site
+        # The profile's own proxy (common/proxy.py), watched (proxy.py);
+        # the credentials go to Chromium and the watch, nowhere else.
+        self.proxy = proxy
+        self._credentials = credentials
+        self.proxy_watch: ProxyWatch | None = None
+        self.locale, self.timezone = locale, timezone
         # What the account can do (state.py): the pages report to it.
         self.account = account or Account()
         self.profile = profile
@@ -72,7 +93,6 @@ class BrowserSession:
         self._pw: Playwright | None = None
         self.browser: Browser | None = None
         self.context: BrowserContext | None = None
-        self._adapter_ref: list[SiteAdapter] = []
         self._saver: asyncio.Task[None] | None = None
         self._carried = 0
 
@@ -80,11 +100,14 @@ class BrowserSession:
     def adapter(self) -> SiteAdapter:
         """A working page's adapter (models, checks); any page's before."""
         first = self.pages.first if self.pages else None
-        return first if first is not None else self._adapter_ref[0]
+        if first is None:
+            raise LookupError("no page is open")
+        return first
 
     @property
     def page(self) -> Page | None:
-        return self.adapter.page if self._adapter_ref else None
+        first = self.pages.first if self.pages else None
+        return first.page if first else None
 
     @property
     def logged_in(self) -> bool:
@@ -99,7 +122,8 @@ class BrowserSession:
     @property
     def models(self) -> list[str]:
         """The site's models as last read (empty before the page is ready)."""
-        return self.adapter.known_models if self._adapter_ref else []
+        first = self.pages.first if self.pages else None
+        return first.known_models if first else []
 
     @property
     def connected(self) -> bool:
@@ -123,10 +147,17 @@ class BrowserSession:
                 )
                 self.mode = "headless"
         started = time.monotonic()
+        proxy: ProxySettings | None = None
+        if self.proxy is not None:
+            proxy = ProxySettings(server=self.proxy.server)
+            if self._credentials is not None:
+                proxy["username"] = self._credentials.username
+                proxy["password"] = self._credentials.password
         self.browser = await self._pw.chromium.launch(
             executable_path=executable,
             headless=self.mode != "headed",
             env=env,
+            proxy=proxy,
             args=chromium.flags(self.extra_args),
             handle_sigint=False,
             handle_sigterm=False,
@@ -134,32 +165,76 @@ class BrowserSession:
         )
         self.browser.on("disconnected", self._on_disconnected)
         log.info(
-            "browser %s up in %.2fs (%s, %s)",
+            "browser %s up in %.2fs (%s, %s%s)",
             self.browser.version,
             time.monotonic() - started,
             executable or "Playwright's own",
             self.mode,
+            f", proxy {self.proxy.server}" if self.proxy else "",  # never its credentials
         )
         target = self.site.moved_to or self.site.url
         state, carried = moved.load_profile(self.profile, target, self.site.moved_from)
         if carried:
             log.info("carried %d cookies over from %s", carried, ", ".join(self.site.moved_from))
         self._carried = carried
-        self.context = await self.browser.new_context(storage_state=state)
-        await prepare_context(self.context, self._adapter_ref)
+        self.context = await self.browser.new_context(
+            storage_state=state, locale=self.locale or None, timezone_id=self.timezone or None
+        )
         self.pages = Pages(
             self.site,
             self.context,
-            self._adapter_ref,
             tabs=self.tabs,
             read_only=self.read_only,
             on_captcha=self.account.human_check,
             on_fatal=self.on_fatal,
             on_opened=self._first_opened,
         )
-        await self.pages.open_first()
+        if self.proxy is not None and not self.read_only:
+            host = urlsplit(target)
+            self.proxy_watch = ProxyWatch(
+                self.proxy,
+                self._credentials,
+                (host.hostname or "", host.port or (443 if host.scheme == "https" else 80)),
+                on_down=self._proxy_down,
+                on_up=self._proxy_up,
+            )
+        watch = self.proxy_watch
+        # A proxy that is down or refuses the credentials is no reason to
+        # exit (the supervisor would only start it into the same proxy): the
+        # account says so, and the watch opens the first page once it answers.
+        if watch is None or await watch.check_now():
+            try:
+                await self.pages.open_first()
+            except PlaywrightError as exc:
+                if watch is None:
+                    raise
+                if is_proxy_error(str(exc)):
+                    watch.failed(_first_line(exc))
+                elif await watch.check_now():
+                    raise  # the proxy answers: the page failed on its own
+        if watch is not None:
+            watch.start()
         if not self.read_only:
             self._saver = asyncio.get_running_loop().create_task(self._save_every(save_interval))
+
+    def _proxy_down(self, reason: str) -> None:
+        assert self.proxy is not None
+        log.warning("proxy %s unreachable: %s", self.proxy.server, reason)
+        self.account.feed(ProxyDown(f"proxy unreachable: {reason}"))
+
+    async def _proxy_up(self) -> bool:
+        """The proxy answers again: the pages open afresh (what loaded while
+        it was down is an error page), then the account is what they see.
+        True when the account works again."""
+        assert self.proxy is not None and self.pages is not None
+        log.info("proxy %s answers again; opening the pages afresh", self.proxy.server)
+        try:
+            await self.pages.reopen()
+        except (PlaywrightError, SiteProblem) as exc:  # tried again on the watch's backoff
+            log.warning("the page could not open through the proxy yet: %s", _first_line(exc))
+            return False
+        self.account.feed(ProxyBack())  # Opened has said READY, unless the account is elsewhere
+        return True
 
     async def _first_opened(self, signed_in: bool) -> None:
         """The first page is open (at start, or again after every page broke)."""
@@ -233,6 +308,8 @@ class BrowserSession:
 
     async def close(self) -> None:
         self.closing = True
+        if self.proxy_watch is not None:
+            self.proxy_watch.stop()
         if self._saver:
             self._saver.cancel()
         if self.pages:
@@ -247,3 +324,8 @@ class BrowserSession:
                 await self._pw.stop()
         if self._display is not None:
             self._display.stop()
+
+
+def _first_line(exc: Exception) -> str:
+    """Playwright's message without its call log (which may name URLs)."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -82,11 +82,11 @@ async def handle(
             exc.status, str(exc), "invalid_request_error", exc.code, param="messages"
         ) from None
     slot = instance.slot()
-    async with cancel_on_disconnect(request.receive):
+    async with cancel_on_disconnect(request.receive), instance.until_started():
         page = await slot.__aenter__()  # the page (tab) this request holds
     turn = Turn(instance, page, req, model_id, wanted, plan, text, images)
     try:
-        async with cancel_on_disconnect(request.receive):
+        async with cancel_on_disconnect(request.receive), instance.until_started():
             first = await turn.next()
         request.scope[FIRST_DELTA] = time.monotonic()  # for the request log line
     except BaseException:

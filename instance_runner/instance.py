@@ -75,6 +75,41 @@ class Instance:
         self.served = 0
         self.failed = 0
         self.last_error = ""
+        # Requests between asking for a page and their first delta, and those
+        # of them the proxy's failure has cut short (until_started).
+        self._starting: set[asyncio.Task[object]] = set()
+        self._cut: set[asyncio.Task[object]] = set()
+        self.account.on_enter.append(self._entered)
+
+    def _entered(self, phase: Phase) -> None:
+        """The proxy went down: the requests still waiting for a page, or
+        for its next chat, fail now (503 proxy_unreachable, which the router
+        retries elsewhere) instead of at that load's own timeout."""
+        if phase != Phase.PROXY_DOWN:
+            return
+        for task in self._starting - self._cut:
+            self._cut.add(task)
+            task.cancel()
+
+    @contextlib.asynccontextmanager
+    async def until_started(self) -> AsyncIterator[None]:
+        """Wrap a request's wait for a page and for its first delta: a
+        proxy that goes down meanwhile ends it with 503 proxy_unreachable."""
+        if self.account.phase == Phase.PROXY_DOWN:  # went down since check_ready
+            raise self._proxy_unreachable()
+        task = asyncio.current_task()
+        assert task is not None
+        self._starting.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if task not in self._cut:
+                raise  # not ours (the client went away, shutdown)
+            task.uncancel()
+            raise self._proxy_unreachable() from None
+        finally:
+            self._starting.discard(task)
+            self._cut.discard(task)
 
     @property
     def busy(self) -> bool:
@@ -94,31 +129,27 @@ class Instance:
     def health(self) -> Health:
         s, mem, now = self.session, self.account.mem, time.time()
         phase = self._phase()
-        cooling = state.cooling(mem, now)
-        captcha = phase == Phase.CAPTCHA
-        logged_out = phase == Phase.LOGGED_OUT
         return Health(
-            ok=phase == Phase.READY,
             name=self.name,
             site=s.site.name,
+            state=phase.value,
+            signed_out_reason=mem.reason if phase == Phase.LOGGED_OUT else "",
+            captcha_until=mem.probe_at if phase == Phase.CAPTCHA else 0.0,
+            logged_in=s.logged_in,
+            cooling=state.cooling(mem, now),
             browser_connected=s.connected,
             page_ready=s.page_ready,
-            logged_in=s.logged_in,
             busy=self.busy,
             queue_length=self.waiting,
-            rate_limited_until=cooling,
             models=s.models,
             served=self.served,
             failed=self.failed,
             last_error=self.last_error,
-            state=phase.value,
-            logged_out=logged_out,
-            captcha=captcha,
-            captcha_until=mem.probe_at if captcha else 0.0,
-            cooling=cooling,
-            signed_out_reason=mem.reason if logged_out else "",
             capacity=s.tabs,
             pages=self.page_states(),
+            proxy=s.proxy.server if s.proxy else "",
+            proxy_unreachable=phase == Phase.PROXY_DOWN,
+            reason=mem.reason if phase == Phase.PROXY_DOWN else "",
         )
 
     @contextlib.asynccontextmanager
@@ -152,6 +183,15 @@ class Instance:
                 with anyio.CancelScope(shield=True):
                     await asyncio.wait([replacing])
 
+    def _proxy_unreachable(self) -> ApiError:
+        return ApiError(
+            503,
+            f"instance {self.name}: {self.account.mem.reason}",
+            "server_error",
+            "proxy_unreachable",
+            {"Retry-After": "5"},
+        )
+
     def check_ready(self, model: str) -> None:
         s, phase = self.session, self._phase()
         if phase in (Phase.STARTING, Phase.BROKEN):
@@ -170,6 +210,8 @@ class Instance:
                 "server_error",
                 "logged_out",
             )
+        if phase == Phase.PROXY_DOWN:
+            raise self._proxy_unreachable()
         if phase == Phase.CAPTCHA:
             retry = str(max(1, round(self.account.mem.probe_at - time.time())))
             raise ApiError(
@@ -193,6 +235,14 @@ class Instance:
         self.failed += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
         log.warning("request failed: %s", self.last_error)
+        watch = self.session.proxy_watch
+        # Was it the proxy? Ask it now: if it is down, the account says so
+        # (and the router goes elsewhere) before the next request.
+        site_said = isinstance(exc, (RateLimited, LoggedOut, Captcha))
+        if watch is not None and not site_said and not await watch.check_now():
+            return ApiError(
+                503, f"proxy unreachable: {watch.reason}", "server_error", "proxy_unreachable"
+            )
         held = _held.get()
         if held is None or not held.jammed:  # a page that answers nothing shows nothing
             await self.session.save_artifacts(self.last_error, held.page if held else None)

@@ -21,6 +21,13 @@ import uvicorn
 from starlette.applications import Starlette
 
 from common import cookie_check, instance_auth
+from common.proxy import (
+    Credentials,
+    ProxyURL,
+    credentials_from_env,
+    parse_url,
+    read_credentials_file,
+)
 from common.serving import InLoopServer
 from instance_runner import chromium
 from instance_runner.auth import InstanceAuth
@@ -80,6 +87,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(N answers at once per account; a free page opens its next chat ahead, so a "
         "request right after an answer need not wait for a page load; 1..16)",
     )
+    p.add_argument(
+        "--proxy",
+        default="",
+        metavar="URL",
+        help="the profile's proxy: http://, https:// or socks5://host:port (no credentials "
+        "in it: they come from --proxy-credentials-file or --proxy-credentials-env)",
+    )
+    p.add_argument(
+        "--proxy-credentials-file",
+        default="",
+        metavar="PATH",
+        help="a 0600 file holding user:password for the proxy (read here, never shown)",
+    )
+    p.add_argument(
+        "--proxy-credentials-env",
+        default="",
+        metavar="NAME",
+        help="an environment variable holding user:password for the proxy",
+    )
+    p.add_argument("--locale", default="", help="the browser's locale (en-GB, de-DE...)")
+    p.add_argument("--timezone", default="", help="the browser's time zone (Europe/Berlin...)")
     p.add_argument("--max-queue", type=int, default=8)
     p.add_argument(
         "--captcha-probe",
@@ -123,6 +151,35 @@ def _network(value: str) -> str:
         raise argparse.ArgumentTypeError(f"not a network: {value!r}") from None
 
 
+def _proxy(args: argparse.Namespace) -> tuple[ProxyURL | None, Credentials | None]:
+    """The proxy and its credentials; a ValueError or OSError names the flag
+    at fault, never what the file or variable holds."""
+    file, env = args.proxy_credentials_file, args.proxy_credentials_env
+    if not args.proxy:
+        if file or env:
+            raise ValueError("--proxy-credentials-*: without --proxy")
+        return None, None
+    try:
+        proxy = parse_url(args.proxy)
+    except ValueError as exc:
+        raise ValueError(f"--proxy: {exc}") from None
+    if file and env:
+        raise ValueError("--proxy-credentials-file and --proxy-credentials-env: one of them")
+    credentials = None
+    try:
+        if file:
+            credentials = read_credentials_file(file)
+        elif env:
+            credentials = credentials_from_env(env, os.environ)
+    except (OSError, ValueError) as exc:
+        flag = "--proxy-credentials-file" if file else "--proxy-credentials-env"
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ValueError(f"{flag} {file or env}: {why}") from None
+    if credentials is not None and proxy.scheme == "socks5":
+        raise ValueError("--proxy: Chromium cannot send credentials to a socks5 proxy")
+    return proxy, credentials
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.umask(0o077)  # error screenshots and page HTML hold the chat: 0600 in 0700 dirs
@@ -143,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else exc
         print(f"mictl-instance: --key-file {args.key_file}: {why}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        proxy, credentials = _proxy(args)
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        print(f"mictl-instance: {why}", file=sys.stderr)
         return EXIT_CONFIG
     refused = cookie_check.file_problem(args.profile)
     if refused:  # said now, not after Chromium refused it in a crash loop
@@ -180,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         on_fatal=fatal,
         tabs=args.tabs,
         account=account,
+        proxy=proxy,
+        credentials=credentials,
+        locale=args.locale,
+        timezone=args.timezone,
     )
     instance = Instance(
         name, session, max_queue=args.max_queue, model_default=args.model_default

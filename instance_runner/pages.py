@@ -69,7 +69,6 @@ class Pages:
         self,
         site: SiteFile,
         context: BrowserContext,
-        adapter_ref: list[SiteAdapter],
         *,
         tabs: int,
         read_only: bool,
@@ -79,7 +78,6 @@ class Pages:
     ) -> None:
         self.site = site
         self.context = context
-        self.adapter_ref = adapter_ref  # page.js events find their page's adapter here
         self.tabs = tabs
         self.read_only = read_only
         self.on_captcha = on_captcha
@@ -94,7 +92,6 @@ class Pages:
         self._quiet.set()
         self._filling: set[int] = set()  # pages being opened for the first time
         self.closing = False
-        self.signed_in = False  # what the first page found
 
     # ------------------------------------------------------------ views
 
@@ -104,7 +101,8 @@ class Pages:
         live = [s for s in self.slots if s is not None and s.state in ("free", "busy")]
         if live:
             return live[0].adapter
-        return self.adapter_ref[0] if self.adapter_ref else None
+        opening = [s for s in self.slots if s is not None and s.state != "broken"]
+        return opening[0].adapter if opening else None
 
     @property
     def ready(self) -> bool:
@@ -130,23 +128,34 @@ class Pages:
         The other pages open in the background once it is signed in."""
         slot = await self._page_slot(0)
         try:
-            self.signed_in = await slot.adapter.open()
+            signed_in = await slot.adapter.open()
         except Captcha as exc:
             # A human check in front of the site: the session may be fine.
-            self.signed_in = True
             self._made_free(slot)
             self.on_captcha(str(exc))
             await self.on_opened(True)
             return True
-        if self.signed_in:
+        if signed_in:
             await slot.adapter.load_models()
             if self.tabs > 1 and self.site.reset != "none":
                 slot.adapter.open_next_chat()  # else its first request would
         self._made_free(slot)
-        await self.on_opened(self.signed_in)
-        if self.signed_in:
+        await self.on_opened(signed_in)
+        if signed_in:
             self.fill()
-        return self.signed_in
+        return signed_in
+
+    async def reopen(self) -> bool:
+        """Every page afresh, the first in the foreground (the proxy is back:
+        a page that loaded while it was down shows Chromium's error page).
+        A request still on a page fails on its own, as on a crash."""
+        for i, slot in enumerate(self.slots):
+            if slot is not None and i not in self._filling:
+                if slot.state != "broken":
+                    self._retire(slot)
+                self.slots[i] = None
+        self.signed_in = False
+        return await self.open_first()
 
     def fill(self) -> None:
         """Open the pages not opened yet (after the first is signed in, or
@@ -164,7 +173,6 @@ class Pages:
             adapter.before_reset = self._until_quiet
         slot = Slot(index, adapter)
         self.slots[index] = slot
-        self.adapter_ref.append(adapter)
         page.on("crash", lambda _: self._crashed(slot))
         return slot
 
@@ -232,8 +240,6 @@ class Pages:
         slot.state = "broken"
         if slot in self._free_order:
             self._free_order.remove(slot)
-        if slot.adapter in self.adapter_ref:
-            self.adapter_ref.remove(slot.adapter)
         self._spawn(_close(slot.page))
 
     def replace(self, slot: Slot, why: str) -> asyncio.Task[None] | None:

@@ -89,7 +89,7 @@ def build_app(
 
     async def health(request: Request) -> Response:
         report = instance.health()
-        return json_response(report, 200 if report.ok else 503)
+        return json_response(report.wire(), 200 if report.ok else 503)
 
     async def last_timeline(request: Request) -> Response:
         return json_response(timeline.last())

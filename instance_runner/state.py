@@ -1,16 +1,20 @@
 """What one account can do now, as a state machine in the shape of
-daemon/machine.py: phases and events as data, the legal moves as a table,
+daemon/supervise/machine.py: phases and events as data, the legal moves as a table,
 one `_enter` that writes the phase, pure decisions tested without a browser.
 
 Phases: STARTING (no page checked yet), READY, LOGGED_OUT (the site says
 the session is gone: refresh the profile), CAPTCHA (the site wants a
-person: no work until the next probe, challenge.py), BROKEN (the browser is
-gone: the runner exits and the supervisor restarts it). Cooling is per
-model and orthogonal: a rate-limited model on a READY account.
+person: no work until the next probe, challenge.py), PROXY_DOWN (the
+profile's proxy refuses or fails: no work; the runner retries it with
+backoff and comes back by itself, to the phase it left, without exiting),
+BROKEN (the browser is gone: the runner exits and the supervisor restarts
+it). Cooling is per model and orthogonal: a rate-limited model on a READY
+account.
 
 The browser session reports what its pages saw (`Opened`, `SignedOut`,
-`HumanCheck`, `Lost`), the instance what requests saw (`RateLimited`,
-`Answered`); `/health` and the instance's ready check read `reported()` and
+`HumanCheck`, `Lost`), the proxy watch what the proxy did (`ProxyDown`,
+`ProxyBack`), the instance what requests saw (`RateLimited`, `Answered`);
+`/health` and the instance's ready check read `reported()` and
 `refusal()`. Nothing else keeps a flag of its own.
 """
 
@@ -33,15 +37,20 @@ class Phase(enum.Enum):
     READY = "ok"
     LOGGED_OUT = "logged_out"
     CAPTCHA = "captcha"
+    PROXY_DOWN = "proxy_unreachable"
     BROKEN = "browser_lost"
 
 
+_P = Phase
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
-    Phase.STARTING: frozenset({Phase.READY, Phase.LOGGED_OUT, Phase.CAPTCHA, Phase.BROKEN}),
-    Phase.READY: frozenset({Phase.LOGGED_OUT, Phase.CAPTCHA, Phase.BROKEN}),
-    Phase.LOGGED_OUT: frozenset({Phase.READY, Phase.CAPTCHA, Phase.BROKEN}),
-    Phase.CAPTCHA: frozenset({Phase.READY, Phase.LOGGED_OUT, Phase.BROKEN}),
-    Phase.BROKEN: frozenset(),
+    _P.STARTING: frozenset({_P.READY, _P.LOGGED_OUT, _P.CAPTCHA, _P.PROXY_DOWN, _P.BROKEN}),
+    _P.READY: frozenset({_P.LOGGED_OUT, _P.CAPTCHA, _P.PROXY_DOWN, _P.BROKEN}),
+    _P.LOGGED_OUT: frozenset({_P.READY, _P.CAPTCHA, _P.PROXY_DOWN, _P.BROKEN}),
+    _P.CAPTCHA: frozenset({_P.READY, _P.LOGGED_OUT, _P.PROXY_DOWN, _P.BROKEN}),
+    # Back by itself: to the phase it left (ProxyBack), or what a page that
+    # opened again saw (Opened).
+    _P.PROXY_DOWN: frozenset({_P.READY, _P.LOGGED_OUT, _P.CAPTCHA, _P.BROKEN}),
+    _P.BROKEN: frozenset(),
 }
 
 
@@ -80,7 +89,17 @@ class Lost(msgspec.Struct, frozen=True):
     reason: str
 
 
-Event = Opened | SignedOut | HumanCheck | Answered | RateLimited | Lost
+class ProxyDown(msgspec.Struct, frozen=True):
+    """The profile's proxy refused or failed (no credentials in `reason`)."""
+
+    reason: str
+
+
+class ProxyBack(msgspec.Struct, frozen=True):
+    """The proxy answers again, and the pages are still open."""
+
+
+Event = Opened | SignedOut | HumanCheck | Answered | RateLimited | Lost | ProxyDown | ProxyBack
 
 
 class Memory(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,6 +107,9 @@ class Memory(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = ""  # why LOGGED_OUT, CAPTCHA or BROKEN
     probe_at: float = 0.0  # CAPTCHA: no work before this (unix time)
     cooling: tuple[tuple[str, float], ...] = ()  # (model, until), per model
+    # PROXY_DOWN: the phase (and its reason) it left, where ProxyBack returns.
+    resume: Phase = Phase.READY
+    resume_reason: str = ""
 
 
 class IllegalMove(Exception):
@@ -116,6 +138,17 @@ def decide(mem: Memory, event: Event, now: float) -> tuple[Memory, Phase | None]
             return msgspec.structs.replace(mem, cooling=(*kept, (model, until))), None
         case Lost(reason=reason):
             return _to(mem, Phase.BROKEN, reason)
+        case ProxyDown(reason=reason) if mem.phase in (Phase.PROXY_DOWN, Phase.BROKEN):
+            return _to(mem, mem.phase, reason if mem.phase == Phase.PROXY_DOWN else mem.reason)
+        case ProxyDown(reason=reason):
+            # A STARTING account has no phase to go back to: its page reopens (Opened).
+            back = Phase.READY if mem.phase == Phase.STARTING else mem.phase
+            kept = msgspec.structs.replace(mem, resume=back, resume_reason=mem.reason)
+            return _to(kept, Phase.PROXY_DOWN, reason)
+        case ProxyBack() if mem.phase == Phase.PROXY_DOWN:
+            return _to(mem, mem.resume, mem.resume_reason)
+        case ProxyBack():
+            return mem, None
     raise TypeError(f"not an event: {event!r}")
 
 
@@ -131,8 +164,8 @@ def reported(mem: Memory, now: float, *, pages_ready: bool) -> Phase:
     """The phase /health says. A CAPTCHA account whose probe is due reports
     READY, so that one request probes; pages that are not open (yet, or
     again after every one broke) report STARTING."""
-    if mem.phase == Phase.BROKEN:
-        return mem.phase
+    if mem.phase in (Phase.BROKEN, Phase.PROXY_DOWN):
+        return mem.phase  # a proxy that fails says so, whatever the pages are doing
     if not pages_ready or mem.phase == Phase.STARTING:
         return Phase.STARTING
     if mem.phase == Phase.CAPTCHA and now >= mem.probe_at:
@@ -162,6 +195,9 @@ class Account:
         self.name = name
         self.clock = clock
         self.mem = Memory()
+        # Told of each phase entered, after the log line (the instance fails
+        # the requests still waiting for a page when the proxy goes down).
+        self.on_enter: list[Callable[[Phase], None]] = []
         self.challenge = Challenge(probe_after=probe_after, probe_max=probe_max, clock=clock)
 
     @property
@@ -177,6 +213,8 @@ class Account:
         """The one place a phase is entered: one log line with the reason."""
         suffix = f": {self.mem.reason}" if self.mem.reason else ""
         log.info("account %s: %s%s", self.name, phase.name, suffix)
+        for tell in list(self.on_enter):
+            tell(phase)
 
     def human_check(self, reason: str) -> float:
         """The site asked for a person: hold all work, then let one request

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from common.capabilities import Capabilities
@@ -122,31 +124,50 @@ class ModelList(msgspec.Struct):
 
 
 class Health(msgspec.Struct, kw_only=True):
-    ok: bool
+    """What one instance can do now (its account's phase, state.py), and
+    what it is doing."""
+
     name: str
     site: str
+    # The account's phase: "ok", "starting", "browser_lost", "logged_out" or
+    # "captcha" (state.Phase); why, when logged out; until when, a captcha.
+    state: str = "ok"
+    signed_out_reason: str = ""
+    captcha_until: float = 0.0
+    logged_in: bool  # signed in, as far as its pages saw (a captcha counts as in)
+    cooling: dict[str, float] = {}  # model -> unix time it may be used again
     browser_connected: bool
     page_ready: bool
-    logged_in: bool
     busy: bool
     queue_length: int
-    rate_limited_until: dict[str, float] = {}  # model -> unix time
     models: list[str] = []
     served: int = 0
     failed: int = 0
     last_error: str = ""
-    # What the site said, for the router: "ok", "starting", "browser_lost",
-    # "logged_out" or "captcha"; cooling: model -> unix time it may be used again.
-    state: str = "ok"
-    logged_out: bool = False
-    captcha: bool = False
-    captcha_until: float = 0.0
-    cooling: dict[str, float] = {}
-    signed_out_reason: str = ""
     # The pages (tabs): requests it runs at once, and each page's state:
     # "free", "busy", "opening" (loading, or replacing a broken one) or "broken".
     capacity: int = 1
     pages: list[str] = []
+    # The profile's proxy as scheme://host:port (never its credentials), and
+    # whether it fails (state "proxy_unreachable"; reason says how).
+    proxy: str = ""
+    proxy_unreachable: bool = False
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+    def wire(self) -> dict[str, Any]:
+        """/health's JSON: the fields, and the flags the router reads
+        (daemon/router/health.py), each derived from them here only."""
+        return {
+            **msgspec.to_builtins(self),
+            "ok": self.ok,
+            "logged_out": self.state == "logged_out",
+            "captcha": self.state == "captcha",
+            "rate_limited_until": self.cooling,
+        }
 
 
 __all__ = ["FunctionCall", "Message"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The coding agents the front port is tested with (tests/test_api_agents.py):
+# The coding agents the front port is tested with (tests/e2e/test_api_agents.py):
 # Claude Code and Codex CLI from npm, pinned, into .cache/npm (git-ignored).
 # Without npm (or without the registry) the tests that need them skip.
 set -euo pipefail

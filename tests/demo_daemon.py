@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgspec
 
-from daemon import orphans
+from daemon.supervise import orphans
 from tests.helpers import BIN, REPO, free_port, free_port_block
 
 
@@ -63,7 +63,10 @@ class Demo(msgspec.Struct):
 
 
 @contextlib.contextmanager
-def demo(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Demo]:
+def demo(
+    root: Path, extra_env: dict[str, str] | None = None, *, stdout: Path | None = None
+) -> Iterator[Demo]:
+    """`stdout`: the daemon's stdout goes to this file alone (else with its stderr)."""
     site, front, base = free_port(), free_port(), free_port_block(4)
     env = {
         **os.environ,
@@ -76,11 +79,14 @@ def demo(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Demo]:
         "MICTL_PROFILES__PROGRAM__ENVIRONMENT": f'MICTL_SITE_URL="http://127.0.0.1:{site}/"',
         **(extra_env or {}),
     }
-    with open(root.parent / f"{root.name}.mictld.out", "wb") as out:  # not the daemon's
+    with (
+        open(root.parent / f"{root.name}.mictld.out", "wb") as out,  # not the daemon's
+        open(stdout or os.devnull, "wb") as own,
+    ):
         daemon = subprocess.Popen(
             [str(BIN / "mictld"), "-c", str(REPO / "etc" / "demo.toml")],
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            stdout=own if stdout else out,
+            stderr=out if stdout else subprocess.STDOUT,
             env=env,
         )
     ctl = [str(BIN / "mictl"), "--socket", str(root / "run" / "mictl.sock")]

@@ -2,7 +2,8 @@
 
 It answers with its own name, so a test knows who served a request, and it
 can be told to misbehave through POST /_control (fail, rate-limit, go slow,
-break off mid-stream, hang up). GET /_stats says what it saw.
+break off mid-stream, hang up, or hold every answer until told to let go:
+{"hold": true} then {"hold": false}). GET /_stats says what it saw.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from starlette.routing import Route
 def create_app(name: str, models: list[str]) -> Starlette:
     state = {"mode": "ok", "delay": 0.0, "models": models, "retry_after": 7, "health": "ok"}
     stats = {"requests": 0, "cancelled": 0, "completed": 0, "order": [], "auth": ""}
+    # Open unless held: a held request is busy for as long as the test says,
+    # however slow the machine (a delay can run out before the check).
+    gate = asyncio.Event()
+    gate.set()
 
     def completion(model: str) -> dict:
         return {
@@ -92,6 +97,7 @@ def create_app(name: str, models: list[str]) -> Starlette:
             raise ConnectionResetError  # uvicorn drops the connection
         try:
             if not body.get("stream"):
+                await gate.wait()
                 await asyncio.sleep(state["delay"])
                 stats["completed"] += 1
                 return JSONResponse(completion(model))
@@ -127,6 +133,8 @@ def create_app(name: str, models: list[str]) -> Starlette:
 
     async def control(request: Request) -> Response:
         state.update(await request.json())
+        if "hold" in state:
+            (gate.clear if state.pop("hold") else gate.set)()
         return JSONResponse(state)
 
     async def get_stats(request: Request) -> Response:

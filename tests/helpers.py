@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ctl.client import ApiError, Client, DaemonUnreachable
-from daemon import orphans
+from daemon.supervise import orphans
 from daemon.types import ProgramInfo
 
 T = TypeVar("T")
@@ -33,6 +34,29 @@ def wait_until(check: Callable[[], T], timeout: float = 30.0, what: str = "condi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+async def until(check: Callable[[], object], timeout: float = 30, what: str = "condition") -> None:
+    """wait_until inside an event loop: yield to the loop's tasks until
+    `check()` holds, or fail after `timeout`."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not check():
+                await asyncio.sleep(0.001)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+
+
+def stays(check: Callable[[], object], seconds: float, what: str = "condition") -> None:
+    """A claim about a period ("nothing restarts afterwards"): `check()` holds
+    at every poll for `seconds`, failing at the first one where it does not."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if not check():
+            raise AssertionError(f"{what} stopped holding")
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

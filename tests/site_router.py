@@ -6,7 +6,6 @@ is sent no request; the signed-in one answers every one."""
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import openai
 
 from tests.helpers import Mictld, free_port_block, wait_until
 from tests.replicas.tls import Replica
+from tests.site_kit import write_config
 
 
 def a_signed_out_account_gets_no_requests(
@@ -29,29 +29,7 @@ def a_signed_out_account_gets_no_requests(
     out) there; `expected(prompt)` is the replica's answer."""
     d = Mictld(tmp_path, base_port=free_port_block(4), router="")
     profiles(d.profiles)
-    args = json.dumps(rep.browser_args)
-    # The browser flags reach the instances through the config's supported
-    # [profiles.browser] args (what an operator would write).
-    d.write_config(
-        textwrap.dedent(f"""
-        [daemon]
-        socket = "run/mictl.sock"
-        state_dir = "state"
-        log_dir = "log"
-        [profiles]
-        dir = "profiles"
-        base_port = {d.base_port}
-        site = "{site}"
-        [profiles.browser]
-        args = {args}
-        [router]
-        port = {d.front_port}
-        [health]
-        interval = 0.5
-        timeout = 2
-        restart_after = 0  # a browser instance takes seconds to start on a loaded machine
-        """)
-    )
+    write_config(d, rep, site)  # the browser flags as an operator gives them
     d.start()
     try:
 

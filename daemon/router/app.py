@@ -24,8 +24,8 @@ from common import http_errors, instance_auth
 from common.errors import error_json
 from common.files import read_regular
 from common.serving import ClientGone, cancel_on_disconnect
-from daemon import config as daemon_config
-from daemon.config import Config, UpstreamSection
+from daemon.config.keys import api_keys
+from daemon.config.schema import Config, UpstreamSection
 from daemon.router import catalog, validate
 from daemon.router.apis import aliases
 from daemon.router.apis import routes as api_routes
@@ -34,7 +34,7 @@ from daemon.router.dashboard import routes as dashboard_routes
 from daemon.router.dashboard.model import Feed
 from daemon.router.discovery import Discovery
 from daemon.router.metrics import Metrics
-from daemon.router.pool import NoRoute, Pool
+from daemon.router.pool import NoRoute, Pool, PoolHooks
 from daemon.router.proxy import Forwarder, Relay, error_body, no_route_response
 from daemon.router.routability import Policy, ProcessUp
 from daemon.types import ProgramSpec
@@ -43,20 +43,22 @@ log = logging.getLogger("mictld.router")
 
 
 class Router:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(
+        self, cfg: Config, *, pool_hooks: PoolHooks | None = None, dashboard: Feed | None = None
+    ) -> None:
         self.cfg = cfg
-        self.pool = Pool(cfg.router)
+        self.pool = Pool(cfg.router, hooks=pool_hooks)
         self.metrics = Metrics(self.pool)
         self.forwarder = Forwarder(self.pool, self.metrics)
         self.keys: list[bytes] = []
-        self.dashboard: Feed | None = None  # the daemon's view, when there is a daemon
+        self.dashboard = dashboard  # the daemon's view, when there is a daemon
         self.discovery = Discovery(self.pool, self._discovered)  # upstreams found in DNS
         self.apply_config(cfg)
 
     def apply_config(self, cfg: Config) -> None:
         """Router settings, keys and upstreams apply live on reload."""
         self.cfg = cfg
-        self.keys = [k.encode() for k in daemon_config.api_keys(cfg)]
+        self.keys = [k.encode() for k in api_keys(cfg)]
         self.pool.configure(cfg.router)
         self.pool.policy = Policy(unhealthy_after=cfg.health.unhealthy_after)
         wanted = {n for n, u in cfg.upstreams.items() if not u.discover}
@@ -181,7 +183,7 @@ def _upstream_key(name: str, env: str, path: str) -> str:
 
 
 def _instance_key(state_dir: str, name: str) -> str:
-    """The key mictld made for an instance (programs.py), sent on every request
+    """The key mictld made for an instance (daemon/profiles.py), sent on every request
     and probe; "" when there is none (the instance is FATAL then)."""
     try:
         return instance_auth.read_key(instance_auth.key_path(state_dir, name))
@@ -279,13 +281,15 @@ def build_app(router: Router) -> ASGIApp:
 
     async def readyz(request: Request) -> Response:
         now = router.pool.clock()
-        up = [b for b in router.pool.backends.values() if b.up(now)]
+        draining = router.pool.draining  # going away: out of every Service and front
+        up = [] if draining else [b for b in router.pool.backends.values() if b.up(now)]
         # capacity: what a front mictld may hand this one at once (multi-host).
         body = msgspec.json.encode(
             {
                 "ready": bool(up),
                 "routable": sorted(b.name for b in up),
                 "capacity": sum(b.max_concurrent for b in up),
+                "draining": draining,
             }
         )
         return Response(body, 200 if up else 503, media_type="application/json")

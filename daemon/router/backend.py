@@ -7,7 +7,7 @@ import collections
 import math
 from typing import Literal
 
-from daemon.config import BreakerSection
+from daemon.config.schema import BreakerSection
 from daemon.router.breaker import Breaker, BreakerState
 from daemon.router.routability import Memory, Phase, why_not
 from daemon.types import BackendInfo
@@ -39,6 +39,7 @@ class Backend:
         # reported (0: not yet), and each page's state.
         self.reported = 0
         self.pages: list[str] = []
+        self.proxy = ""  # its profile's proxy as its /health says (no credentials)
         self.weight = weight
         self.priority = priority
         self.models = models  # None: not known yet (an instance before its first probe)
@@ -136,4 +137,5 @@ def describe(b: Backend, now: float) -> BackendInfo:
         models=sorted(b.models or []),
         cooling={m: round(u - now, 1) for m, u in b.cooldowns.items() if u > now},
         pages=list(b.pages),
+        proxy=b.proxy,
     )

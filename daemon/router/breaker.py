@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import enum
 
-from daemon.config import BreakerSection
+from daemon.config.schema import BreakerSection
 
 
 class BreakerState(enum.Enum):

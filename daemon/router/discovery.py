@@ -28,8 +28,8 @@ import dns.rdatatype
 import dns.resolver
 from dns.asyncresolver import Resolver
 
-from daemon.config import Config, UpstreamSection
-from daemon.dns_target import Target, host_url, nameserver, parse
+from daemon.config.dns_target import Target, host_url, nameserver, parse
+from daemon.config.schema import Config, UpstreamSection
 from daemon.router.backend import Backend
 from daemon.router.pool import Pool
 from daemon.router.routability import Drain, Phase, ProcessUp, Undrain

@@ -3,7 +3,9 @@
 What a probe finds is an event into the backend's routability machine
 (routability.py): a passing probe says ok, not ready, logged out or captcha;
 no answer counts a failure. M failures in a row ask the supervisor for a
-restart (of an instance; another host's mictld is its own supervisor's).
+restart (of an instance; another host's mictld is its own supervisor's): a
+pure decision, `after_failure`, beside fleet/health_restarts.py's `verdict`
+(restart once more, or give up).
 What /health says of models and per-model rate limits goes into the pool as
 data; a host's models come from its /v1/models, its per-model cooldowns from
 its 429s (proxy.py), as for any upstream.
@@ -19,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from daemon.config import HealthSection
+from daemon.config.schema import HealthSection
 from daemon.router.backend import Backend
 from daemon.router.pool import Pool
 from daemon.router.routability import Phase, ProbeFailed, ProbePassed, Verdict
@@ -39,6 +41,8 @@ class HealthReport(msgspec.Struct):
     rate_limited_until: dict[str, float] = {}
     capacity: int = 0  # its pages: requests it runs at once (0: an older runner)
     pages: list[str] = []  # each page's state: free, busy, opening, broken
+    proxy: str = ""  # its profile's proxy, scheme://host:port
+    proxy_unreachable: bool = False  # that proxy refuses or fails (it retries by itself)
 
 
 class Readiness(msgspec.Struct):
@@ -72,9 +76,46 @@ class BadAnswer(Exception):
     """A host answered, but not as a mictld does (e.g. 401: a wrong key)."""
 
 
+class FailedProbe(msgspec.Struct, frozen=True):
+    """What one failed probe means (`after_failure`)."""
+
+    failures: int  # failed probes in a row, this one included; 0: excused
+    starting_since: float | None  # failing while STARTING since (None: forget it)
+    restart: bool  # the restart_after-th in a row: ask for a restart, begin a new row
+
+
+def after_failure(
+    failures: int,
+    starting_since: float | None,
+    *,
+    starting: bool,
+    instance: bool,
+    now: float,
+    cfg: HealthSection,
+) -> FailedProbe:
+    """Pure: one more failed probe of a backend that had `failures` in a row.
+
+    A backend still STARTING is excused for `start_timeout` from its first
+    failure (the supervisor's startsecs and the runner judge a slow start);
+    past it, failures count. The `restart_after`-th in a row of an instance
+    asks for a restart (another host's mictld is its own supervisor's).
+    """
+    if starting:
+        since = now if starting_since is None else starting_since
+        if now - since < cfg.start_timeout:
+            return FailedProbe(0, since, restart=False)
+        starting_since = since
+    failures += 1
+    if instance and cfg.restart_after and failures >= cfg.restart_after:
+        return FailedProbe(failures, None, restart=True)
+    return FailedProbe(failures, starting_since, restart=False)
+
+
 def verdict(report: HealthReport) -> Verdict:
     if report.ok:
         return "ok"
+    if report.proxy_unreachable:
+        return "proxy_unreachable"
     if report.captcha:
         return "captcha"
     if not report.logged_in:
@@ -103,7 +144,10 @@ class Prober:
         self.client: Client | None = None
         self.failures: dict[str, int] = {}  # failed probes in a row, by backend
         self._fast: dict[str, asyncio.Task[None]] = {}
-        pool.on_probe_now = self.probe_soon
+
+    def configure(self, cfg: HealthSection) -> None:
+        """Settings that apply live (reload)."""
+        self.cfg = cfg
 
     async def run(self, stop: asyncio.Event) -> None:
         self.client = Client(connect_timeout=self.cfg.timeout)
@@ -162,6 +206,7 @@ class Prober:
         now_wall, now = time.time(), self.pool.clock()
         b.models = set(report.models) if report.models else b.models
         b.pages = report.pages
+        b.proxy = report.proxy
         if report.capacity > 0 and report.capacity != b.reported:
             # Its pages are its capacity (`tabs`), whatever [router] max_concurrent says.
             b.reported = b.max_concurrent = report.capacity
@@ -231,18 +276,22 @@ class Prober:
         return str(exc) or exc.__class__.__name__
 
     def _failed(self, b: Backend, why: str) -> None:
-        if b.phase == Phase.STARTING:
-            # Not up yet since its process started: a slow start is not a
-            # failure (the supervisor's startsecs and the runner judge that)
-            # for start_timeout; past it, it is (a restart, counted).
-            since = self._starting_since.setdefault(b.name, time.monotonic())
-            if time.monotonic() - since < self.cfg.start_timeout:
-                self.failures[b.name] = 0
-                return
-        failures = self.failures[b.name] = self.failures.get(b.name, 0) + 1
-        self.pool.feed(b, ProbeFailed(failures, why))
-        if b.kind == "instance" and self.cfg.restart_after and failures >= self.cfg.restart_after:
-            self.failures[b.name] = 0
+        d = after_failure(
+            self.failures.get(b.name, 0),
+            self._starting_since.get(b.name),
+            starting=b.phase == Phase.STARTING,
+            instance=b.kind == "instance",
+            now=time.monotonic(),
+            cfg=self.cfg,
+        )
+        self.failures[b.name] = 0 if d.restart else d.failures
+        if d.starting_since is None:
             self._starting_since.pop(b.name, None)
-            reason = f"health: {failures} failed probes ({why})"
+        else:
+            self._starting_since[b.name] = d.starting_since
+        if not d.failures:
+            return  # excused: still starting
+        self.pool.feed(b, ProbeFailed(d.failures, why))
+        if d.restart:
+            reason = f"health: {d.failures} failed probes ({why})"
             asyncio.get_running_loop().create_task(self.restart(b.name, reason))

@@ -12,10 +12,11 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import msgspec
 
-from daemon.config import RouterSection
+from daemon.config.schema import RouterSection
 from daemon.router import routability
 from daemon.router.backend import Backend
 from daemon.router.routability import Enter, Phase, ProbeNow
@@ -37,10 +38,25 @@ class NoRoute(Exception):
         retry_after: float | None = None,
         *,
         final: bool = False,
+        elsewhere: bool = False,
     ):
         super().__init__(message)
         self.status, self.code, self.retry_after = status, code, retry_after
         self.final = final
+        # This daemon is going away, not the request's fault: another host
+        # (the Service's next pod) will take it (x-should-retry: true).
+        self.elsewhere = elsewhere
+
+
+def draining_refusal() -> NoRoute:
+    return NoRoute(
+        503,
+        "this mictld is draining (shutting down or drained by the operator) and takes no "
+        "new requests; retry: another host takes it",
+        "draining",
+        1,
+        elsewhere=True,
+    )
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -86,8 +102,41 @@ class _Waiter:
         self.future: asyncio.Future[Backend] = asyncio.get_running_loop().create_future()
 
 
+class PoolHooks(Protocol):
+    """What the pool tells the fleet above it (daemon/fleet/link.py), given to
+    its constructor (through the Router's): the router never imports the fleet."""
+
+    def on_event(self, program: str, kind: str, detail: str, reason: str) -> object:
+        """Every phase, breaker and cooldown change."""
+
+    def on_phase(self, backend: Backend) -> None:
+        """A backend entered a phase."""
+
+    def on_probe_now(self, backend: Backend) -> None:
+        """The routability machine wants the backend probed now."""
+
+
+class NoHooks:
+    """A pool nobody listens to (unit tests, a router alone)."""
+
+    def on_event(self, program: str, kind: str, detail: str, reason: str) -> object:
+        return None
+
+    def on_phase(self, backend: Backend) -> None:
+        return None
+
+    def on_probe_now(self, backend: Backend) -> None:
+        return None
+
+
 class Pool:
-    def __init__(self, cfg: RouterSection, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cfg: RouterSection,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        hooks: PoolHooks | None = None,
+    ) -> None:
         self.cfg = cfg
         self.clock = clock
         self.backends: dict[str, Backend] = {}
@@ -96,12 +145,12 @@ class Pool:
         self._released = asyncio.Event()
         self._phase_changed = asyncio.Event()
         self.policy = routability.Policy()
-        # Called when the machine wants a backend probed now (the prober sets it).
-        self.on_probe_now: Callable[[Backend], None] = lambda backend: None
+        # Phase, breaker and cooldown changes, and "probe it now", go up to the fleet.
+        self.hooks: PoolHooks = hooks or NoHooks()
         self.entered: collections.Counter[Phase] = collections.Counter()  # for /metrics
-        self.on_phase: Callable[[Backend], None] = lambda backend: None  # entered a phase
-        # Every phase, breaker and cooldown change: (program, kind, detail, reason).
-        self.on_event: Callable[[str, str, str, str], object] = lambda *event: None
+        # The whole daemon drains (`mictl drain --all`, a pod's preStop): new
+        # requests and the queued ones are refused; in-flight ones finish.
+        self.draining = False
 
     # ------------------------------------------------------ routability
 
@@ -112,15 +161,15 @@ class Pool:
             if isinstance(action, Enter):
                 log.info("%s: %s (%s)", backend.name, action.phase.value, action.reason)
                 self.entered[action.phase] += 1
-                self.on_event(backend.name, "routing", action.phase.value, action.reason)
+                self.hooks.on_event(backend.name, "routing", action.phase.value, action.reason)
                 self._phase_changed.set()
                 self._phase_changed = asyncio.Event()
-                self.on_phase(backend)
+                self.hooks.on_phase(backend)
                 if action.phase == Phase.STARTING:
                     backend.breaker.reset()  # a new process: old faults are not its
                 self.wake()
             elif isinstance(action, ProbeNow):
-                self.on_probe_now(backend)
+                self.hooks.on_probe_now(backend)
 
     @property
     def queue_length(self) -> int:
@@ -147,6 +196,8 @@ class Pool:
     # ---------------------------------------------------------- choosing
 
     def _pick(self, model: str, sticky: str | None, exclude: set[str]) -> Backend | None:
+        if self.draining:
+            return None
         now = self.clock()
         up = [
             b
@@ -171,7 +222,9 @@ class Pool:
     def _hopeless(self, model: str) -> NoRoute | None:
         """A request that waiting cannot help: unknown model, no backend for
         it able to take work without a person acting (drained, stopped, logged
-        out), or every one cooling down after a rate limit."""
+        out), or every one cooling down after a rate limit; or this daemon drains."""
+        if self.draining:
+            return draining_refusal()
         now = self.clock()
         # Backends that serve it, or might (an instance not probed yet).
         maybe = [b for b in self.backends.values() if b.models is None or b.serves(model)]
@@ -280,7 +333,7 @@ class Pool:
             backend.breaker.on_neutral()
         if backend.breaker.state != before:
             log.info("%s: breaker %s", backend.name, backend.breaker_state)
-            self.on_event(backend.name, "breaker", backend.breaker_state, outcome.kind)
+            self.hooks.on_event(backend.name, "breaker", backend.breaker_state, outcome.kind)
         if backend.breaker_open():  # waiters may use it again once half-open
             asyncio.get_running_loop().call_later(backend.breaker.reopen_in(now) + 0.01, self.wake)
         self._released.set()
@@ -293,13 +346,25 @@ class Pool:
 
     async def idle(self, backend: Backend, timeout: float) -> bool:
         """Wait until `backend` has nothing in flight (a drain); False on timeout."""
+        return await self._until_released(lambda: not backend.in_flight, timeout)
 
-        async def until_idle() -> None:
-            while backend.in_flight:
+    @property
+    def in_flight(self) -> int:
+        return sum(b.in_flight for b in self.backends.values())
+
+    async def all_idle(self, timeout: float) -> bool:
+        """Wait until no backend has anything in flight; False on timeout."""
+        return await self._until_released(lambda: not self.in_flight, timeout)
+
+    async def _until_released(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Re-check `done` each time a request ends; False if `timeout` comes first."""
+
+        async def wait() -> None:
+            while not done():
                 await self._released.wait()
 
         try:
-            await asyncio.wait_for(until_idle(), timeout)
+            await asyncio.wait_for(wait(), timeout)
             return True
         except TimeoutError:
             return False
@@ -307,7 +372,7 @@ class Pool:
     def cool(self, backend: Backend, model: str, seconds: float) -> None:
         """A rate limit: that backend rests for that model; not a fault."""
         backend.cooldowns[model] = self.clock() + seconds
-        self.on_event(backend.name, "cooldown", f"{model} for {seconds:g}s", "rate limited")
+        self.hooks.on_event(backend.name, "cooldown", f"{model} for {seconds:g}s", "rate limited")
         loop = asyncio.get_running_loop()
         loop.call_later(seconds + 0.01, self.wake)
 

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from common.errors import ErrorBody, ErrorDetail
 from common.serving import ClientGone, cancel_on_disconnect
-from daemon.config import RouterSection
+from daemon.config.schema import RouterSection
 from daemon.router.backend import Backend
 from daemon.router.classify import REFUSED, TIMED_OUT, Verdict, classify
 from daemon.router.metrics import Metrics
@@ -54,6 +54,8 @@ def no_route_response(exc: NoRoute) -> Response:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     if exc.final:  # both official OpenAI SDKs honour it: no retries that cannot help
         headers["x-should-retry"] = "false"
+    elif exc.elsewhere:
+        headers["x-should-retry"] = "true"
     return Response(
         error_body(str(exc), exc.code, exc.status),
         exc.status,
@@ -169,7 +171,7 @@ class Forwarder:
             self.pool.cool(backend, model, _retry_after(retry_after))
         lease.release(Outcome(verdict.outcome, latency_ms))
         if verdict.probe and backend.probed:
-            self.pool.on_probe_now(backend)
+            self.pool.hooks.on_probe_now(backend)
 
     async def _attempt(
         self, lease: Lease, body: bytes, model: str, stream: bool, deadline: float

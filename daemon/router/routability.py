@@ -1,4 +1,4 @@
-"""Whether a backend takes work, as one state machine (shaped like daemon/machine.py).
+"""Whether a backend takes work, as one state machine (shaped like daemon/supervise/machine.py).
 
 `decide(policy, mem, event)` returns the new memory and the actions the shell
 (`daemon/router/backend.py`) performs. Nothing here touches a socket, a timer
@@ -12,6 +12,8 @@ The phases:
     UNHEALTHY   probes fail, or the instance says it is not ready
     LOGGED_OUT  the instance's session is gone: a person must refresh the profile
     CAPTCHA     the site wants a person (captcha, Cloudflare): no work until a probe passes
+    PROXY_DOWN  the profile's proxy refuses or fails: no work; the instance retries it and
+                says when it is back (no person needed, so requests for it may queue)
     DRAINING    finishes what it has, takes nothing new (operator drain, stop, restart)
 
 Who sends events: the supervisor (ProcessUp / ProcessDown), the health prober
@@ -39,43 +41,48 @@ class Phase(enum.Enum):
     UNHEALTHY = "unhealthy"
     LOGGED_OUT = "logged_out"
     CAPTCHA = "captcha"
+    PROXY_DOWN = "proxy_unreachable"
     DRAINING = "draining"
 
 
 UP_PHASES = frozenset(
-    {Phase.STARTING, Phase.ROUTABLE, Phase.UNHEALTHY, Phase.LOGGED_OUT, Phase.CAPTCHA}
+    {
+        Phase.STARTING,
+        Phase.ROUTABLE,
+        Phase.UNHEALTHY,
+        Phase.LOGGED_OUT,
+        Phase.CAPTCHA,
+        Phase.PROXY_DOWN,
+    }
 )
 
 # The legal moves, as data. Every phase can go DOWN (the process died) and to
 # DRAINING (a drain may come at any time); the rest are the arrows below.
+_P = Phase
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
-    Phase.DOWN: frozenset({Phase.STARTING, Phase.DRAINING}),
-    Phase.STARTING: frozenset(
-        {
-            Phase.ROUTABLE,
-            Phase.UNHEALTHY,
-            Phase.LOGGED_OUT,
-            Phase.CAPTCHA,
-            Phase.DRAINING,
-            Phase.DOWN,
-        }
+    _P.DOWN: frozenset({_P.STARTING, _P.DRAINING}),
+    _P.STARTING: frozenset(
+        {_P.ROUTABLE, _P.UNHEALTHY, _P.LOGGED_OUT, _P.CAPTCHA, _P.PROXY_DOWN, _P.DRAINING, _P.DOWN}
     ),
-    Phase.ROUTABLE: frozenset(
-        {Phase.UNHEALTHY, Phase.LOGGED_OUT, Phase.CAPTCHA, Phase.DRAINING, Phase.DOWN}
+    _P.ROUTABLE: frozenset(
+        {_P.UNHEALTHY, _P.LOGGED_OUT, _P.CAPTCHA, _P.PROXY_DOWN, _P.DRAINING, _P.DOWN}
     ),
-    Phase.UNHEALTHY: frozenset(
-        {Phase.ROUTABLE, Phase.LOGGED_OUT, Phase.CAPTCHA, Phase.DRAINING, Phase.DOWN}
+    _P.UNHEALTHY: frozenset(
+        {_P.ROUTABLE, _P.LOGGED_OUT, _P.CAPTCHA, _P.PROXY_DOWN, _P.DRAINING, _P.DOWN}
     ),
-    Phase.LOGGED_OUT: frozenset(
-        {Phase.ROUTABLE, Phase.UNHEALTHY, Phase.CAPTCHA, Phase.DRAINING, Phase.DOWN}
+    _P.LOGGED_OUT: frozenset(
+        {_P.ROUTABLE, _P.UNHEALTHY, _P.CAPTCHA, _P.PROXY_DOWN, _P.DRAINING, _P.DOWN}
     ),
-    Phase.CAPTCHA: frozenset(
-        {Phase.ROUTABLE, Phase.UNHEALTHY, Phase.LOGGED_OUT, Phase.DRAINING, Phase.DOWN}
+    _P.CAPTCHA: frozenset(
+        {_P.ROUTABLE, _P.UNHEALTHY, _P.LOGGED_OUT, _P.PROXY_DOWN, _P.DRAINING, _P.DOWN}
     ),
-    Phase.DRAINING: frozenset({Phase.STARTING, Phase.DOWN}),
+    _P.PROXY_DOWN: frozenset(
+        {_P.ROUTABLE, _P.UNHEALTHY, _P.LOGGED_OUT, _P.CAPTCHA, _P.DRAINING, _P.DOWN}
+    ),
+    _P.DRAINING: frozenset({_P.STARTING, _P.DOWN}),
 }
 
-Verdict = Literal["ok", "not_ready", "logged_out", "captcha"]
+Verdict = Literal["ok", "not_ready", "logged_out", "captcha", "proxy_unreachable"]
 
 # What each verdict of a passing probe makes of a backend.
 VERDICT_PHASE: dict[str, Phase] = {
@@ -83,6 +90,7 @@ VERDICT_PHASE: dict[str, Phase] = {
     "not_ready": Phase.UNHEALTHY,
     "logged_out": Phase.LOGGED_OUT,
     "captcha": Phase.CAPTCHA,
+    "proxy_unreachable": Phase.PROXY_DOWN,
 }
 
 # ------------------------------------------------------------------ events

@@ -22,21 +22,21 @@ from playwright.async_api import Error as PlaywrightError
 
 from instance_runner import timeline
 from instance_runner.images.decode import Image
-from instance_runner.sites import answer, login, models, pick, sel, send, settings, status
+from instance_runner.sites import answer, events, login, models, pick, sel, send, settings, status
 from instance_runner.sites.decoders import Event
 from instance_runner.sites.errors import (
     Captcha,
     LoggedOut,
     PageCrashed,
     PageJammed,
-    RateLimited,
     SiteError,
     SiteProblem,
     first_line,
 )
+from instance_runner.sites.events import SiteEvent
 from instance_runner.sites.models import SiteModel
 from instance_runner.sites.settings import GenSettings
-from instance_runner.sites.stopping import stop_within
+from instance_runner.sites.stopping import settle, stop_within
 from instance_runner.sites.tap import NetworkTap
 from instance_runner.sites.types import SiteFile
 from instance_runner.sites.upload import attach
@@ -45,31 +45,25 @@ log = logging.getLogger("mictl.instance")
 PAGE_JS = (Path(__file__).with_name("page.js")).read_text()
 
 
-async def prepare_context(context: BrowserContext, adapter_ref: list[SiteAdapter]) -> None:
-    """Install page.js and the binding once per context (they survive reloads)."""
-
-    def on_event(source: Any, kind: str, data: Any) -> None:
-        # To the adapter of the page it came from (an instance may have two
-        # tabs), else the first.
-        page = source.get("page") if isinstance(source, dict) else None
-        for adapter in adapter_ref:
-            if adapter.page is page:
-                return adapter.on_event(kind, data)
-        if adapter_ref:
-            adapter_ref[0].on_event(kind, data)
-
-    await context.expose_binding("__mictlEvent", on_event)
-    await context.add_init_script(PAGE_JS)
-
-
 class SiteAdapter:
-    def __init__(self, site: SiteFile, page: Page, context: BrowserContext) -> None:
+    def __init__(
+        self,
+        site: SiteFile,
+        page: Page,
+        context: BrowserContext,
+        *,
+        watch: Callable[[SiteEvent], None] | None = None,
+    ) -> None:
         self.site = site
         self.page = page
         self.context = context
         self.tap: NetworkTap | None = None
         self._cdp: CDPSession | None = None
-        self._events: asyncio.Queue[tuple[str, Any]] | None = None
+        self._events: asyncio.Queue[SiteEvent] | None = None
+        # Sees every event of this page first (site record keeps the bodies
+        # the tap streams, which the browser then no longer has).
+        self._watch = watch
+        self._installed = False
         self._captured: list[SiteModel] = []  # from the network
         self._models: list[SiteModel] = []
         self._models_seen = asyncio.Event()
@@ -90,13 +84,31 @@ class SiteAdapter:
         # The page stopped answering (a typing or a stop that never ended):
         # the session replaces it before the next request (browser.py).
         self.jammed = False
-        page.on("load", lambda _: self.on_event("navigated", None))
-        page.on("crash", lambda _: self.on_event("crashed", None))
+        page.on("load", lambda _: self.on_event(events.Navigated()))
+        page.on("crash", lambda _: self.on_event(events.Crashed()))
         page.on("dialog", self._on_dialog)
 
-    def on_event(self, kind: str, data: Any) -> None:
+    def on_event(self, event: SiteEvent) -> None:
+        if self._watch is not None:
+            self._watch(event)
         if self._events is not None:
-            self._events.put_nowait((kind, data))
+            self._events.put_nowait(event)
+
+    async def _install(self) -> None:
+        """page.js and its binding, on this page only (both survive reloads):
+        what it reports comes to this adapter, whatever other pages share
+        the context."""
+        if self._installed:
+            return
+        self._installed = True
+        await self.page.expose_binding("__mictlEvent", self._from_page)
+        await self.page.add_init_script(PAGE_JS)
+
+    def _from_page(self, source: Any, kind: Any, data: Any) -> None:
+        try:
+            self.on_event(events.from_page(kind, data))
+        except events.BadPageEvent as exc:
+            log.warning("%s", exc)
 
     def _on_dialog(self, dialog: Any) -> None:
         # A "leave this page?" prompt when resetting: accept it.
@@ -107,6 +119,7 @@ class SiteAdapter:
     async def open(self) -> bool:
         """Load the site; True when signed in."""
         site, m = self.site, self.site.model_config
+        await self._install()
         if site.stream.source == "network" or m.source == "network":
             self.tap = await NetworkTap.attach(self.context, self.page, self.on_event)
             if m.source == "network":
@@ -227,6 +240,8 @@ class SiteAdapter:
             try:
                 if fresh:
                     await self._prepare(model, wanted, ahead, label)
+                else:  # a follow-up: once the page is done with the last answer
+                    await settle(self.page, self.site)
                 timeline.mark("prepared")
                 queue = self._events = asyncio.Queue()
                 network = self.tap is not None and self.site.stream.source == "network"
@@ -279,7 +294,7 @@ class SiteAdapter:
         if self.reset_ahead and self.site.reset != "none" and not self.jammed:
             self.open_next_chat()
 
-    async def _send(self, prompt: str, queue: asyncio.Queue[tuple[str, Any]]) -> None:
+    async def _send(self, prompt: str, queue: asyncio.Queue[SiteEvent]) -> None:
         """Type the prompt and press send (send.py)."""
         s = self.site.selectors
         script = self.site.press == "script" and not self._script_ignored
@@ -309,7 +324,7 @@ class SiteAdapter:
             self.page, cfg, s.prompt, prompt, s.send, press=press, watch_box=watch
         )
 
-    def _ignored_or_kept(self, place: Any, queue: asyncio.Queue[tuple[str, Any]]) -> Any:
+    def _ignored_or_kept(self, place: Any, queue: asyncio.Queue[SiteEvent]) -> Any:
         """The box still holds the prompt after a click from page script:
         either the site ignored the click (press with the mouse, from now
         on), or it sent and keeps its prompt in the box (its answer request
@@ -365,20 +380,11 @@ class SiteAdapter:
             log.info("could not open the next chat ahead: %s", first_line(exc))
             return None
 
-    async def _raise_for(self, kind: str, data: Any) -> None:
-        text = str(data or "")
-        m = self.site.markers
-        if kind == "rate_limit" or (
-            kind == "error" and any(x.lower() in text.lower() for x in m.rate_limit)
-        ):
-            raise RateLimited(text or "rate limited", status.retry_after(self.site, text, {}))
-        if kind == "captcha":
-            raise Captcha(f"the site asks for a human check: {text[:200]}")
-        if kind == "error":
-            raise SiteError(text or "the site showed an error")
-        if kind == "crashed":
-            raise PageCrashed("the page crashed")
-        if kind in ("logged_out", "navigated"):
+    async def _raise_for(self, event: SiteEvent) -> None:
+        problem = status.shown(self.site, event)
+        if problem is not None:
+            raise problem
+        if isinstance(event, events.LoggedOutShown | events.Navigated):
             try:
                 await self.wait_ready()
                 signed_in = await self.logged_in()
@@ -387,7 +393,7 @@ class SiteAdapter:
             if not signed_in:
                 raise LoggedOut(status.LOGGED_OUT)
             raise SiteError("the page navigated away during the generation")
-        raise SiteError(f"unexpected page event {kind}")
+        raise SiteError(f"unexpected page event {event.kind}")
 
 
-__all__ = ["SiteAdapter", "SiteProblem", "prepare_context"]
+__all__ = ["SiteAdapter", "SiteProblem"]

@@ -3,7 +3,7 @@
 The adapter queues what the page reports (page.js: DOM deltas, done,
 banners; tap.py: the answer request's status, bytes, end) and `read` turns
 them into answer events. The decisions are `Answer.on`, a pure step over one
-event at a time (tested without a browser in tests/test_answer.py); only
+event at a time (tested without a browser in tests/instance/test_answer.py); only
 what the page alone can explain (a banner, a navigation) goes back to the
 adapter, which looks at the page and raises.
 """
@@ -12,17 +12,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import msgspec
 
 from instance_runner.sites import status
 from instance_runner.sites.decoders import Event, make
 from instance_runner.sites.errors import SiteError, SiteProblem, Stalled
+from instance_runner.sites.events import (
+    Banner,
+    Delta,
+    Done,
+    Navigated,
+    NetData,
+    NetEnd,
+    NetFailed,
+    NetResponse,
+    SiteEvent,
+)
 from instance_runner.sites.types import SiteFile
 
 MAX_ERROR_BODY = 64 * 1024
-BANNERS = ("rate_limit", "captcha", "error", "logged_out")
 BANNER_GRACE = 2.0  # seconds a banner waits for the tapped response's status
 
 
@@ -33,7 +42,7 @@ class Step(msgspec.Struct):
     events: list[Event] = []
     done: bool = False
     problem: SiteProblem | None = None
-    ask_page: tuple[str, Any] | None = None
+    ask_page: SiteEvent | None = None
 
 
 class Answer:
@@ -44,43 +53,45 @@ class Answer:
         self.site = site
         self.network = network
         self.decoder = make(site.stream.decoder, site.stream) if network else None
-        self.failed: tuple[int, dict[str, str]] | None = None  # status, headers
+        self.failed: NetResponse | None = None  # a status >= 400
         self.body = bytearray()
-        self.banner: tuple[str, Any] | None = None
+        self.banner: Banner | None = None
         self.timeout = site.timeouts.first_delta
 
-    def on(self, kind: str, data: Any) -> Step:
-        if self.network and kind in BANNERS:
+    def on(self, event: SiteEvent) -> Step:
+        if self.network and isinstance(event, Banner):
             # The page shows what its request's status already says; the
             # status (and body) is the better witness: give it a moment.
             if not self.failed:
-                self.banner, self.timeout = (kind, data), min(self.timeout, BANNER_GRACE)
+                self.banner, self.timeout = event, min(self.timeout, BANNER_GRACE)
             return Step()
-        if kind == "net_response":
-            if data[0] >= 400:
-                self.failed = data
+        if isinstance(event, NetResponse):
+            if event.status >= 400:
+                self.failed = event
             return Step()
-        if kind == "net_data" and self.failed:
-            self.body += data[: MAX_ERROR_BODY - len(self.body)]
+        if isinstance(event, NetData) and self.failed:
+            self.body += event.data[: MAX_ERROR_BODY - len(self.body)]
             return Step()
-        if self.failed and (kind == "net_end" or kind in ("navigated", "net_failed")):
+        if self.failed and isinstance(event, NetEnd | Navigated | NetFailed):
             # (a page may leave as its request fails, before the body is
             # read: DeepSeek's goes to sign in on a 401. The status decides.)
             text = self.body.decode("utf-8", "replace")
-            return Step(problem=status.classify(self.site, self.failed[0], text, self.failed[1]))
-        if kind in ("net_data", "net_end") and self.decoder is not None:
-            decoded = self.decoder.feed(data) if kind == "net_data" else self.decoder.close()
-            return self._decoded(decoded, end=kind == "net_end")
-        if kind == "net_failed":
-            return Step(problem=SiteError(f"the page's answer request failed: {data}"))
-        if kind == "delta":
+            failed = self.failed
+            return Step(problem=status.classify(self.site, failed.status, text, failed.headers))
+        if isinstance(event, NetData | NetEnd) and self.decoder is not None:
+            if isinstance(event, NetData):
+                return self._decoded(self.decoder.feed(event.data), end=False)
+            return self._decoded(self.decoder.close(), end=True)
+        if isinstance(event, NetFailed):
+            return Step(problem=SiteError(f"the page's answer request failed: {event.error}"))
+        if isinstance(event, Delta):
             self.timeout = self.site.timeouts.stall
-            return Step([Event("text", data)])
-        if kind == "done":
+            return Step([Event("text", event.text)])
+        if isinstance(event, Done):
             return Step(done=True)
-        if kind == "navigated" and self.network:
+        if isinstance(event, Navigated) and self.network:
             return Step()  # a site may change its URL as a chat is saved
-        return Step(ask_page=(kind, data))
+        return Step(ask_page=event)
 
     def _decoded(self, decoded: list[Event], *, end: bool) -> Step:
         out: list[Event] = []
@@ -103,9 +114,9 @@ class Answer:
 
 
 async def read(
-    queue: asyncio.Queue[tuple[str, Any]],
+    queue: asyncio.Queue[SiteEvent],
     answer: Answer,
-    ask_page: Callable[[str, Any], Awaitable[None]],
+    ask_page: Callable[[SiteEvent], Awaitable[None]],
 ) -> AsyncIterator[Event]:
     """The answer events, until the answer ends; raises what went wrong
     (`ask_page` raises for what only the page can explain)."""
@@ -115,10 +126,10 @@ async def read(
                 # (asyncio.wait_for would run each get in a task of its own:
                 # one more loop turn per event, on Python 3.11)
                 async with asyncio.timeout(answer.timeout):
-                    kind, data = await queue.get()
+                    event = await queue.get()
             else:
-                kind, data = queue.get_nowait()
-            step = answer.on(kind, data)
+                event = queue.get_nowait()
+            step = answer.on(event)
         except TimeoutError:
             step = answer.timed_out()
         for event in step.events:
@@ -126,7 +137,7 @@ async def read(
         if step.problem is not None:
             raise step.problem
         if step.ask_page is not None:
-            await ask_page(*step.ask_page)
-            raise SiteError(f"unexpected page event {step.ask_page[0]}")  # (it raises)
+            await ask_page(step.ask_page)
+            raise SiteError(f"unexpected page event {step.ask_page.kind}")  # (it raises)
         if step.done:
             return

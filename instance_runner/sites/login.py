@@ -1,16 +1,22 @@
-"""Is the page signed in? By URL, title, cookies, selectors and texts.
+"""Is the page signed in? By URL, title, cookies, selectors and texts: the
+site file's login rule (its `logged_in` / `logged_out` / `captcha` selectors,
+the logged-out and captcha markers, and the [login] table), the one module
+that reads it.
 
 Everything the page can tell is read in one page script (`look`), alongside
 the context's cookies: each page round trip costs 2-10 ms on a loaded
 machine, and the checks run after every fresh chat. What it finds is judged
-by pure functions (`signed_out_reason_of`, `challenge_reason_of`).
+by pure functions: `judge` for an instance (`signed_out_reason_of`,
+`challenge_reason_of`), `state_of` for the one-shot tools (`mictl profile
+capture` waits until a person has signed in, `mictl profile check` says
+which of four states a profile is in).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from playwright.async_api import BrowserContext, Page
@@ -19,6 +25,7 @@ from playwright.async_api import Error as PlaywrightError
 from instance_runner.sites import sel
 from instance_runner.sites.types import SiteFile
 
+LoginState = Literal["logged_in", "logged_out", "captcha", "unknown"]
 NOT_CSS = "?"  # a fallback the page's querySelector refused: Playwright's own syntax
 
 # [{role: [selectors]}, body wanted, localStorage keys] -> what the page shows, for Seen.
@@ -85,9 +92,12 @@ async def _read(
     return raw, list(cookies)
 
 
-async def _seen(page: Page, context: BrowserContext, site: SiteFile) -> Seen:
+async def _seen(
+    page: Page, context: BrowserContext, site: SiteFile, *, want_body: bool | None = None
+) -> Seen:
     m, s = site.markers, site.selectors
-    want_body = bool(m.logged_out and not s.logged_in)
+    if want_body is None:
+        want_body = bool(m.logged_out and not s.logged_in)
     try:
         raw, cookies = await _read(page, context, site, want_body)
     except PlaywrightError as exc:
@@ -170,6 +180,52 @@ async def signed_out_reason(page: Page, context: BrowserContext, site: SiteFile)
 
 async def signed_in(page: Page, context: BrowserContext, site: SiteFile) -> bool:
     return (await look(page, context, site)).signed_in
+
+
+def has_rule(site: SiteFile) -> bool:
+    """Whether the site file can tell a signed-in page (a selector, cookie
+    or localStorage key that must be there), not only a signed-out one."""
+    s, login = site.selectors, site.login
+    return bool(
+        sel.options(s.logged_in) or sel.options(s.prompt) or login.cookies or login.local_storage
+    )
+
+
+def state_of(seen: Seen, site: SiteFile) -> LoginState:
+    """What a page shows, for the one-shot tools: a human check first, then
+    signed out (by URL, title or the sign-in form), unknown when the site
+    file cannot tell signed in, signed out by a missing session cookie or
+    localStorage key, signed in when its selector shows (else signed out by
+    the body's markers, or unknown)."""
+    s, m, login = site.selectors, site.markers, site.login
+    body = seen.body.lower()
+    if seen.found.get("captcha") or any(x.lower() in body for x in m.captcha):
+        return "captcha"
+    title = seen.title.lower()
+    if (
+        any(re.search(p, seen.url) for p in login.url_patterns)
+        or any(t.lower() in title for t in login.title_markers)
+        or seen.found.get("logged_out")
+    ):
+        return "logged_out"
+    if not has_rule(site):
+        return "unknown"
+    if not set(login.cookies) <= set(seen.cookies):
+        return "logged_out"
+    if not set(login.local_storage) <= set(seen.storage):
+        return "logged_out"
+    if sel.options(s.logged_in or s.prompt) and not seen.found.get("signed_in"):
+        if any(x.lower() in body for x in m.logged_out):
+            return "logged_out"
+        return "unknown"
+    return "logged_in"
+
+
+async def state(page: Page, context: BrowserContext, site: SiteFile) -> LoginState:
+    """What the page shows now (`state_of`), the body read when a marker needs it."""
+    m = site.markers
+    seen = await _seen(page, context, site, want_body=bool(m.captcha or m.logged_out))
+    return state_of(seen, site)
 
 
 def ready_selector(site: SiteFile) -> str:

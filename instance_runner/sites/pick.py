@@ -15,7 +15,7 @@ import weakref
 from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
-from instance_runner.sites import login, sel, toggles
+from instance_runner.sites import login, sel, stopping, toggles
 from instance_runner.sites.clicks import click
 from instance_runner.sites.errors import Captcha, LoggedOut, SiteError
 from instance_runner.sites.models import SiteModel
@@ -41,25 +41,7 @@ async def _fresh_chat(page: Page, context: BrowserContext, site: SiteFile) -> st
     elif site.reset == "reload":
         await page.reload(timeout=t.navigation * 1000)
     elif site.reset == "new_chat" and s.new_chat:
-        hit = await sel.first(page, s.new_chat, visible=True)
-        if hit is None or await hit[1].is_disabled():
-            return ""  # the chat is fresh already
-        await hit[1].click()
-        if s.new_chat_confirm:
-            try:
-                await page.wait_for_selector(sel.any_of(s.new_chat_confirm), timeout=3000)
-                await click(page, s.new_chat_confirm, "confirm button")
-            except PlaywrightError:
-                pass  # no dialog this time
-        # Fresh once the button is disabled again (or gone while a new page loads).
-        with contextlib.suppress(PlaywrightError):
-            await page.wait_for_function(
-                """sels => !sels.some(s => [...document.querySelectorAll(s)]
-                    .some(b => b.getClientRects().length && !b.disabled))""",
-                arg=sel.options(s.new_chat),
-                timeout=min(t.ready, 5) * 1000,
-            )
-        await page.wait_for_load_state()
+        await _new_chat(page, site)
     else:
         return ""
     seen = await login.settle(page, context, site)
@@ -68,6 +50,46 @@ async def _fresh_chat(page: Page, context: BrowserContext, site: SiteFile) -> st
     if seen.challenge:
         raise Captcha(f"the site asks for a human check: {seen.challenge}")
     return seen.label
+
+
+async def _new_chat(page: Page, site: SiteFile) -> None:
+    """Click "New chat" and confirm its dialog, unless the button is
+    disabled: the chat is fresh already. Only once the page is done with
+    the last answer (stopping.settle): a busy page locks the button, which
+    a fresh chat disables too. Fresh, checked: the button disabled (or gone)
+    and no answer shown (CJackHwang's _verify_chat_cleared looks for none)."""
+    s, t = site.selectors, site.timeouts
+    await stopping.settle(page, site)
+    hit = await sel.first(page, s.new_chat, visible=True)
+    if hit is not None and not await hit[1].is_disabled():
+        await hit[1].click()
+        if s.new_chat_confirm:
+            try:
+                await page.wait_for_selector(sel.any_of(s.new_chat_confirm), timeout=3000)
+                await click(page, s.new_chat_confirm, "confirm button")
+            except PlaywrightError:
+                pass  # no dialog this time
+        with contextlib.suppress(PlaywrightError):  # (a new page may load meanwhile)
+            limit = min(t.ready, 5) * 1000
+            await page.wait_for_function(_FRESH, arg=_fresh_args(site), timeout=limit)
+        await page.wait_for_load_state()
+    if not await page.evaluate(_FRESH, _fresh_args(site)):
+        raise SiteError("no fresh chat: the page still shows an answer or an enabled New chat")
+
+
+# [New chat selectors, answer selectors] -> a fresh chat: no enabled "New
+# chat" button shows and no answer does.
+_FRESH = """([buttons, answers]) => {
+    const all = (sels) => sels.flatMap((s) => {
+        try { return [...document.querySelectorAll(s)]; } catch (e) { return []; }
+    });
+    return !all(buttons).some((b) => b.getClientRects().length && !b.disabled)
+        && !all(answers).some((a) => a.getClientRects().length);
+}"""
+
+
+def _fresh_args(site: SiteFile) -> list[list[str]]:
+    return [sel.options(site.selectors.new_chat), sel.options(site.selectors.answer)]
 
 
 async def shown_model(page: Page, site: SiteFile, *, wait: bool = False) -> str:

@@ -17,10 +17,18 @@ import time
 from instance_runner.sites.errors import (
     Captcha,
     LoggedOut,
+    PageCrashed,
     RateLimited,
     SiteError,
     SiteProblem,
     UpstreamError,
+)
+from instance_runner.sites.events import (
+    CaptchaShown,
+    Crashed,
+    ErrorShown,
+    RateLimitShown,
+    SiteEvent,
 )
 from instance_runner.sites.types import SiteFile, StatusRule
 
@@ -105,3 +113,21 @@ def retry_after(site: SiteFile, text: str, headers: dict[str, str]) -> float:
             pass
     found = re.search(site.markers.retry_after, text, re.IGNORECASE)
     return float(found.group(1)) if found else site.markers.retry_after_default
+
+
+def shown(site: SiteFile, event: SiteEvent) -> SiteProblem | None:
+    """What a banner on the page (or a crash) says, when that alone decides
+    (None: a sign-out or a navigation, which the page must explain)."""
+    limited = site.markers.rate_limit
+    match event:
+        case RateLimitShown(text=text):
+            return RateLimited(text or "rate limited", retry_after(site, text, {}))
+        case ErrorShown(text=text) if any(x.lower() in text.lower() for x in limited):
+            return RateLimited(text or "rate limited", retry_after(site, text, {}))
+        case CaptchaShown(text=text):
+            return Captcha(f"the site asks for a human check: {text[:200]}")
+        case ErrorShown(text=text):
+            return SiteError(text or "the site showed an error")
+        case Crashed():
+            return PageCrashed("the page crashed")
+    return None

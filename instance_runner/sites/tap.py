@@ -10,9 +10,9 @@ A response that ended before streaming could start (a short error) is read
 whole with `Network.getResponseBody`.
 
 One tap per page; `arm(url_contains)` before sending, and the tap pushes
-`("net_response", (status, headers))`, `("net_data", bytes)`,
-`("net_end", None)` or `("net_failed", error)` into `push` for the first
-matching request after arming (never a CORS preflight).
+`NetResponse`, `NetData`, then `NetEnd` or `NetFailed` (sites/events.py)
+into `push` for the first matching request after arming (never a CORS
+preflight).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
 from instance_runner import timeline
+from instance_runner.sites.events import NetData, NetEnd, NetFailed, NetResponse, SiteEvent
 
 log = logging.getLogger("mictl.instance")
-Push = Callable[[str, Any], None]
+Push = Callable[[SiteEvent], None]
 
 
 class NetworkTap:
@@ -110,7 +111,7 @@ class NetworkTap:
         response = event["response"]
         headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
         timeline.mark("browser_response", event.get("timestamp"))
-        self.push("net_response", (int(response.get("status", 0)), headers))
+        self.push(NetResponse(int(response.get("status", 0)), headers))
         self._responded = True
         if not self._enabling and self._streaming is False:
             self._enabling = True
@@ -150,19 +151,19 @@ class NetworkTap:
                 self._data(raw)
         except PlaywrightError as exc:
             log.warning("could not read the tapped response: %s", exc)
-        self.push("net_end", None)
+        self.push(NetEnd())
 
     def _data(self, raw: bytes) -> None:
         timeline.mark("received", size=len(raw))
-        self.push("net_data", raw)
+        self.push(NetData(raw))
 
     def _deliver(self, rid: str, kind: str, value: Any) -> None:
         if kind == "data":
             self._data(value)
         elif kind == "end":
-            self.push("net_end", None)
+            self.push(NetEnd())
         else:
-            self.push("net_failed", value)
+            self.push(NetFailed(str(value)))
 
     def _queue(self, rid: str, kind: str, value: Any) -> None:
         if self._streaming is True:

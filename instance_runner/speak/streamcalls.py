@@ -8,7 +8,7 @@ tag, `{"tool_calls":`, a bare object answer) begins, the rest waits for
 the end, where `finish` parses it. Each piece costs time in its own size,
 not the answer's: a long held block is not read again as it grows. Pure and incremental: the
 text fed plus `finish()` gives what `toolcalls.parse` gives for the whole
-answer, however it was cut (tests/test_speak_calls.py).
+answer, however it was cut (tests/instance/test_speak_calls.py).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from common.errors import error_json
 from common.serving import ClientGone, cancel_on_disconnect
-from daemon.config import Config
+from daemon.config.schema import Config
 from daemon.router import validate
 from daemon.router.apis import aliases, anthropic_in, anthropic_out, responses_in, responses_out
 from daemon.router.apis.chat_stream import SseDecoder, events_of_chunk, events_of_completion

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import msgspec
 
-from daemon.config import Config
+from daemon.config.schema import Config
 from daemon.router.pool import Pool
 from daemon.types import BackendInfo
 

@@ -44,7 +44,12 @@ generation settings sit in the request (GenerationConfig's field order).
 
 Behaviour by prompt text: "[quota]" 429, "[error]" 500, "[forbidden]" 403
 (permission), "[captcha]" 403 (unusual traffic), "[slow]" paced slowly,
-"[hang]" headers and then nothing, "[nothink]" no thinking parts.
+"[hang]" headers and then nothing, "[nothink]" no thinking parts, "[tail]"
+("[tail:S]") the array's end held back 1 (S) seconds after the answer's last
+element (the page keeps generating, its run button a stop button and "New
+chat" locked, after a proxy has read the whole answer: CJackHwang/
+AIstudioProxyAPI browser_utils/page_controller_modules/chat.py
+clear_chat_history's comments; the length is ours).
 A profile cookie `replica_ui=old` serves the older UI.
 Images (static/upload.js says where each fact comes from): the answer names
 the sha256 of each image part of the last user turn (answers.py), so tests
@@ -60,6 +65,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -82,6 +88,7 @@ RPC = "/$rpc/google.internal.alkali.applications.makersuite.v1.MakerSuiteService
 ORIGIN = "https://aistudio.google.com"
 XSSI = ")]}'\n"
 PACE = float(os.environ.get("REPLICA_PACE_MS", "5")) / 1000
+TAIL = re.compile(r"\[tail(?::(\d+(?:\.\d+)?))?\]")  # "[tail]", "[tail:S]"
 SESSION_COOKIE = "SID"  # Google's session cookie; without it, the account chooser
 ACCOUNT_NAME, ACCOUNT_EMAIL = "Ada Lovelace", "someone@example.com"  # the signed-in account
 # The last GenerateContent, and chats saved (CreatePrompt), for tests (/replica/last)
@@ -145,7 +152,7 @@ def cors(request: Request) -> dict[str, str]:
         "Access-Control-Allow-Credentials": "true",
         "Access-Control-Allow-Headers": (
             "authorization, content-type, x-goog-api-key, x-goog-authuser, x-replica-load, "
-            "x-replica-temporary, x-replica-agreed-now, x-replica-stray-clicks"
+            "x-replica-temporary, x-replica-agreed-now, x-replica-stray-clicks, x-replica-tz"
         ),
         "Access-Control-Allow-Methods": "POST, OPTIONS",
         "Access-Control-Expose-Headers": "retry-after",
@@ -256,6 +263,8 @@ async def generate(request: Request) -> Response:
         images=images,  # the last user turn's image parts: [{mime, sha256}]
         agreed_now=request.headers.get("x-replica-agreed-now") == "1",  # copyright, this page
         stray_clicks=int(request.headers.get("x-replica-stray-clicks") or 0),  # on a backdrop
+        timezone=request.headers.get("x-replica-tz", ""),  # the page's Intl time zone
+        accept_language=request.headers.get("accept-language", ""),  # the browser's locale
     )
     if images is None:  # assumed: Google's answer to a part it cannot read
         return rpc_error(request, 400, "INVALID_ARGUMENT", "Unable to process input image.")
@@ -297,6 +306,8 @@ async def generate(request: Request) -> Response:
                 length += len(str(part[1]))
                 sent.append((time.monotonic(), length, size))
             await asyncio.sleep(pace)
+        if tail := TAIL.search(prompt):
+            await asyncio.sleep(float(tail[1] or 1))
         yield b"]"
         SEEN["ended"] = time.monotonic()  # the whole answer is out (the end follows)
 

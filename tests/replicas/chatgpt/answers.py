@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 
+from instance_runner.sites.demo import tools
+
 SESSION = "replica-session-token"  # the __Secure-next-auth.session-token cookie's value
 ACCESS = "replica-access-token"  # /api/auth/session's accessToken
 COOKIE = "__Secure-next-auth.session-token"
@@ -23,11 +25,19 @@ def thinking(prompt: str) -> str:
     return f"**Reading it**\n\nThe user wrote {len(prompt)} characters; café ✓."
 
 
-def answer(prompt: str, model: str = "gpt-4o") -> str:
+def answer(prompt: str, model: str = "gpt-4o", images: tuple[str, ...] = ()) -> str:
+    """With the sha256 of each image received (its first 12 hex digits). A
+    prompt of mictl's tool or JSON template is answered as the demo model
+    does (instance_runner/sites/demo/tools.py): calls, or JSON."""
+    scripted = tools.answer(model, prompt) if tools.wants(prompt) else None
+    if scripted is not None:
+        return scripted
     words = prompt.split()[:6]
     text = f"## ChatGPT ({model})\n\n**You said:** {' '.join(words)}\n\n"
     text += "- first point, with `code` and é\n- second point 😀\n\n"
     text += "```python\nprint('hello')\n```\n"
+    if images:
+        text += f"\n**Images:** {len(images)}: {', '.join(h[:12] for h in images)}\n"
     return text
 
 

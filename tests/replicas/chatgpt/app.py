@@ -33,6 +33,24 @@ Facts carried over (the code is our own), each with its source:
   (extract_model_slugs reads models[].slug); gpt4free OpenaiChat.py
   get_default_model reads categories[-1].default_model. The display name
   in "title" is assumed.
+- Images (xtekky/gpt4free g4f/Provider/needs_auth/OpenaiChat.py
+  @0332c0c0dd01dd71aabca62f007ad9e8809ee48f, upload_image and
+  create_messages): POST /backend-api/files {"file_name", "file_size",
+  "use_case": "multimodal"} answers {"upload_url", "file_id"}; the bytes go
+  in a PUT to upload_url with `x-ms-blob-type: BlockBlob` (an Azure blob)
+  and the file's Content-Type; POST /backend-api/files/<id>/uploaded ({})
+  answers {"download_url"}. The message is then {"content_type":
+  "multimodal_text", "parts": [{"asset_pointer": "file-service://<id>",
+  "size_bytes", "width", "height"}, ..., "<prompt>"]} with
+  metadata.attachments [{"id", "name", "mimeType", "size", "width",
+  "height"}]. The page takes the files through the file chooser of the
+  "Add files and more" button (foxhui/WebAI2API src/backend/adapter/
+  chatgpt_text.js @b985a5da05d1d597511d6cf972efe982e6dc6c29, which waits
+  for the backend-api/files responses; it also waits for a later
+  backend-api/files/process_upload_stream, a newer step no source shows
+  the shape of, so the replica has none). Assumed: the upload_url's host
+  (files.oaiusercontent.com, the host public drivers read ChatGPT's files
+  from) and its CORS answer.
 - The rate limit: a 429 whose detail says "You've reached our limit of
   messages per hour. Please try again later." (the text: public drivers of
   the page, e.g. Erol444/gpt4-openai-api driver.py; the 429 is assumed).
@@ -44,7 +62,8 @@ and the page details noted in static/index.html.
 
 Behaviour by prompt text: "[ratelimit]" 429, "[captcha]" 403 Cloudflare
 page, "[expired]" 401, "[hang]" the stream's first events and then nothing,
-"[slow]" paced slowly.
+"[slow]" paced slowly. The answer names the sha256 of each image the
+message points at (uploaded, its bytes as PUT).
 """
 
 from __future__ import annotations
@@ -87,6 +106,8 @@ PACE = float(os.environ.get("REPLICA_PACE_MS", "5")) / 1000
 DIFFICULTY = "0fff"  # a hex prefix the proof's hash must not exceed
 LIMIT = "You've reached our limit of messages per hour. Please try again later."
 SEEN: dict[str, object] = {"requests": 0, "requirements": 0, "prepared": 0}
+FILES: dict[str, dict] = {}  # file_id -> {name, size, data, mime, uploaded}
+BLOB = "https://files.oaiusercontent.com"
 CONDUITS: set[str] = set()  # conduit tokens given out (single use)
 TOKENS: dict[str, str] = {}  # chat-requirements token -> its proof-of-work seed (single use)
 
@@ -199,7 +220,9 @@ async def conversation(request: Request) -> Response:
         return unauthorized()
     body = await request.json()
     message = (body.get("messages") or [{}])[0]
-    prompt = str((message.get("content") or {}).get("parts", [""])[0])
+    parts = (message.get("content") or {}).get("parts") or [""]
+    prompt = next((p for p in reversed(parts) if isinstance(p, str)), "")
+    images = [pointed(p) for p in parts if isinstance(p, dict)]
     model = str(body.get("model", ""))
     headers = request.headers
     SEEN.update(
@@ -208,10 +231,13 @@ async def conversation(request: Request) -> Response:
         model=model,
         temporary=bool(body.get("history_and_training_disabled")),
         conversation=body.get("conversation_id"),
+        images=[{"mime": f["mime"], "sha256": f["sha256"]} for f in images if f],
         conduit=headers.get("x-conduit-token", "-") in CONDUITS,
         proof=proof_ok(headers.get("openai-sentinel-chat-requirements-token", ""),
                        headers.get("openai-sentinel-proof-token", "")),
     )  # fmt: skip
+    if not all(images):
+        return JSONResponse({"detail": "An attachment could not be found."}, 400)
     if not SEEN["proof"]:
         return JSONResponse({"detail": "Unusual activity has been detected from your device."}, 403)
     if "[expired]" in prompt:
@@ -221,7 +247,8 @@ async def conversation(request: Request) -> Response:
     if "[captcha]" in prompt:
         return challenge_page()
     think = thinking(prompt) if model in REASONING else ""
-    parts = events(think, answer(prompt, model), str(uuid.uuid4()))
+    hashes = tuple(str(f["sha256"]) for f in images if f)
+    parts = events(think, answer(prompt, model, hashes), str(uuid.uuid4()))
     pace = 0.15 if "[slow]" in prompt else PACE
     rng = random.Random(prompt)
 
@@ -238,6 +265,60 @@ async def conversation(request: Request) -> Response:
     return StreamingResponse(
         stream(), headers={"Cache-Control": "no-store"}, media_type="text/event-stream"
     )
+
+
+def pointed(part: dict) -> dict | None:
+    """The uploaded file an asset_pointer names, with its sha256; None if none."""
+    file_id = str(part.get("asset_pointer", "")).removeprefix("file-service://")
+    f = FILES.get(file_id)
+    if f is None or not f["uploaded"] or f["data"] is None:
+        return None
+    return {"mime": f["mime"], "sha256": hashlib.sha256(f["data"]).hexdigest()}
+
+
+async def create_file(request: Request) -> Response:
+    if not authorized(request):
+        return unauthorized()
+    body = await request.json()
+    if body.get("use_case") != "multimodal" or not isinstance(body.get("file_size"), int):
+        return JSONResponse({"detail": "Invalid file request."}, 422)
+    file_id = "file-" + secrets.token_hex(12)
+    FILES[file_id] = {"name": body.get("file_name"), "size": body["file_size"], "data": None,
+                      "mime": "", "uploaded": False}  # fmt: skip
+    url = f"{BLOB}/{file_id}?sv=replica&sig=" + secrets.token_urlsafe(8)
+    return JSONResponse({"status": "success", "upload_url": url, "file_id": file_id})
+
+
+BLOB_CORS = {
+    "access-control-allow-origin": "https://chatgpt.com",
+    "access-control-allow-methods": "PUT",
+    "access-control-allow-headers": "content-type, x-ms-blob-type",
+}
+
+
+async def blob(request: Request) -> Response:
+    """The upload_url (the blob store, on its own host): PUT the bytes."""
+    if request.method == "OPTIONS":
+        return Response(status_code=200, headers=BLOB_CORS)
+    f = FILES.get(request.path_params["file_id"])
+    if f is None or request.headers.get("x-ms-blob-type") != "BlockBlob":
+        return Response(status_code=400, headers=BLOB_CORS)
+    data = await request.body()
+    if len(data) != f["size"]:
+        return Response(status_code=400, headers=BLOB_CORS)
+    f.update(data=data, mime=request.headers.get("content-type", ""))
+    return Response(status_code=201, headers=BLOB_CORS)
+
+
+async def uploaded(request: Request) -> Response:
+    if not authorized(request):
+        return unauthorized()
+    f = FILES.get(request.path_params["file_id"])
+    if f is None or f["data"] is None:
+        return JSONResponse({"detail": "File not found."}, 404)
+    f["uploaded"] = True
+    url = f"{BLOB}/{request.path_params['file_id']}/download"
+    return JSONResponse({"status": "success", "download_url": url})
 
 
 async def set_challenge(request: Request) -> Response:
@@ -266,5 +347,8 @@ app = Starlette(
         Route("/backend-api/conversation", conversation, methods=["POST"]),
         Route("/backend-api/f/conversation/prepare", prepare, methods=["POST"]),
         Route("/backend-api/f/conversation", conversation, methods=["POST"]),
+        Route("/backend-api/files", create_file, methods=["POST"]),
+        Route("/backend-api/files/{file_id}/uploaded", uploaded, methods=["POST"]),
+        Route("/{file_id:str}", blob, methods=["PUT", "OPTIONS"]),
     ]
 )

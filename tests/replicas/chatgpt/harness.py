@@ -12,7 +12,7 @@ from tests.replicas import tls
 from tests.replicas.chatgpt.answers import COOKIE, SESSION
 from tests.replicas.tls import Replica
 
-HOSTS = ["chatgpt.com"]
+HOSTS = ["chatgpt.com", "files.oaiusercontent.com"]  # the page, the blob store its uploads go to
 APP = "tests.replicas.chatgpt.app:app"
 ORIGIN = "https://chatgpt.com"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from instance_runner.sites.demo import tools
+
 TOKEN = "replica-user-token"  # the signed-in account's userToken value
 
 
@@ -13,12 +15,21 @@ def thinking(prompt: str) -> str:
     return f"**Reading it**\n\nThe user wrote {len(prompt)} characters; café ✓."
 
 
-def answer(prompt: str, *, thinking: bool = False, search: bool = False) -> str:
+def answer(
+    prompt: str, *, thinking: bool = False, search: bool = False, images: tuple[str, ...] = ()
+) -> str:
+    """A prompt of mictl's tool or JSON template is answered as the demo
+    model does (instance_runner/sites/demo/tools.py): calls, or JSON."""
     mode = "DeepThink" if thinking else "DeepSeek"
+    scripted = tools.answer(mode, prompt) if tools.wants(prompt) else None
+    if scripted is not None:
+        return scripted
     words = prompt.split()[:6]
     text = f"## {mode}{' + Search' if search else ''}\n\n**You said:** {' '.join(words)}\n\n"
     text += "- first point, with `code` and é\n- second point 😀\n\n"
     text += "```python\nprint('hello')\n```\n"
+    if images:  # the sha256 of each file referred to (its first 12 hex digits)
+        text += f"\n**Files:** {len(images)}: {', '.join(h[:12] for h in images)}\n"
     return text
 
 

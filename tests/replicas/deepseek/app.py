@@ -24,6 +24,21 @@ Facts carried over (the code is our own), each with its source:
   FINISHED, `event: close` {click_behavior, auto_resume}: gpt4free
   g4f/Provider/needs_auth/deepseek/stream.py @49c7e19e and DeepSeek.py;
   foxhui/WebAI2API src/backend/adapter/deepseek_text.js @940efdda.
+- Files: POST /api/v0/file/upload_file, multipart with the field `file`,
+  the headers `x-ds-pow-response` (a proof of work whose target_path is
+  /api/v0/file/upload_file) and `x-file-size`, answers the file's id with
+  status PENDING; GET /api/v0/file/fetch_files?file_ids=<ids, comma-
+  separated> says each one's status (PENDING while parsed, then SUCCESS or
+  FAILED); the completion refers to them in ref_file_ids: public DeepSeek
+  clients found by content search (index ids 52595020011, a proxy's API
+  notes; 69391278382, uploadImageFile: the form field "file" with the
+  file's type and name; no repository named); the completion's
+  ref_file_ids: LLM-Red-Team/deepseek-free-api src/api/controllers/chat.ts
+  @0204900191791653679bab362564248d3b1c8f64 (sends it empty: that project
+  drops images). Assumed: the shapes of biz_data for both (an id and a
+  status; {"files": [...]}), one PENDING poll before SUCCESS, the code of
+  a refused upload. DeepSeek reads a file's text: the answer here names
+  each file's sha256 so the test sees the bytes arrive.
 - 401 for an invalid or expired token, 429 for the rate limit, a Cloudflare
   "Just a moment..." HTML page when challenged: deepseek4free dsk/api.py
   (_make_request, chat_completion). Code 40003: a token no longer valid
@@ -77,6 +92,8 @@ COMPLETION = "/api/v0/chat/completion"
 # For tests (/replica/last): the last completion, counts, sessions created.
 SEEN: dict[str, object] = {"requests": 0, "sessions": 0}
 CHALLENGES: dict[str, dict[str, object]] = {}  # signature -> the challenge (single use)
+UPLOAD = "/api/v0/file/upload_file"
+FILES: dict[str, dict] = {}  # id -> {name, mime, sha256, status, polls}
 
 
 def envelope(biz_data: object = None, *, code: int = 0, biz_code: int = 0, msg: str = "") -> dict:
@@ -153,15 +170,15 @@ async def pow_challenge(request: Request) -> Response:
     return JSONResponse(envelope({"challenge": challenge}))
 
 
-def pow_ok(header: str) -> bool:
-    """The header answers a challenge this server set for the completion, once."""
+def pow_ok(header: str, target: str = COMPLETION) -> bool:
+    """The header answers a challenge this server set for `target`, once."""
     try:
         got = json.loads(base64.b64decode(header))
         challenge = CHALLENGES.pop(got["signature"])
     except (ValueError, KeyError, TypeError):
         return False
     return (
-        got.get("target_path") == COMPLETION == challenge["target_path"]
+        got.get("target_path") == target == challenge["target_path"]
         and got.get("algorithm") == ALGORITHM
         and digest(str(challenge["salt"]), int(challenge["expire_at"]), int(got["answer"]))  # type: ignore[call-overload]
         == challenge["challenge"]
@@ -173,6 +190,7 @@ async def completion(request: Request) -> Response:
         return unauthorized()
     body = await request.json()
     prompt = str(body.get("prompt", ""))
+    files = [FILES.get(str(i)) for i in body.get("ref_file_ids") or []]
     SEEN.update(
         requests=int(SEEN["requests"]) + 1,  # type: ignore[call-overload]
         prompt=prompt,
@@ -181,7 +199,10 @@ async def completion(request: Request) -> Response:
         parent=body.get("parent_message_id"),
         session=body.get("chat_session_id"),
         pow=pow_ok(request.headers.get("x-ds-pow-response", "")),
+        images=[{"mime": f["mime"], "sha256": f["sha256"]} for f in files if f],
     )
+    if not all(f and f["status"] == "SUCCESS" for f in files):
+        return JSONResponse(envelope(None, biz_code=40004, msg="File not found"), 200)
     if not SEEN["pow"]:
         return JSONResponse(envelope(None, biz_code=40301, msg="Invalid PoW response"), 200)
     if "[expired]" in prompt:
@@ -197,7 +218,8 @@ async def completion(request: Request) -> Response:
         return HTMLResponse(html, 403)
     thinks = bool(body.get("thinking_enabled"))
     think = thinking(prompt) if thinks else ""
-    text = answer(prompt, thinking=thinks, search=bool(body.get("search_enabled")))
+    hashes = tuple(str(f["sha256"]) for f in files if f)
+    text = answer(prompt, thinking=thinks, search=bool(body.get("search_enabled")), images=hashes)
     pace = 0.15 if "[slow]" in prompt else PACE
     rng = random.Random(prompt)
 
@@ -214,6 +236,42 @@ async def completion(request: Request) -> Response:
 
     headers = {"Cache-Control": "no-store"}
     return StreamingResponse(stream(), headers=headers, media_type="text/event-stream")
+
+
+async def upload_file(request: Request) -> Response:
+    if not authorized(request):
+        return unauthorized()
+    if not pow_ok(request.headers.get("x-ds-pow-response", ""), UPLOAD):
+        return JSONResponse(envelope(None, biz_code=40301, msg="Invalid PoW response"), 200)
+    form = await request.form()
+    f = form.get("file")
+    if f is None or isinstance(f, str):
+        return JSONResponse(envelope(None, biz_code=40002, msg="No file"), 200)
+    data = await f.read()
+    if str(len(data)) != request.headers.get("x-file-size"):
+        return JSONResponse(envelope(None, biz_code=40002, msg="File size mismatch"), 200)
+    file_id = "file-" + uuid.uuid4().hex
+    FILES[file_id] = {"name": f.filename, "mime": f.content_type or "", "status": "PENDING",
+                      "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}  # fmt: skip
+    return JSONResponse(envelope({"id": file_id, "status": "PENDING", "file_name": f.filename,
+                                  "file_size": len(data)}))  # fmt: skip
+
+
+async def fetch_files(request: Request) -> Response:
+    if not authorized(request):
+        return unauthorized()
+    out = []
+    for file_id in request.query_params.get("file_ids", "").split(","):
+        f = FILES.get(file_id)
+        if f is None:
+            out.append({"id": file_id, "status": "FAILED"})
+            continue
+        if f["status"] == "PENDING" and f.setdefault("polls", 0) >= 1:
+            f["status"] = "SUCCESS"  # parsed by the second look
+        f["polls"] = f.get("polls", 0) + 1
+        out.append({"id": file_id, "status": f["status"], "file_name": f["name"],
+                    "file_size": f["size"]})  # fmt: skip
+    return JSONResponse(envelope({"files": out}))
 
 
 async def last(request: Request) -> Response:
@@ -233,5 +291,7 @@ app = Starlette(
         Route("/api/v0/chat_session/create", create_session, methods=["POST"]),
         Route("/api/v0/chat/create_pow_challenge", pow_challenge, methods=["POST"]),
         Route(COMPLETION, completion, methods=["POST"]),
+        Route(UPLOAD, upload_file, methods=["POST"]),
+        Route("/api/v0/file/fetch_files", fetch_files),
     ]
 )

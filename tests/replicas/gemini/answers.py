@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+from instance_runner.sites.demo import tools
+
 # The modes the page offers and the model ids the page sends for them in
 # x-goog-ext-525001261-jspb (HanaokaYuzu/Gemini-API
 # src/gemini_webapi/constants.py @fbe07905: BASIC_FLASH, BASIC_THINKING,
@@ -20,11 +22,19 @@ def thinking(prompt: str) -> str:
     return f"**Weighing it**\n\nThe prompt has {len(prompt)} characters; naïve ✓ 🤔."
 
 
-def answer(prompt: str, mode: str = "Fast") -> str:
+def answer(prompt: str, mode: str = "Fast", images: tuple[str, ...] = ()) -> str:
+    """With the sha256 of each image received (its first 12 hex digits). A
+    prompt of mictl's tool or JSON template is answered as the demo model
+    does (instance_runner/sites/demo/tools.py): calls, or JSON."""
+    scripted = tools.answer(mode, prompt) if tools.wants(prompt) else None
+    if scripted is not None:
+        return scripted
     words = prompt.split()[:6]
     text = f"## Gemini {mode}\n\n**You said:** {' '.join(words)}\n\n"
     text += "- first point, with `code` and é\n- second point 😀\n\n"
     text += "```python\nprint('hello')\n```\n\nDone, 日本語 too."
+    if images:
+        text += f"\n\n**Images:** {len(images)}: {', '.join(h[:12] for h in images)}"
     return text
 
 

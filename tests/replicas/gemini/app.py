@@ -19,6 +19,25 @@ Facts carried over (the code is our own), each with its source:
   "<inner JSON>"] envelopes, the answer so far in every frame, an error
   code at [5][2][0][1][0] (1037: usage limit): see answers.py and
   instance_runner/sites/decoders/gemini.py for where each is cited.
+- Images: a resumable upload to Google's upload service: POST
+  https://push.clients6.google.com/upload/ with `x-goog-upload-command:
+  start`, `x-goog-upload-protocol: resumable`,
+  `x-goog-upload-header-content-length`, `push-id: feeds/mcudyrk2a4khkz`,
+  `x-tenant-id: bard-storage` and the form body "File name: <name>=";
+  the session URL comes back in `x-goog-upload-url` (an upload_id in its
+  query); the bytes are POSTed there with `x-goog-upload-command: upload,
+  finalize` and `x-goog-upload-offset: 0`, and the answer's text is the
+  file's reference, "/contrib_service/ttl_1d/<id>": public Gemini clients
+  found by content search (index ids 58577877715 and 2508912939, no
+  repository named; the fallback host content-push.googleapis.com/upload,
+  Push-ID and the reference's form: HanaokaYuzu/Gemini-API
+  src/gemini_webapi/utils/upload_file.py
+  @007872e0306a8aa12a4e440701c7d228f740906f). foxhui/WebAI2API
+  src/backend/adapter/gemini_text.js @edd9336bb23789ee567367fe6bbee204ed03d84a
+  waits for a 200 from a URL holding "google.com/upload/" and "upload_id=".
+  The prompt's [0][3] then lists [[<reference>, 1], <file name>] per file
+  (a public client found by content search, index id 13848786162, no
+  repository named: [[[file_id, 1], None, None]]).
 - Signed out, the visit ends on accounts.google.com's account chooser
   (Google's redirect; the chooser page and its title "Sign in" are AI
   Studio's replica's, from iBUHub/AIStudioToAPI src/core/BrowserManager.js);
@@ -32,15 +51,19 @@ and the page details noted in static/index.html.
 
 Behaviour by prompt text: "[ratelimit]" the 1037 usage limit in a 200,
 "[captcha]" 429 with the unusual-traffic page, "[hang]" the first frame
-and then nothing, "[slow]" paced slowly.
+and then nothing, "[slow]" paced slowly. The answer names the sha256 of
+each uploaded file the prompt refers to. Assumed: the upload host's CORS
+answer, the reference's random part.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -80,6 +103,16 @@ SORRY = (
 )
 # For tests (/replica/last): the last StreamGenerate, and how many came.
 SEEN: dict[str, object] = {"requests": 0}
+PUSH = "https://push.clients6.google.com/upload/"
+SESSIONS: dict[str, dict] = {}  # upload_id -> {name, size, mime}
+FILES: dict[str, dict] = {}  # reference -> {mime, data}
+PUSH_CORS = {
+    "access-control-allow-origin": ORIGIN,
+    "access-control-allow-methods": "POST",
+    "access-control-allow-headers": "content-type, push-id, x-tenant-id, x-goog-upload-command, "
+    "x-goog-upload-protocol, x-goog-upload-header-content-length, x-goog-upload-offset",
+    "access-control-expose-headers": "x-goog-upload-url, x-goog-upload-status",
+}
 
 
 def signed_in(request: Request) -> bool:
@@ -124,8 +157,10 @@ async def generate(request: Request) -> Response:
     try:
         inner = json.loads(json.loads(str(form.get("f.req", "")))[1])
         prompt = str(inner[0][0])
+        refs = [str(f[0][0]) for f in inner[0][3] or []]
     except (ValueError, IndexError, TypeError):
         return Response(status_code=400)
+    images = [FILES.get(r) for r in refs]
     mode = model_of(request)
     SEEN.update(
         requests=int(SEEN["requests"]) + 1,  # type: ignore[call-overload]
@@ -135,7 +170,10 @@ async def generate(request: Request) -> Response:
         chat=inner[2][0] if isinstance(inner[2], list) and inner[2] else "",
         same_domain=request.headers.get("x-same-domain") == "1",
         bl=request.query_params.get("bl") == BUILD,
+        images=[{"mime": f["mime"], "sha256": f["sha256"]} for f in images if f],
     )
+    if not all(images):
+        return Response(")]}'\n", 400)
     if form.get("at") != AT_TOKEN or not signed_in(request):
         return Response(")]}'\n", 400)  # what a post without a valid `at` gets
     if "[captcha]" in prompt:
@@ -146,7 +184,9 @@ async def generate(request: Request) -> Response:
         parts = [b")]}'\n", frame([error(1037)])]
     else:
         think = thinking(prompt) if mode in THINKS else ""
-        parts = body(f"c_{uuid.uuid4().hex[:16]}", think, answer(prompt, mode or "Fast"))
+        hashes = tuple(str(f["sha256"]) for f in images if f)
+        text = answer(prompt, mode or "Fast", hashes)
+        parts = body(f"c_{uuid.uuid4().hex[:16]}", think, text)
     pace = 0.15 if "[slow]" in prompt else PACE
     rng = random.Random(prompt)
 
@@ -163,6 +203,35 @@ async def generate(request: Request) -> Response:
     return StreamingResponse(stream(), headers=headers, media_type=kind)
 
 
+async def push(request: Request) -> Response:
+    """Google's upload service (push.clients6.google.com/upload/): a
+    resumable upload's start, then its one "upload, finalize"."""
+    if request.method == "OPTIONS":
+        return Response(status_code=200, headers=PUSH_CORS)
+    h = request.headers
+    if h.get("push-id") != "feeds/mcudyrk2a4khkz":
+        return Response(status_code=400, headers=PUSH_CORS)
+    command = h.get("x-goog-upload-command", "")
+    if command == "start" and h.get("x-goog-upload-protocol") == "resumable":
+        form = (await request.body()).decode()
+        upload_id = secrets.token_urlsafe(24)
+        size = int(h.get("x-goog-upload-header-content-length", "-1"))
+        SESSIONS[upload_id] = {"name": form.removeprefix("File+name%3A+"), "size": size}
+        url = f"{PUSH}?upload_id={upload_id}&upload_protocol=resumable"
+        headers = {**PUSH_CORS, "x-goog-upload-status": "active", "x-goog-upload-url": url}
+        return Response(status_code=200, headers=headers)
+    session = SESSIONS.pop(request.query_params.get("upload_id", ""), None)
+    if command != "upload, finalize" or session is None or h.get("x-goog-upload-offset") != "0":
+        return Response(status_code=400, headers=PUSH_CORS)
+    data = await request.body()
+    if len(data) != session["size"]:
+        return Response(status_code=400, headers=PUSH_CORS)
+    ref = f"/contrib_service/ttl_1d/{secrets.token_hex(20)}"
+    FILES[ref] = {"mime": h.get("content-type", ""), "sha256": hashlib.sha256(data).hexdigest()}
+    headers = {**PUSH_CORS, "x-goog-upload-status": "final"}
+    return Response(ref, headers=headers, media_type="text/plain")
+
+
 async def last(request: Request) -> Response:
     """Not part of Gemini: what the page last sent, for the tests."""
     return Response(json.dumps(SEEN), media_type="application/json")
@@ -177,5 +246,6 @@ app = Starlette(
         Route("/static/{name}", static),
         Route("/v3/signin/accountchooser", account_chooser),
         Route(GENERATE, generate, methods=["POST"]),
+        Route("/upload/", push, methods=["POST", "OPTIONS"]),
     ]
 )

@@ -9,7 +9,8 @@ from tests.helpers import Proc
 from tests.replicas import tls
 from tests.replicas.tls import Replica
 
-HOSTS = ["gemini.google.com", "accounts.google.com"]
+# The page, Google's sign-in, the upload host (push.clients6.google.com).
+HOSTS = ["gemini.google.com", "accounts.google.com", "push.clients6.google.com"]
 APP = "tests.replicas.gemini.app:app"
 
 

@@ -83,6 +83,7 @@
     xhr.setRequestHeader("x-replica-temporary", temporary ? "1" : "0");  // for tests only
     xhr.setRequestHeader("x-replica-agreed-now", upload.agreedNow() ? "1" : "0");  // for tests only
     xhr.setRequestHeader("x-replica-stray-clicks", String(upload.stray()));  // for tests only
+    xhr.setRequestHeader("x-replica-tz", Intl.DateTimeFormat().resolvedOptions().timeZone);  // tests only
     if (onprogress) xhr.onprogress = () => onprogress(xhr);
     xhr.onloadend = () => ondone(xhr);
     sapisidHash().then((auth) => {
@@ -127,6 +128,9 @@
         : `<span class="run-button-label">Run</span>`;
     }
     run.disabled = on ? false : !input.value.trim() || upload.loading();
+    // "New chat": disabled on a fresh chat, and locked while a generation
+    // runs (see index.html).
+    $("new-chat").disabled = on || !history.length;
   }
 
   function turn(role) {
@@ -183,7 +187,6 @@
     }, (xhr) => {
       running = null;
       setRunning(false);
-      $("new-chat").disabled = false;
       if (xhr.status === 200) {
         history.push([[[null, answer]], "model"]);
         box.dataset.state = "done";

@@ -35,12 +35,61 @@
   modelButton.addEventListener("click", () => { menu.hidden = !menu.hidden; });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") menu.hidden = true; });
 
-  const text = () => input.innerText.replace(/\n$/, "");
+  // The editor's text as its document holds it: a line per paragraph (a
+  // block), not innerText's layout (which doubles the break of an empty line).
+  const lines = (box) => {
+    const out = [""];
+    for (const n of box.childNodes) {
+      if (n.nodeName === "DIV" || n.nodeName === "P") out.push(n.textContent);
+      else if (n.nodeName === "BR") out.push("");
+      else out[out.length - 1] += n.textContent;
+    }
+    const first = box.firstChild;
+    if (first && (first.nodeName === "DIV" || first.nodeName === "P")) out.shift();
+    return out.join("\n").replace(/\u00a0/g, " ").replace(/\n$/, "");
+  };
+  const text = () => lines(input);
   const updateSend = () => { if (!running) sendButton.disabled = !text().trim(); };
   input.addEventListener("input", updateSend);
   input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(); } });
   sendButton.addEventListener("click", () => (running ? stop() : send()));
   $("#composer").hidden = false;
+
+  // Images: each file is registered (POST /backend-api/files), its bytes
+  // PUT to the upload_url given, and marked uploaded; a chip shows per file
+  // once it is (facts: app.py).
+  let attachments = [];
+  const fileInput = $("#upload-files");
+  $("#composer-plus-btn").addEventListener("click", () => fileInput.click());
+  fileInput.addEventListener("change", async () => {
+    const files = [...fileInput.files];
+    fileInput.value = "";
+    for (const f of files) {
+      try { attachments.push(await upload(f)); } catch (e) { error(`Could not upload ${f.name}: ${e.message || e}`); }
+    }
+  });
+
+  async function size(f) {
+    try { const b = await createImageBitmap(f); return [b.width, b.height]; } catch (e) { return [null, null]; }
+  }
+
+  async function upload(f) {
+    const json = { ...auth, "content-type": "application/json" };
+    const made = await fetch("/backend-api/files", { method: "POST", headers: json,
+      body: JSON.stringify({ file_name: f.name, file_size: f.size, use_case: "multimodal" }) });
+    if (!made.ok) throw new Error(`files ${made.status}`);
+    const { upload_url, file_id } = await made.json();
+    const put = await fetch(upload_url, { method: "PUT", body: f,
+      headers: { "content-type": f.type, "x-ms-blob-type": "BlockBlob" } });
+    if (!put.ok) throw new Error(`upload ${put.status}`);
+    const done = await fetch(`/backend-api/files/${file_id}/uploaded`, { method: "POST", headers: json, body: "{}" });
+    if (!done.ok) throw new Error(`uploaded ${done.status}`);
+    const [width, height] = await size(f);
+    const chip = document.createElement("div");
+    chip.dataset.testid = "file-chip"; chip.textContent = f.name;
+    $("#attachments").appendChild(chip);
+    return { id: file_id, name: f.name, size: f.size, mimeType: f.type, width, height };
+  }
 
   function setRunning(on) {
     sendButton.dataset.testid = on ? "stop-button" : "send-button";
@@ -126,14 +175,20 @@
       const headers = { ...auth, "content-type": "application/json", accept: "text/event-stream",
         "openai-sentinel-chat-requirements-token": req.token };
       if (req.proofofwork && req.proofofwork.required) headers["openai-sentinel-proof-token"] = await proof(req.proofofwork);
-      const id = crypto.randomUUID();
+      const id = crypto.randomUUID(), sent = attachments;
+      attachments = []; $("#attachments").textContent = "";
+      const content = sent.length
+        ? { content_type: "multimodal_text", parts: [...sent.map((a) => ({ asset_pointer: `file-service://${a.id}`,
+            size_bytes: a.size, width: a.width, height: a.height })), prompt] }
+        : { content_type: "text", parts: [prompt] };
+      const metadata = sent.length ? { attachments: sent } : {};
       const prepared = await (await fetch(`${CONVERSATION}/prepare`, { method: "POST", headers,
         body: JSON.stringify({ action: "next", model, conversation_mode: { kind: "primary_assistant" },
           supported_encodings: ["v1"] }) })).json();
       headers["x-conduit-token"] = prepared.conduit_token;
       const r = await fetch(CONVERSATION, { method: "POST", signal: running.signal, headers,
         body: JSON.stringify({ action: "next", messages: [{ id, author: { role: "user" },
-          content: { content_type: "text", parts: [prompt] }, metadata: {} }],
+          content, metadata }],
           parent_message_id: "client-created-root", model, history_and_training_disabled: temporary,
           conversation_mode: { kind: "primary_assistant" }, timezone_offset_min: new Date().getTimezoneOffset() }) });
       if (r.status === 401) { location.replace("/auth/login"); return; }

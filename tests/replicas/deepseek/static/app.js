@@ -51,14 +51,51 @@
     return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  async function powHeader() {
-    const ch = (await api("/api/v0/chat/create_pow_challenge", { target_path: COMPLETION })).data.biz_data.challenge;
+  async function powHeader(target = COMPLETION) {
+    const ch = (await api("/api/v0/chat/create_pow_challenge", { target_path: target })).data.biz_data.challenge;
     let answer = null;
     for (let n = 0; n < ch.difficulty && answer === null; n++) {
       if (await sha256(`${ch.salt}_${ch.expire_at}_${n}`) === ch.challenge) answer = n;
     }
     const { algorithm, challenge, salt, signature, target_path } = ch;
     return btoa(JSON.stringify({ algorithm, challenge, salt, answer, signature, target_path }));
+  }
+
+  // Files: each one is uploaded (multipart, with its own proof of work),
+  // then polled until parsed; a chip shows per file once it is, and the
+  // completion refers to them by id (facts: app.py).
+  const UPLOAD = "/api/v0/file/upload_file";
+  const fileInput = $('#composer input[type="file"]');
+  let refs = [];
+  fileInput.addEventListener("change", async () => {
+    const chosen = [...fileInput.files];
+    fileInput.value = "";
+    for (const f of chosen) {
+      try { refs.push(await upload(f)); } catch (e) { toast(`Upload failed: ${e.message || e}`); }
+    }
+  });
+
+  async function upload(f) {
+    const form = new FormData();
+    form.append("file", f, f.name);
+    const r = await fetch(UPLOAD, { method: "POST", body: form,
+      headers: { ...auth, "x-ds-pow-response": await powHeader(UPLOAD), "x-file-size": String(f.size) } });
+    const made = (await r.json()).data;
+    if (!r.ok || !made || made.biz_code !== 0) throw new Error((made && made.biz_msg) || `upload ${r.status}`);
+    const id = made.biz_data.id;
+    for (let i = 0; i < 50; i++) {
+      const got = await fetch(`/api/v0/file/fetch_files?file_ids=${id}`, { headers: auth });
+      const file = (await got.json()).data.biz_data.files[0];
+      if (file.status === "SUCCESS") {
+        const chip = document.createElement("div");
+        chip.className = "ds-file-chip"; chip.textContent = f.name;
+        $(".ds-attachments").appendChild(chip);
+        return id;
+      }
+      if (file.status !== "PENDING") throw new Error(`file ${file.status}`);
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    throw new Error("file still parsing");
   }
 
   function setRunning(value) {
@@ -126,10 +163,11 @@
     try {
       if (!session) session = (await api("/api/v0/chat_session/create", { character_id: null })).data.biz_data.id;
       const pow = await powHeader();
+      const sent = refs; refs = []; $(".ds-attachments").textContent = "";
       const r = await fetch(COMPLETION, {
         method: "POST", signal: running.signal,
         headers: { ...auth, "content-type": "application/json", "x-ds-pow-response": pow },
-        body: JSON.stringify({ chat_session_id: session, parent_message_id: parent, prompt, ref_file_ids: [],
+        body: JSON.stringify({ chat_session_id: session, parent_message_id: parent, prompt, ref_file_ids: sent,
           thinking_enabled: on(think), search_enabled: on(search) }),
       });
       if (r.status === 401) return signOut();

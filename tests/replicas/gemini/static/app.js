@@ -33,7 +33,54 @@
     temp.setAttribute("aria-pressed", String(temporary));
   });
 
-  const promptText = () => editor.innerText.replace(/\n$/, "");
+  // The editor's text as its document holds it: a line per paragraph (a
+  // block), not innerText's layout (which doubles the break of an empty line).
+  const lines = (box) => {
+    const out = [""];
+    for (const n of box.childNodes) {
+      if (n.nodeName === "DIV" || n.nodeName === "P") out.push(n.textContent);
+      else if (n.nodeName === "BR") out.push("");
+      else out[out.length - 1] += n.textContent;
+    }
+    const first = box.firstChild;
+    if (first && (first.nodeName === "DIV" || first.nodeName === "P")) out.shift();
+    return out.join("\n").replace(/\u00a0/g, " ").replace(/\n$/, "");
+  };
+  const promptText = () => lines(editor);
+
+  // Images: each file goes to Google's upload service in a resumable
+  // upload (start, then "upload, finalize" with the bytes), whose answer is
+  // the file's reference; a chip shows per file once it is (facts: app.py).
+  const PUSH = "https://push.clients6.google.com/upload/";
+  const uploadMenu = $(".upload-menu"), fileInput = uploadMenu.querySelector("input[type=file]");
+  let files = [];
+  $(".upload-card-button").addEventListener("click", () => { uploadMenu.hidden = !uploadMenu.hidden; });
+  uploadMenu.querySelector(".upload-files").addEventListener("click", () => fileInput.click());
+  fileInput.addEventListener("change", async () => {
+    const chosen = [...fileInput.files];
+    fileInput.value = ""; uploadMenu.hidden = true;
+    for (const f of chosen) {
+      try { files.push(await upload(f)); } catch (e) { snackbar(`File upload failed: ${e.message || e}`); }
+    }
+  });
+
+  async function upload(f) {
+    const base = { "push-id": "feeds/mcudyrk2a4khkz", "x-tenant-id": "bard-storage" };
+    const start = await fetch(PUSH, { method: "POST", body: new URLSearchParams({ [`File name: ${f.name}`]: "" }),
+      headers: { ...base, "content-type": "application/x-www-form-urlencoded;charset=UTF-8",
+        "x-goog-upload-command": "start", "x-goog-upload-protocol": "resumable",
+        "x-goog-upload-header-content-length": String(f.size) } });
+    const url = start.headers.get("x-goog-upload-url");
+    if (!start.ok || !url) throw new Error(`start ${start.status}`);
+    const sent = await fetch(url, { method: "POST", body: f,
+      headers: { ...base, "x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0" } });
+    if (!sent.ok) throw new Error(`upload ${sent.status}`);
+    const ref = await sent.text();
+    const chip = document.createElement("uploader-file-preview");
+    chip.textContent = f.name;
+    $(".file-preview-container").appendChild(chip);
+    return { ref, name: f.name };
+  }
   const setRunning = (value) => {
     send.classList.toggle("stop", value);
     send.setAttribute("aria-label", value ? "Stop response" : "Send message");
@@ -77,7 +124,8 @@
     $("#chat-history").appendChild(turn);
     const thoughtsBox = turn.querySelector(".model-thoughts"), textBox = turn.querySelector(".markdown");
     const inner = new Array(69).fill(null);
-    inner[0] = [prompt, 0, null, null, null, null, 0]; inner[1] = ["en"]; inner[2] = metadata;
+    const sent = files; files = []; $(".file-preview-container").textContent = "";
+    inner[0] = [prompt, 0, null, sent.length ? sent.map((f) => [[f.ref, 1], f.name]) : null, null, null, 0]; inner[1] = ["en"]; inner[2] = metadata;
     inner[7] = 1; if (temporary) inner[45] = 1;
     const form = new URLSearchParams({ at: wiz.SNlM0e, "f.req": JSON.stringify([null, JSON.stringify(inner)]) });
     const query = new URLSearchParams({ bl: wiz.cfb2h, "f.sid": wiz.FdrFJe, hl: "en", _reqid: String(reqid), rt: "c" });
