@@ -110,10 +110,20 @@ def record_and_replay(rep: Replica, site: str, profile: Path, model: str) -> tup
     return json.loads((out / "meta.json").read_text()), every_byte(out)
 
 
-def write_config(d: Mictld, rep: Replica, site: str) -> None:
+def write_config(
+    d: Mictld,
+    rep: Replica,
+    site: str,
+    *,
+    args: list[str] | None = None,
+    browser: str = "",
+    router: str = "",
+    more: str = "",
+) -> None:
     """mictld's config for `site`'s accounts in d.profiles, the browser
     flags that reach the replica given as an operator would: the config's
-    [profiles.browser] args."""
+    [profiles.browser] args (`args` instead of the replica's). `browser` and
+    `router` are more lines of those tables, `more` whole tables after them."""
     d.write_config(
         textwrap.dedent(f"""
         [daemon]
@@ -125,14 +135,17 @@ def write_config(d: Mictld, rep: Replica, site: str) -> None:
         base_port = {d.base_port}
         site = "{site}"
         [profiles.browser]
-        args = {json.dumps(rep.browser_args)}
+        args = {json.dumps(rep.browser_args if args is None else args)}
+        {browser}
         [router]
         port = {d.front_port}
+        {router}
         [health]
         interval = 0.5
         timeout = 2
         restart_after = 0  # a browser instance takes seconds to start on a loaded machine
         """)
+        + textwrap.dedent(more)
     )
 
 

@@ -22,17 +22,14 @@ from tests.helpers import BIN, REPO, descendants, free_port, wait_until
 from tests.recording import mictl
 from tests.replicas.aistudio import harness
 from tests.replicas.tls import Replica
+from tests.site_kit import replica_fixture
 from tests.xvfb import xvfb_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SECRET = "T00l-pw-7qZx"
 
 
-@pytest.fixture(scope="module")
-def rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    r = harness.replica(tmp_path_factory.mktemp("tools-proxy"))
-    yield r
-    r.stop()
+rep = replica_fixture(harness, "tools-proxy")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -21,16 +20,13 @@ from tests.helpers import Proc, demo_site, free_port, runner, wait_until
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import DEFAULT_MODEL, answer
 from tests.replicas.tls import Replica
+from tests.site_kit import replica_fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 OTHER_MODEL = "gemini-2.5-flash"
 
 
-@pytest.fixture(scope="module")
-def rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    r = harness.replica(tmp_path_factory.mktemp("pages"))
-    yield r
-    r.stop()
+rep = replica_fixture(harness, "pages")
 
 
 def health(port: int) -> dict:

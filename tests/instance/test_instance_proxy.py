@@ -13,7 +13,6 @@ import signal
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,14 @@ from tests.helpers import BIN, Proc, free_port, port_open, wait_until
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import answer
 from tests.replicas.tls import Replica
+from tests.site_kit import replica_fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MODEL = "gemini-2.5-pro"
 SECRET = "Pr0xy-pw-9f3kQ"
 
 
-@pytest.fixture(scope="module")
-def rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    r = harness.replica(tmp_path_factory.mktemp("proxy"))
-    yield r
-    r.stop()
+rep = replica_fixture(harness, "proxy")
 
 
 def a_proxy(rep: Replica, name: str, user: str) -> ConnectProxy:

@@ -12,7 +12,6 @@ import os
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import openai
 import pytest
@@ -21,16 +20,13 @@ from tests.helpers import renderers, wait_until
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import DEFAULT_MODEL, answer
 from tests.replicas.tls import Replica
+from tests.site_kit import replica_fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SLOW = 3.0  # seconds each page load takes once both tabs are ready
 
 
-@pytest.fixture(scope="module")
-def rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    r = harness.replica(tmp_path_factory.mktemp("tabs"))
-    yield r
-    r.stop()
+rep = replica_fixture(harness, "tabs")
 
 
 def ask_in_a_row(rep: Replica, port: int, prompts: list[str]) -> list[dict]:

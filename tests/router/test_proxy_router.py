@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -24,17 +22,14 @@ from tests.helpers import Mictld, free_port, free_port_block, wait_until
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import answer
 from tests.replicas.tls import Replica
+from tests.site_kit import replica_fixture, write_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MODEL = "gemini-2.5-pro"
 SECRETS = {"alice": "alice-Pw-7Hq2xLm", "bob": "bob-Pw-Q9z4TkR1"}
 
 
-@pytest.fixture
-def rep(tmp_path: Path) -> Iterator[Replica]:
-    r = harness.replica(tmp_path / "replica")
-    yield r
-    r.stop()
+rep = replica_fixture(harness, "replica", scope="function")
 
 
 def tunnels(proxy: ConnectProxy) -> list[tuple[str, str]]:
@@ -61,32 +56,19 @@ def test_two_accounts_two_proxies_one_goes_away_and_comes_back(
     alice_creds = tmp_path / "alice.proxy"
     alice_creds.write_text(f"alice:{SECRETS['alice']}\n")
     alice_creds.chmod(0o600)
-    spki = f"--ignore-certificate-errors-spki-list={rep.spki}"
-    d.write_config(
-        textwrap.dedent(f"""
-        [daemon]
-        socket = "run/mictl.sock"
-        state_dir = "state"
-        log_dir = "log"
-        [profiles]
-        dir = "profiles"
-        base_port = {d.base_port}
-        site = "aistudio"
-        [profiles.browser]
-        args = ["{spki}"]
+    write_config(
+        d,
+        rep,
+        "aistudio",
+        args=[f"--ignore-certificate-errors-spki-list={rep.spki}"],
+        more=f"""
         [profiles.overrides.alice]
         proxy = "http://127.0.0.1:{proxies["alice"].port}"
         proxy_credentials_file = "alice.proxy"
         [profiles.overrides.bob]
         proxy = "http://127.0.0.1:{proxies["bob"].port}"
         proxy_credentials_env = "BOB_PROXY_AUTH"
-        [router]
-        port = {d.front_port}
-        [health]
-        interval = 0.5
-        timeout = 2
-        restart_after = 0
-        """)
+        """,
     )
     d.start(env={"BOB_PROXY_AUTH": f"bob:{SECRETS['bob']}"})
     client = openai.OpenAI(

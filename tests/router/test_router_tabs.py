@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -19,15 +17,12 @@ from tests.helpers import Mictld, free_port_block, wait_until
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import DEFAULT_MODEL, answer
 from tests.replicas.tls import Replica
+from tests.site_kit import replica_fixture, write_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture
-def rep(tmp_path: Path) -> Iterator[Replica]:
-    r = harness.replica(tmp_path / "replica")
-    yield r
-    r.stop()
+rep = replica_fixture(harness, "replica", scope="function")
 
 
 async def at_once(port: int, prompts: list[str]) -> list[tuple[str, str, float, float]]:
@@ -52,28 +47,13 @@ async def at_once(port: int, prompts: list[str]) -> list[tuple[str, str, float, 
 def test_three_tabs_take_three_requests_through_the_router(tmp_path: Path, rep: Replica) -> None:
     d = Mictld(tmp_path, base_port=free_port_block(4), router="")
     harness.profile(d.profiles / "acct.json")
-    d.write_config(
-        textwrap.dedent(f"""
-        [daemon]
-        socket = "run/mictl.sock"
-        state_dir = "state"
-        log_dir = "log"
-        [profiles]
-        dir = "profiles"
-        base_port = {d.base_port}
-        site = "aistudio"
-        [profiles.browser]
-        args = {json.dumps(rep.browser_args)}
-        tabs = 3
-        [router]
-        port = {d.front_port}
-        max_concurrent = 1  # before the instance says how many pages it has
-        queue_timeout = 120
-        [health]
-        interval = 0.5
-        timeout = 2
-        restart_after = 0  # a browser instance takes seconds to start on a loaded machine
-        """)
+    write_config(
+        d,
+        rep,
+        "aistudio",
+        browser="tabs = 3",
+        router="max_concurrent = 1  # before the instance says how many pages it has\n"
+        "queue_timeout = 120",
     )
     d.start()
     try:

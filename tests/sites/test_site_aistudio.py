@@ -14,16 +14,12 @@ from tests.helpers import BIN, Proc
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import answer, thinking
 from tests.replicas.tls import Replica
-from tests.site_kit import ask, client, health, site_check
+from tests.site_kit import ask, client, health, replica_fixture, site_check
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    r = harness.replica(tmp_path_factory.mktemp("aistudio"))
-    yield r
-    r.stop()
+rep = replica_fixture(harness, "aistudio")
 
 
 @pytest.fixture(scope="module")

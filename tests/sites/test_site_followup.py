@@ -8,7 +8,6 @@ the follow-up waits for it, where a click on send would stop it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,16 +16,13 @@ from instance_runner.sites.loader import load_site
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import answer
 from tests.replicas.tls import Replica
+from tests.site_kit import replica_fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MODEL = "gemini-2.5-pro"
 
 
-@pytest.fixture(scope="module")
-def rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    r = harness.replica(tmp_path_factory.mktemp("followup"))
-    yield r
-    r.stop()
+rep = replica_fixture(harness, "followup")
 
 
 def test_a_follow_up_is_typed_into_the_same_chat(rep: Replica) -> None:

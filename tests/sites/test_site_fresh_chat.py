@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from instance_runner.sites.loader import load_site
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import answer
 from tests.replicas.tls import Replica
+from tests.site_kit import replica_fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MODEL = "gemini-2.5-pro"
@@ -27,11 +28,7 @@ BUNDLED = Path(__file__).resolve().parents[2] / "instance_runner/sites/aistudio.
 NEW_CHAT = 'button[aria-label="New chat"]'
 
 
-@pytest.fixture(scope="module")
-def rep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    r = harness.replica(tmp_path_factory.mktemp("freshchat"))
-    yield r
-    r.stop()
+rep = replica_fixture(harness, "freshchat")
 
 
 def run(rep: Replica, site: str, scenario: Callable[[SiteAdapter], Awaitable[None]]) -> None:
