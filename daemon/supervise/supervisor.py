@@ -12,10 +12,11 @@ import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Literal, Protocol
+from typing import Literal
 
 from daemon.state import StateStore
 from daemon.supervise import machine
+from daemon.supervise.listener import Alone, SupervisorListener
 from daemon.supervise.program import FINAL_AFTER_START, Program
 from daemon.types import (
     RUNNING_STATES,
@@ -38,39 +39,6 @@ class UnknownProgram(KeyError):
         super().__init__(name)
         self.name = name
         self.known = sorted(known)
-
-
-class SupervisorListener(Protocol):
-    """What the supervisor asks of the fleet above it (daemon/fleet/link.py),
-    given to its constructor: the supervisor never imports the fleet."""
-
-    async def drain_for(self, name: str, reason: DrainReason) -> None:
-        """Before a stop or restart: no new requests; in-flight ones finish."""
-
-    def undrain_after(self, name: str, reason: DrainReason) -> None:
-        """After a restart, or a drain whose stop did not happen."""
-
-    def warming(self, program: Program) -> bool:
-        """Started but not taking work yet (counted by the start-up ramp)."""
-
-    def standby(self, program: Program) -> bool:
-        """Kept in reserve by the scaler: not started with the daemon."""
-
-
-class Alone:
-    """The listener of a supervisor with no router and no scaler above it."""
-
-    async def drain_for(self, name: str, reason: DrainReason) -> None:
-        return None
-
-    def undrain_after(self, name: str, reason: DrainReason) -> None:
-        return None
-
-    def warming(self, program: Program) -> bool:
-        return program.state == State.STARTING
-
-    def standby(self, program: Program) -> bool:
-        return False
 
 
 class Supervisor:
@@ -294,6 +262,8 @@ class Supervisor:
         """Drain, stop and forget a program whose profile or section is gone."""
         program = self.get(name)
         async with program.lock:
+            if program.state in RUNNING_STATES:
+                self._door(name, "stop", "reload: removed from the config")
             await self._drain(program, "stop")
             await program.stop(wait=True)
             program.leftovers.kill_now()
@@ -392,6 +362,8 @@ class Supervisor:
 
     async def _stop_quietly(self, program: Program) -> None:
         async with program.lock:
+            if program.state in RUNNING_STATES:
+                self._door(program.name, "stop", "shutdown")
             await self._drain(program, "stop")
             await program.stop(wait=True)
             await program.leftovers.settle()

@@ -356,7 +356,18 @@ def test_every_path_goes_through_the_door_with_its_reason(tmp_path: Path) -> Non
         assert ("p", "restart", "requested", reason) in heard
         done.append("recovery")
 
+        # and the two stops that are no verb of anyone's: a program a reload
+        # removed, and the daemon's shutdown (of what still runs)
+        await sup.start("q", reason="for the test")
+        ledger.mark()
+        await sup.remove("q")
         await sup.stop_all()
+        entered, moved, _ = ledger.since()
+        assert entered == [
+            ("q", "stop", "reload: removed from the config", False),
+            ("p", "stop", "shutdown", False),
+        ]
+        assert moved == {}
 
     asyncio.run(scenario())
     assert sorted(done) == sorted(PATHS)
