@@ -296,9 +296,8 @@ def site() -> None:
 @click.option(
     "--site",
     "site_name",
-    default="demo",
-    show_default=True,
-    help="A bundled site name or a site file path.",
+    help="A bundled site name or a site file path [default: the profile's, with -c "
+    "CONFIG (profiles.overrides.NAME site, else [profiles] site); else demo].",
 )
 @click.option("--url", default=None, help="Override the site file's URL.")
 @click.option(
@@ -319,7 +318,7 @@ def site() -> None:
 def site_check(
     ctx: click.Context,
     profile: str,
-    site_name: str,
+    site_name: str | None,
     url: str | None,
     screenshot: str | None,
     browser_args: tuple[str, ...],
@@ -333,14 +332,16 @@ def site_check(
     profile's instance does (profiles.overrides.NAME for PROFILE's file name
     NAME: proxy, locale, time zone, flags); --proxy says a proxy here. Exit 4
     when the proxy gives no way to the site."""
-    from ctl.local import config_of, site_path, verified_line
+    from ctl.local import config_of, site_for, site_path, verified_line
     from instance_runner.chromium import NoBrowser
     from instance_runner.sites.loader import SiteFileError, load_site
     from instance_runner.tools.launch import ProxyUnreachable
     from instance_runner.tools.site_check import check
 
     stem = os.path.splitext(os.path.basename(profile))[0]  # profile NAME's file
-    net, own_args = network_for(config_of(ctx), stem, proxy_url=proxy_url,
+    cfg = config_of(ctx)
+    site_name = site_for(site_name, cfg, stem) or "demo"
+    net, own_args = network_for(cfg, stem, proxy_url=proxy_url,
                                 credentials_file=proxy_credentials_file,
                                 credentials_env=proxy_credentials_env)  # fmt: skip
 

@@ -40,11 +40,22 @@ def browser_options(cfg: Config | None) -> dict[str, object]:
     return {"executable": cfg.profiles.browser.executable, "args": list(cfg.profiles.browser.args)}
 
 
-def site_of(name: str | None, cfg: Config | None, url: str | None = None) -> SiteFile:
-    """A site file by name or path (default: the config's [profiles] site)."""
+def site_for(name: str | None, cfg: Config | None, profile: str = "") -> str | None:
+    """--site, else profile's own ([profiles.overrides.NAME] site), else the
+    config's [profiles] site: the site its instance opens."""
+    if name or cfg is None:
+        return name
+    own = cfg.profiles.overrides.get(profile)
+    return (own.site if own else "") or cfg.profiles.site
+
+
+def site_of(
+    name: str | None, cfg: Config | None, url: str | None = None, *, profile: str = ""
+) -> SiteFile:
+    """A site file by name or path (default: profile's site, see site_for)."""
     from instance_runner.sites.loader import SiteFileError, load_site
 
-    name = name or (cfg.profiles.site if cfg else None)
+    name = site_for(name, cfg, profile)
     if not name:
         raise Usage("name the site with --site (a bundled name or a site file path)")
     try:

@@ -100,7 +100,7 @@ def capture_cmd(
     target = directory / f"{name}.json"
     if target.exists() and not force:
         raise Usage(f"{target} exists: use --force to replace it")
-    site = site_of(site_name, cfg, url)
+    site = site_of(site_name, cfg, url, profile=name)
     net, own_args = network_for(cfg, name, proxy_url=proxy_url,
                                 credentials_file=proxy_credentials_file,
                                 credentials_env=proxy_credentials_env)  # fmt: skip
@@ -193,7 +193,7 @@ def check_cmd(
     or --proxy)."""
     cfg = config_of(ctx)
     path = _profile_path(name, ctx)
-    site = site_of(site_name, cfg, url)
+    site = site_of(site_name, cfg, url, profile=Path(path).stem)
     net, own_args = network_for(cfg, Path(path).stem, proxy_url=proxy_url,
                                 credentials_file=proxy_credentials_file,
                                 credentials_env=proxy_credentials_env)  # fmt: skip

@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 import msgspec
 
-from ctl.errors import EXIT_FAILED, Failed, Usage
-from ctl.local import browser_options, config_of, site_of, site_path, verified_line
+from ctl.errors import EXIT_FAILED, Failed, ProxyFailed, Usage
+from ctl.local import browser_options, config_of, site_for, site_of, site_path, verified_line
+from ctl.profile_net import network_for, proxy_options
 
 
 @click.command("record")
@@ -27,6 +28,7 @@ from ctl.local import browser_options, config_of, site_of, site_path, verified_l
 @click.option("--model", help="The model to ask (default: the page's own).")
 @click.option("--url", help="Override the site file's URL.")
 @click.option("--redact", multiple=True, help="Also remove this text (e.g. your name).")
+@proxy_options
 @click.pass_context
 def record_cmd(
     ctx: click.Context,
@@ -37,22 +39,35 @@ def record_cmd(
     model: str | None,
     url: str | None,
     redact: tuple[str, ...],
+    proxy_url: str | None,
+    proxy_credentials_file: str | None,
+    proxy_credentials_env: str | None,
 ) -> None:
     """Record one exchange with the site: a HAR with bodies, DOM snapshots, a
     screenshot and the site file, secrets removed before anything is written.
+    With -c CONFIG it goes out as the profile's instance does
+    (profiles.overrides.NAME for PROFILE's file name NAME: site, proxy,
+    locale, time zone, flags); --proxy says a proxy here. Exit 4 when the
+    proxy gives no way to the site.
 
     Send the directory to the site file's maintainers: `mictl site replay DIR`
     serves it back and shows what the site file matches there.
     """
     cfg = config_of(ctx)
-    site = site_of(site_name, cfg, url)
-    name = site_name or (cfg.profiles.site if cfg else site.name)
+    stem = Path(profile).stem  # profile NAME's file
+    site = site_of(site_name, cfg, url, profile=stem)
+    name = site_for(site_name, cfg, stem) or site.name
     click.echo(verified_line(site, site_path(name)))
     if Path(out).exists() and any(Path(out).iterdir()):
         raise Usage(f"{out} is not empty: give a new directory")
+    net, own_args = network_for(cfg, stem, proxy_url=proxy_url,
+                                credentials_file=proxy_credentials_file,
+                                credentials_env=proxy_credentials_env)  # fmt: skip
     from instance_runner.chromium import NoBrowser
+    from instance_runner.tools.launch import ProxyUnreachable
     from instance_runner.tools.site_record import RecordError, record, write
 
+    options = browser_options(cfg)
     try:
         recording = asyncio.run(
             record(
@@ -62,12 +77,16 @@ def record_cmd(
                 prompt,
                 model=model,
                 headless=cfg.profiles.browser.headless if cfg else True,
-                **browser_options(cfg),
+                executable=str(options["executable"]),
+                args=[*options["args"], *own_args],  # type: ignore[misc]
+                net=net,
                 redact=list(redact),
             )
         )
     except NoBrowser as exc:
         raise Usage(str(exc)) from None
+    except ProxyUnreachable as exc:
+        raise ProxyFailed(str(exc)) from None
     except RecordError as exc:
         raise Failed(str(exc)) from None
     files = write(recording, out)

@@ -28,7 +28,7 @@ from playwright.async_api import Page, async_playwright
 from instance_runner.sites import sel
 from instance_runner.sites.events import NetData, NetResponse, SiteEvent
 from instance_runner.sites.types import SiteFile
-from instance_runner.tools.launch import launch
+from instance_runner.tools.launch import Network, launch
 from instance_runner.tools.oneshot import adapter_for, answer
 from instance_runner.tools.scrub import (
     EMAIL,
@@ -170,8 +170,13 @@ async def record(
     executable: str = "",
     headless: bool = True,
     args: list[str] | None = None,
+    net: Network | None = None,
     redact: list[str] | None = None,
 ) -> Recording:
+    """With `net`: through the profile's proxy, in its locale and time zone.
+    Raises ProxyUnreachable when that proxy gives no way to the site."""
+    net = net or Network()
+    await net.preflight(site.moved_to or site.url)
     secrets = Secrets()
     cookies = profile_secrets(profile, secrets)
     secrets.add(*(redact or []))
@@ -189,11 +194,14 @@ async def record(
     os.environ["TMPDIR"] = tmp
     try:
         async with async_playwright() as pw:
-            browser = await launch(pw, executable=executable, headless=headless, args=args)
+            browser = await launch(pw, executable=executable, headless=headless, args=args, net=net)
             meta.browser = browser.version
             try:
                 context = await browser.new_context(
-                    storage_state=profile, record_har_path=raw_har, record_har_content="embed"
+                    storage_state=profile,
+                    record_har_path=raw_har,
+                    record_har_content="embed",
+                    **net.context_options(),
                 )
                 tapped: list[bytearray] = []
                 page, adapter = await adapter_for(site, context, watch=_spy(tapped))

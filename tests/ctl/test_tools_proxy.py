@@ -1,6 +1,7 @@
 """The one-shot tools go out as the profile's instance does: `mictl site
-check` and `mictl profile check` with -c CONFIG take profiles.overrides.NAME's
-proxy and credentials (or --proxy on the command line), in real Chromium
+check`, `site record`, `profile check` and `profile capture` with -c CONFIG
+take profiles.overrides.NAME's site, proxy and credentials (or --proxy on the
+command line), in real Chromium
 against the AI Studio replica. The browser gets no --host-resolver-rules:
 the replica's hostnames reach it only through tests/connect_proxy.py. A proxy
 that is down is exit 4, naming the proxy and never the password."""
@@ -19,7 +20,7 @@ import pytest
 from ctl.errors import EXIT_PROXY
 from tests.connect_proxy import ConnectProxy
 from tests.helpers import BIN, REPO, descendants, free_port, wait_until
-from tests.recording import mictl
+from tests.recording import every_byte, mictl
 from tests.replicas.aistudio import harness
 from tests.replicas.tls import Replica
 from tests.site_kit import replica_fixture
@@ -41,8 +42,8 @@ def proxy(rep: Replica) -> Iterator[ConnectProxy]:
 
 
 def config(rep: Replica, proxy_port: int) -> Path:
-    """Profile alice's own proxy, with credentials in a 0600 file; the replica's
-    certificate trusted by the override's own browser flag."""
+    """Profile alice's own site and proxy, with credentials in a 0600 file; the
+    replica's certificate trusted by the override's own browser flag."""
     creds = rep.tmp / "alice.proxy"
     creds.write_text(f"alice:{SECRET}\n")
     creds.chmod(0o600)
@@ -55,8 +56,8 @@ def config(rep: Replica, proxy_port: int) -> Path:
         log_dir = "log"
         [profiles]
         dir = "profiles"
-        site = "aistudio"
         [profiles.overrides.alice]
+        site = "aistudio"
         proxy = "http://127.0.0.1:{proxy_port}"
         proxy_credentials_file = "{creds}"
         browser_args = ["--ignore-certificate-errors-spki-list={rep.spki}"]
@@ -159,3 +160,30 @@ def test_capture_signs_in_through_the_profiles_proxy(
     seen = tunnels(proxy, before)
     assert any("accounts.google.com:443 user=alice 200" in t for t in seen), seen
     assert SECRET not in result.stdout + result.stderr
+
+
+def test_site_record_goes_out_as_the_profile_does(
+    rep: Replica, proxy: ConnectProxy, tmp_path: Path
+) -> None:
+    """No --site: alice's own (profiles.overrides.alice site), through her
+    proxy; the recording holds no password. A proxy that is down: exit 4
+    before any browser starts."""
+    cfg = config(rep, proxy.port)
+    profile = harness.profile(rep.tmp / "alice.json")
+    before = len(proxy.lines())
+    out = tmp_path / "recording"
+    made = mictl("-c", str(cfg), "site", "record", "--profile", str(profile),
+                 "--out", str(out), "--prompt", "record me")  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert f"recorded aistudio into {out}" in made.stdout
+    seen = tunnels(proxy, before)
+    assert any("aistudio.google.com:443 user=alice 200" in t for t in seen), seen
+    assert SECRET.encode() not in every_byte(out)
+    assert SECRET not in made.stdout + made.stderr
+
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    made = mictl("-c", str(cfg), "site", "record", "--profile", str(profile),
+                 "--out", str(tmp_path / "down"), "--proxy", down)  # fmt: skip
+    assert made.returncode == EXIT_PROXY, made.stdout + made.stderr
+    assert f"proxy {down}: cannot connect to the proxy" in made.stderr
+    assert "Traceback" not in made.stderr
