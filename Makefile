@@ -32,6 +32,7 @@ agents:
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: install chromium xvfb agents lint
 	$(BIN)/pytest $(PYTEST_ARGS)

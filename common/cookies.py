@@ -43,9 +43,7 @@ def expiring(
     return [
         e
         for e in expiries(state.get("cookies") or [])
-        if e.expires is not None
-        and (not wanted or e.name in wanted)
-        and e.expires < now + window
+        if e.expires is not None and (not wanted or e.name in wanted) and e.expires < now + window
     ]
 
 

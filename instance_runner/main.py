@@ -248,9 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         locale=args.locale,
         timezone=args.timezone,
     )
-    instance = Instance(
-        name, session, max_queue=args.max_queue, model_default=args.model_default
-    )
+    instance = Instance(name, session, max_queue=args.max_queue, model_default=args.model_default)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

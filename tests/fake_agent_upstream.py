@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 TEXT = "Hello from the fake upstream: ünïcödé ✓ 🎉."
 THOUGHT = "Let me think about that… 🤔"
-ARGS = {"city": "Zürich", "days": 3, "units": ["°C", "mm"], "note": "a \"quoted\" 🎉 word"}
+ARGS = {"city": "Zürich", "days": 3, "units": ["°C", "mm"], "note": 'a "quoted" 🎉 word'}
 JSON_ANSWER = {"name": "mictl", "ok": True, "tags": ["a", "b"]}
 
 

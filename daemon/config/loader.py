@@ -130,9 +130,7 @@ def _decode(raw: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Conf
         raise ConfigError(f"{path}: {_key_path(exc)}") from None
     for name, table in overrides.items():
         try:
-            config.profiles.overrides[name] = msgspec.convert(
-                table, ProfileOverrides, strict=False
-            )
+            config.profiles.overrides[name] = msgspec.convert(table, ProfileOverrides, strict=False)
         except msgspec.ValidationError as exc:
             key = f"profiles.overrides.{name}"
             raise ConfigError(f"{path}: {_key_path(exc, key)}") from None

@@ -75,6 +75,7 @@ def _child_named(pid: str, name: str, parent: Proc) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    return stat.split(" (", 1)[1].startswith(name + ")") and int(
-        stat.rsplit(")", 1)[1].split()[1]
-    ) == parent.proc.pid
+    return (
+        stat.split(" (", 1)[1].startswith(name + ")")
+        and int(stat.rsplit(")", 1)[1].split()[1]) == parent.proc.pid
+    )

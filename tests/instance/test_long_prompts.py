@@ -86,9 +86,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]
 @pytest.fixture(scope="module")
 def instance(site: tuple[Path, int]) -> Iterator[tuple[Proc, int]]:
     tmp, port = site
-    proc, iport, _ = runner(
-        tmp, port, extra=["--timeout", "send=3", "--timeout", "first_delta=3"]
-    )
+    proc, iport, _ = runner(tmp, port, extra=["--timeout", "send=3", "--timeout", "first_delta=3"])
     yield proc, iport
     proc.stop()
 
@@ -203,7 +201,7 @@ def test_a_client_gone_mid_body_leaves_no_error_in_the_log(instance: tuple[Proc,
         with socket.create_connection(("127.0.0.1", port)) as s:
             s.sendall(
                 b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\""
+                b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model"'
             )
     reply = client(port).chat.completions.create(
         model="demo-fast", messages=[{"role": "user", "content": "after the hang-ups"}]

@@ -33,9 +33,7 @@ def test_every_format_control_and_space_character_is_invisible() -> None:
     missed = [
         f"U+{cp:04X}"
         for cp in range(sys.maxunicode + 1)
-        if not 0xD800 <= cp <= 0xDFFF
-        and invisible_by_unicodedata(chr(cp))
-        and visible(chr(cp))
+        if not 0xD800 <= cp <= 0xDFFF and invisible_by_unicodedata(chr(cp)) and visible(chr(cp))
     ]
     assert missed == []
 

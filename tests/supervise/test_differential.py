@@ -125,8 +125,7 @@ def test_same_state_sequences_as_supervisord(tmp_path: Path) -> None:
             assert mictld_states(name) == EXPECTED[name], f"mictld {name}"
         stays(
             lambda: all(
-                sv.states(n) == EXPECTED[n] and mictld_states(n) == EXPECTED[n]
-                for n in SCENARIOS
+                sv.states(n) == EXPECTED[n] and mictld_states(n) == EXPECTED[n] for n in SCENARIOS
             ),
             2.5,
             "every program's states, as settled",

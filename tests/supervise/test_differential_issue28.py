@@ -90,6 +90,7 @@ def test_issue28_rows_behave_as_under_supervisord(tmp_path: Path) -> None:
         os.umask(mine)
         for side, found in pids.items():
             assert _proc_status(found["plain"], "Umask") == f"{mine:04o}", side
+
         # Default signal dispositions: nothing blocked; nothing ignored under
         # mictld. A deliberate difference (DESIGN "Signals"): supervisord's
         # programs inherit Python's ignored SIGPIPE and SIGXFSZ.

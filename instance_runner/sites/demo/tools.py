@@ -151,4 +151,3 @@ def _json_answer(model: str, prompt: str, bad: bool) -> str:
         words = said.split()
         body = json.dumps({"model": model, "words": len(words)}, indent=2)
     return f"Here is the JSON you asked for:\n```json\n{body}\n```\nAnything else?"
-

@@ -90,4 +90,3 @@ def slow_loads(rep: Replica, seconds: float) -> None:
 def last_request(rep: Replica) -> dict:
     """What the replica's page last sent."""
     return tls.last_request(rep)
-

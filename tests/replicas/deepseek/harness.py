@@ -42,4 +42,3 @@ def instance(
 def last_request(rep: Replica) -> dict:
     """What the replica's page last sent."""
     return tls.last_request(rep)
-
