@@ -29,9 +29,10 @@ from daemon.router.app import build_app as build_front
 from daemon.state import StateStore
 from daemon.supervise import metrics as supmetrics
 from daemon.supervise import orphans, stdout_relay
+from daemon.supervise.listener import Alone
 from daemon.supervise.supervisor import Supervisor
 from daemon.tasks import resilient
-from daemon.types import DaemonInfo, ProgramSpec, ReloadResult, State
+from daemon.types import DaemonInfo, DoorEntry, ProgramSpec, ReloadResult, State, Told, Transition
 
 log = logging.getLogger("mictld")
 
@@ -43,8 +44,9 @@ class Daemon:
         self.config = cfg
         self.started_at = time.time()
         stdout_relay.configure(cfg.daemon.programs_to_stdout)
-        self.store = StateStore(cfg.daemon.state_dir)
-        self.store.on_forget.append(lambda name: profiles.discard(self.config, name))
+        self.store = StateStore(
+            cfg.daemon.state_dir, on_forget=lambda name: profiles.discard(self.config, name)
+        )
         self.last_reload: ReloadResult | None = None
         self._stop = asyncio.Event()
         self._shutdown_reason = ""
@@ -67,6 +69,7 @@ class Daemon:
                 scaling=lambda: self.config.scaling.policy(),
                 dashboard=DaemonFeed(self),
                 memory=lambda: self.stats.memory(),
+                tell=self._told,
             )
             self.supervisor = self.link.supervisor
             self.router, self.scaler = self.link.router, self.link.scaler
@@ -75,12 +78,12 @@ class Daemon:
                 self.store,
                 cfg.daemon.state_dir,
                 server_url=server_url,
+                listener=Alone(self._told),
                 max_starting=cfg.fleet.starting_limit(),
             )
-        self.supervisor.listeners.append(recovery.retry_descriptor_fatals(self.supervisor))
+        self._recover = recovery.retry_descriptor_fatals(self.supervisor)
         page = self.router.metrics if self.router is not None else None
         self.stats = supmetrics.attach(self.supervisor, self.store, page, self.events.counts)
-        self._record_events()
         self.roller = Roller(self.supervisor, self._ready, self.events.emit)
 
     # ------------------------------------------------------------ intent
@@ -165,16 +168,20 @@ class Daemon:
                 self.events.emit(spec.name, "profile", "expiring", warning)
         return specs
 
-    def _record_events(self) -> None:
-        """Every state change becomes an event (mictl events)."""
-        emit = self.events.emit
-        self.supervisor.listeners.append(
-            lambda t: emit(t.program, "state", f"{t.old.name} -> {t.new.name}", t.reason)
-        )
-        self.supervisor.door_listeners.append(self.events.door)
-        self.supervisor.note_listeners.append(
-            lambda name, kind, text: emit(name, kind, "held back", text)
-        )
+    def _told(self, told: Told) -> None:
+        """What the supervisor tells (after the router's backends heard it):
+        a FATAL of the daemon's making is tried again; the metrics count; every
+        state change becomes an event (mictl events)."""
+        if isinstance(told, Transition):
+            self._recover(told)
+            self.stats.on_transition(told)
+            name = f"{told.old.name} -> {told.new.name}"
+            self.events.emit(told.program, "state", name, told.reason)
+        elif isinstance(told, DoorEntry):
+            self.stats.through_door(told)
+            self.events.door(told)
+        else:
+            self.events.emit(told.program, told.kind, "held back", told.text)
 
     def _record_reload(self, r: ReloadResult) -> None:
         if not r.ok:

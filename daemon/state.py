@@ -24,7 +24,9 @@ MAX_STATE_BYTES = 64 * 2**20  # a FIFO or a runaway file is refused, not read fo
 
 
 class StateStore:
-    def __init__(self, state_dir: str) -> None:
+    def __init__(
+        self, state_dir: str, *, on_forget: Callable[[str], None] = lambda name: None
+    ) -> None:
         self.path = os.path.join(state_dir, "state.json")
         # What was wrong with the file at start and was dropped (mictl status).
         self.damage: list[str] = []
@@ -34,7 +36,7 @@ class StateStore:
         # not on disk is forgotten by the next daemon: this is shown in
         # `mictl status` and fails the command that asked for it.
         self.error: str | None = None
-        self.on_forget: list[Callable[[str], None]] = []  # a program left the config
+        self.on_forget = on_forget  # a program left the config
 
     def _read(self) -> DaemonState:
         try:
@@ -69,8 +71,7 @@ class StateStore:
     def forget(self, name: str) -> None:
         self.data.programs.pop(name, None)
         self.save_soon()
-        for hook in self.on_forget:
-            hook(name)
+        self.on_forget(name)
 
     def save(self) -> bool:
         """Write the state file; on failure log once, keep the reason, return False."""

@@ -129,6 +129,19 @@ class DoorEntry(msgspec.Struct, frozen=True):
     counted: bool = False
 
 
+class Note(msgspec.Struct, frozen=True):
+    """Something about a program worth an event that is no transition (a
+    start held back for flapping)."""
+
+    program: str
+    kind: str
+    text: str
+
+
+# What the supervisor tells the listener above it, as it happens.
+Told = Transition | DoorEntry | Note
+
+
 class ExitRecord(msgspec.Struct):
     code: int | None  # None when killed by a signal
     signal: int | None

@@ -42,6 +42,7 @@ from daemon.types import (
     ProgramInfo,
     ProgramSpec,
     State,
+    Told,
     Transition,
 )
 
@@ -73,9 +74,11 @@ class RouterLink:
         scaling: Callable[[], ScalePolicy | None],
         dashboard: Feed | None = None,
         memory: Callable[[], Awaitable[dict[str, int]]] | None = None,
+        tell: Callable[[Told], None] = lambda told: None,
     ) -> None:
         self.cfg = cfg
         self.emit = emit
+        self._tell_up = tell  # what the supervisor tells, after the backends heard it
         # The router's constructor applies its config, which may feed upstream
         # hosts: those first phases are no events, no ramp and no probe.
         self._built = False
@@ -101,7 +104,6 @@ class RouterLink:
         # PSS by program, at most 15 s old (the daemon shares its /metrics sample).
         self.memory = memory or self._scan_memory
         self.scaler = Scaler(self.supervisor, store, self.pool, scaling, emit)
-        self.supervisor.listeners.append(self.on_transition)
         self._built = True
         self.configure(cfg)
 
@@ -133,6 +135,12 @@ class RouterLink:
                 self.pool.feed(self.pool.backends[name], ProcessUp())
 
     # ------------------------------------------------------- supervisor
+
+    def tell(self, told: Told) -> None:
+        """The supervisor's news: a transition moves its backend first."""
+        if isinstance(told, Transition):
+            self.on_transition(told)
+        self._tell_up(told)
 
     def on_transition(self, t: Transition) -> None:
         backend = self.pool.backends.get(t.program)

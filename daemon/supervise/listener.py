@@ -1,12 +1,14 @@
-"""What the supervisor asks of the fleet above it, given to its constructor
-(daemon/fleet/link.py implements it); `Alone` when nothing is above it."""
+"""What the supervisor asks of the fleet above it and tells it, given to its
+constructor (daemon/fleet/link.py implements it); `Alone` when nothing is
+above it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from daemon.supervise.program import Program
-from daemon.types import DrainReason, State
+from daemon.types import DrainReason, State, Told
 
 
 class SupervisorListener(Protocol):
@@ -25,9 +27,17 @@ class SupervisorListener(Protocol):
     def standby(self, program: Program) -> bool:
         """Kept in reserve by the scaler: not started with the daemon."""
 
+    def tell(self, told: Told) -> None:
+        """Each transition, each pass through the door, each note, as it
+        happens (the event log, the metrics, the routers' backends)."""
+
 
 class Alone:
-    """The listener of a supervisor with no router and no scaler above it."""
+    """The listener of a supervisor with no router and no scaler above it:
+    what it is told goes to `tell`."""
+
+    def __init__(self, tell: Callable[[Told], None] = lambda told: None) -> None:
+        self.tell = tell
 
     async def drain_for(self, name: str, reason: DrainReason) -> None:
         return None

@@ -184,10 +184,10 @@ def attach(
     page: MetricsPage | None,
     event_counts: collections.Counter[str] | None = None,
 ) -> SupervisorStats:
-    """Count the daemon's supervisor; expose it on the /metrics page, if any."""
+    """Count the daemon's supervisor (its owner hands the stats each
+    transition and pass through the door); expose them on the /metrics
+    page, if any."""
     stats = SupervisorStats(supervisor, event_counts)
-    supervisor.listeners.append(stats.on_transition)
-    supervisor.door_listeners.append(stats.through_door)
     if page is not None:
         restarts = lambda name: store.program(name).restarts  # noqa: E731
         page.registry.register(SupervisorCollector(stats, restarts))

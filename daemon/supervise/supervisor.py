@@ -23,6 +23,7 @@ from daemon.types import (
     Desired,
     DoorEntry,
     DrainReason,
+    Note,
     ProgramSpec,
     State,
     Transition,
@@ -57,12 +58,10 @@ class Supervisor:
         self.state_dir = state_dir
         self.server_url = server_url  # given to programs as SUPERVISOR_SERVER_URL
         self.programs: dict[str, Program] = {}
-        self.listeners: list[Callable[[Transition], None]] = []
-        self.door_listeners: list[Callable[[DoorEntry], None]] = []  # events, metrics
-        self.note_listeners: list[Callable[[str, str, str], object]] = []  # (name, kind, text)
         # The router drains an instance before any stop or restart, says what
         # "warming" means (RUNNING but no health probe passed yet; without a
-        # router, STARTING), and the scaler keeps instances in reserve.
+        # router, STARTING), and the scaler keeps instances in reserve; it is
+        # told every transition, pass through the door and note.
         self.listener: SupervisorListener = listener or Alone()
         # The start-up ramp: at most max_starting instances warming at once (0: no limit).
         self.max_starting = max_starting
@@ -85,7 +84,7 @@ class Supervisor:
             state_dir=self.state_dir,
             server_url=self.server_url,
             on_transition=self._on_transition,
-            on_note=lambda p, kind, text: [n(p.name, kind, text) for n in self.note_listeners],
+            on_note=lambda p, kind, text: self.listener.tell(Note(p.name, kind, text)),
             on_respawn=lambda p, reason: self._door(p.name, "restart", reason, counted=True),
         )
         saved = self.store.program(spec.name)
@@ -98,8 +97,7 @@ class Supervisor:
         if transition.new in (State.EXITED, State.STOPPED, State.BACKOFF) and program.last_exit:
             saved.last_exit = program.last_exit
         self.store.save_soon()
-        for listener in self.listeners:
-            listener(transition)
+        self.listener.tell(transition)
         if self._ramp and transition.old == State.STARTING:
             self.ramp()
 
@@ -215,16 +213,14 @@ class Supervisor:
         """The one door: every start, stop, restart (asked for, or decided by
         the machine: "autorestart") and give-up passes here with its reason:
         one log line, the one restart counter (`mictl status` RESTARTS) when
-        the daemon restarts a program because it failed, the listeners."""
+        the daemon restarts a program because it failed, the listener above it."""
         says = {"stop": "stopping", "give_up": "giving up (FATAL)"}.get(verb, f"{verb}ing")
         level = logging.ERROR if verb == "give_up" else logging.INFO
         log.log(level, "%s: %s (%s)", name, says, reason)
         if counted:
             self.store.program(name).restarts += 1
             self.store.save_soon()
-        entry = DoorEntry(name, verb, reason, counted)
-        for listener in self.door_listeners:
-            listener(entry)
+        self.listener.tell(DoorEntry(name, verb, reason, counted))
 
     async def restart_all(self, *, wait: bool = True) -> None:
         """supervisorctl's `restart all`: every program stops (reverse

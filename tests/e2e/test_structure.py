@@ -190,10 +190,33 @@ def hook_assignments(source: str) -> list[str]:
     return found
 
 
+def hook_subscriptions(source: str) -> list[str]:
+    """`x.on_y.append(f)` or `x.listeners.add(f)` (a list of hooks another
+    component fills after the fact) where x is anything but `self`. A log
+    follower (`program.log_listeners`) comes and goes with a client's
+    connection: that is no wiring."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        hooks = node.func.value
+        if node.func.attr not in ("append", "add", "extend", "insert"):
+            continue
+        if not isinstance(hooks, ast.Attribute) or hooks.attr == "log_listeners":
+            continue
+        if not (is_hook(hooks.attr) or hooks.attr.endswith("listeners")):
+            continue
+        if isinstance(hooks.value, ast.Name) and hooks.value.id == "self":
+            continue
+        found.append(f"line {node.lineno}: {ast.unparse(node.func)}(...)")
+    return found
+
+
 def test_no_hook_of_another_component_is_assigned_after_construction() -> None:
     offenders = []
     for path in sorted((REPO / "daemon").rglob("*.py")):
-        for hit in hook_assignments(path.read_text()):
+        source = path.read_text()
+        for hit in hook_assignments(source) + hook_subscriptions(source):
             offenders.append(f"{path.relative_to(REPO)} {hit}")
     assert offenders == []
 
@@ -210,6 +233,26 @@ def test_no_hook_of_another_component_is_assigned_after_construction() -> None:
 )
 def test_the_hook_check_sees(line: str) -> None:
     assert len(hook_assignments(line)) == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "self.supervisor.listeners.append(self.on_transition)",
+        "supervisor.door_listeners.append(stats.through_door)",
+        "self.store.on_forget.append(lambda name: None)",
+    ],
+)
+def test_the_subscription_check_sees(line: str) -> None:
+    assert len(hook_subscriptions(line)) == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["self.listeners.append(f)", "program.log_listeners.add(q)", "self.backends.add(b)"],
+)
+def test_the_subscription_check_leaves_alone(line: str) -> None:
+    assert hook_subscriptions(line) == []
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Every start, restart and give-up goes through one door of the supervisor
-(issue 26): each path says why, the listeners (events, metrics) hear it, and
+(issue 26): each path says why, the listener above (events, metrics) hears it, and
 one counter moves. Real processes under a real Supervisor, no daemon around
 it; and the structure: nothing outside the supervisor feeds the state
 machine or touches the counter."""
@@ -33,7 +33,7 @@ from daemon.supervise import machine
 from daemon.supervise import metrics as supmetrics
 from daemon.supervise.program import Program
 from daemon.supervise.supervisor import Supervisor
-from daemon.types import ProgramSpec, State, Transition
+from daemon.types import DoorEntry, ProgramSpec, State, Told, Transition
 from tests.helpers import until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,22 +187,30 @@ class Ledger:
     count (`mictl status` RESTARTS, mictl_program_restarts) and
     mictl_restart_requests by reason."""
 
-    def __init__(self, sup: Supervisor, store: StateStore) -> None:
+    def __init__(self, store: StateStore) -> None:
         self.store = store
         self.events = EventLog()
         self.door: list[Entered] = []
-        emit = self.events.emit
-        sup.listeners.append(
-            lambda t: emit(t.program, "state", f"{t.old.name} -> {t.new.name}", t.reason)
-        )
-        sup.door_listeners.append(self.events.door)  # as daemon/main.py does
-        sup.door_listeners.append(
-            lambda e: self.door.append((e.program, e.verb, e.reason, e.counted))
-        )
-        self.stats = supmetrics.attach(sup, store, None)
+        self.stats: supmetrics.SupervisorStats | None = None
+
+    def watch(self, sup: Supervisor) -> None:
+        self.stats = supmetrics.attach(sup, self.store, None)
         self.mark()
 
+    def tell(self, told: Told) -> None:
+        """What the supervisor tells, handed on as daemon/main.py's Daemon._told does."""
+        assert self.stats is not None
+        if isinstance(told, Transition):
+            self.stats.on_transition(told)
+            name = f"{told.old.name} -> {told.new.name}"
+            self.events.emit(told.program, "state", name, told.reason)
+        elif isinstance(told, DoorEntry):
+            self.stats.through_door(told)
+            self.events.door(told)
+            self.door.append((told.program, told.verb, told.reason, told.counted))
+
     def counters(self) -> collections.Counter[str]:
+        assert self.stats is not None
         out = collections.Counter(
             {f"requests[{k}]": v for k, v in self.stats.restart_requests.items()}
         )
@@ -239,9 +247,13 @@ def test_every_path_goes_through_the_door_with_its_reason(tmp_path: Path) -> Non
         store = StateStore(str(tmp_path))
         cfg = Config(profiles=ProfilesSection(recycle_after_requests=1))
         cfg.daemon.state_dir = str(tmp_path)
-        link = RouterLink(cfg, store, server_url="", emit=lambda *event: None, scaling=lambda: None)
+        ledger = Ledger(store)
+        link = RouterLink(
+            cfg, store, server_url="", emit=lambda *event: None, scaling=lambda: None,
+            tell=ledger.tell,
+        )  # fmt: skip
         sup = link.supervisor
-        ledger = Ledger(sup, store)
+        ledger.watch(sup)
         program = sup.add(SPEC_P)
         sup.add(SPEC_Q)
         link.sync([SPEC_P, SPEC_Q])
