@@ -23,7 +23,7 @@ from daemon.fleet.link import RouterLink
 from daemon.fleet.rolling import Roller
 from daemon.fleet.scaler import Scaler
 from daemon.lock import LockError, acquire
-from daemon.notify import notify
+from daemon.notify import notify, watchdog_pings
 from daemon.router.app import Router
 from daemon.router.app import build_app as build_front
 from daemon.state import StateStore
@@ -195,17 +195,6 @@ class Daemon:
         parts += r.changed
         self.events.emit("", "reload", "applied", "; ".join(parts) or "nothing changed")
 
-    async def _watchdog(self) -> None:
-        """systemd's WatchdogSec: ping at half the period while the loop runs."""
-        usec = os.environ.get("WATCHDOG_USEC", "")
-        if not usec.isdigit() or os.environ.get("WATCHDOG_PID", str(os.getpid())) != str(
-            os.getpid()
-        ):
-            return
-        while True:
-            notify("WATCHDOG=1")
-            await asyncio.sleep(int(usec) / 2_000_000)
-
     def info(self) -> DaemonInfo:
         d = self.config.daemon
         return DaemonInfo(
@@ -262,7 +251,11 @@ class Daemon:
         watcher = background(
             resilient(
                 lambda: watch.watch(
-                    self.config.path, self.config.profiles.dir, self.reload, self._stop
+                    self.config.path,
+                    self.config.profiles.dir,
+                    self.reload,
+                    self._stop,
+                    secrets=lambda: self.config.profiles.credentials_files(),
                 ),
                 "config watcher",
                 self._stop,
@@ -271,7 +264,7 @@ class Daemon:
         )
         self.supervisor.start_all()
         notify("READY=1")
-        watchdog = background(self._watchdog(), "watchdog")
+        watchdog = background(watchdog_pings(), "watchdog")
         if self.scaler is not None:
             servers.append(
                 background(

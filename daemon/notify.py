@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 
@@ -18,3 +19,13 @@ def notify(message: str) -> bool:
         except OSError:
             return False
     return True
+
+
+async def watchdog_pings() -> None:
+    """systemd's WatchdogSec: ping at half the period while the loop runs."""
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    if not usec.isdigit() or os.environ.get("WATCHDOG_PID", str(os.getpid())) != str(os.getpid()):
+        return
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(int(usec) / 2_000_000)

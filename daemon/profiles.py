@@ -27,7 +27,7 @@ from common.files import atomic_write, private_dir, read_regular
 from common.names import instance_name_error
 from daemon.config import shards
 from daemon.config.loader import Config, ConfigError, program_specs, resolve_program
-from daemon.config.overrides import Effective, credentials_problem
+from daemon.config.overrides import Effective, credentials_check
 from daemon.state import StateStore
 from daemon.types import ProgramSpec
 
@@ -246,7 +246,7 @@ def _instance_spec(
         fatal_reason = fatal_reason or f"instance key: {exc.strerror or exc}"
         log.error("%s: cannot make its instance key: %s", name, exc.strerror or exc)
     p = config.profiles
-    unreadable = credentials_problem(p, name, os.environ)  # the path or name, never the content
+    unreadable, credentials = credentials_check(p, name, os.environ)  # never the content
     if unreadable and not fatal_reason:
         fatal_reason = unreadable
         log.error("%s: %s", name, unreadable)
@@ -267,6 +267,7 @@ def _instance_spec(
             profile_generation=generation,
             fatal_reason=fatal_reason,
             proxy=Effective(p, name).proxy,
+            credentials_stamp=credentials,
         )
     except (KeyError, IndexError, ValueError) as exc:  # a bad command template
         raise ConfigError(f"{config.path}: profiles.command: {exc!r}") from None

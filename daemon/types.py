@@ -94,6 +94,7 @@ class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True):
     profile: str | None = None  # the pool file an instance was made from
     profile_generation: int = 0  # copies made from the pool: a new one restarts it
     proxy: str = ""  # an instance's proxy, scheme://host:port (never its credentials)
+    credentials_stamp: str = ""  # new proxy credentials restart it (a keyed hash: nothing of them)
     fatal_reason: str | None = None  # set when the program cannot start at all
     # mictld's own, off by default so that supervisord's semantics hold:
     flap_exits: int = 0  # this many exits after startsecs within flap_window: hold back

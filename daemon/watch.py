@@ -1,4 +1,5 @@
-"""Watch the config file and the profiles dir; reload on change.
+"""Watch the config file, the profiles dir and the proxies' credentials
+files; reload on change.
 
 A change is parsed, validated, planned and applied by `Daemon.reload` (the same
 path as SIGHUP and `mictl reload`). An invalid config changes nothing.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import watchfiles
 
@@ -22,15 +23,18 @@ log = logging.getLogger("mictld")
 ATOMIC_SWAP = "..data"
 
 
-def _relevant(config_path: str, profiles_dir: str) -> Callable[[watchfiles.Change, str], bool]:
+def _relevant(
+    config_path: str, profiles_dir: str, secrets: Callable[[], Iterable[str]]
+) -> Callable[[watchfiles.Change, str], bool]:
     config_dir = os.path.dirname(config_path)
 
     def keep(change: watchfiles.Change, path: str) -> bool:
-        if path == config_path:
+        now = set(secrets())  # the config's of the moment: a reload may change them
+        if path == config_path or path in now:
             return True
         where, name = os.path.split(path)
         if name == ATOMIC_SWAP:
-            return where in (profiles_dir, config_dir)
+            return where in {profiles_dir, config_dir} | {os.path.dirname(p) for p in now}
         return where == profiles_dir and name.endswith(".json")
 
     return keep
@@ -41,14 +45,18 @@ async def watch(
     profiles_dir: str,
     reload: Callable[[], Awaitable[object]],
     stop: asyncio.Event,
+    *,
+    secrets: Callable[[], Iterable[str]] = tuple,
 ) -> None:
-    """Run until `stop` is set."""
+    """Run until `stop` is set. `secrets()`: the credentials files the config
+    names now (their folders as they were at the start are watched)."""
     paths = [os.path.dirname(config_path)]
     if os.path.isdir(profiles_dir):
         paths.append(profiles_dir)
+    paths += sorted({os.path.dirname(p) for p in secrets() if os.path.isdir(os.path.dirname(p))})
     async for changes in watchfiles.awatch(
-        *paths,
-        watch_filter=_relevant(config_path, profiles_dir),
+        *dict.fromkeys(paths),
+        watch_filter=_relevant(config_path, profiles_dir, secrets),
         stop_event=stop,
         debounce=300,
         step=250,  # how often the watcher thread wakes to check for stop

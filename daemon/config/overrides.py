@@ -4,23 +4,28 @@ A profile's own settings (its proxy above all) are checked at load like the
 rest of the config: each error names its key. The proxy's credentials are
 read by mictld only to check them when it builds the instance (a 0600
 regular file, or a variable that is set, holding user:password: else that
-instance is FATAL with the reason); the instance reads them again itself,
-and no message says what they hold.
+instance is FATAL with the reason) and to notice new ones (a stamp keyed with
+a secret of this process, which says nothing of them); the instance reads
+them again itself, and no message says what they hold.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 
 from common.names import instance_name_error
-from common.proxy import credentials_from_env, parse_url, read_credentials_file
+from common.proxy import Credentials, credentials_from_env, parse_url, read_credentials_file
 from daemon.config.schema import Config, ProfileOverrides, ProfilesSection
 
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 # Flags that would undo what a key here says (or send traffic around the proxy).
 _OWN_FLAGS = ("--proxy-server", "--proxy-pac-url", "--no-proxy-server", "--proxy-bypass-list")
+_STAMP_KEY = os.urandom(32)  # this process's: a stamp is only compared with its own
 
 
 def check(config: Config) -> None:
@@ -69,28 +74,38 @@ def _proxy(key: str, o: ProfileOverrides) -> None:
         )
 
 
-def credentials_problem(profiles: ProfilesSection, name: str, environ: Mapping[str, str]) -> str:
-    """Why the instance could not read its proxy's credentials ("" when it
-    can): asked when mictld builds the instance, in mictld's own environment
-    and with its rights, not at load (`mictl -c` reads the config too, as
-    another user, in another shell). A problem is that instance's FATAL
-    reason; the others run. Never what the file or variable holds."""
+def credentials_check(
+    profiles: ProfilesSection, name: str, environ: Mapping[str, str]
+) -> tuple[str, str]:
+    """(why the instance could not read its proxy's credentials, their
+    stamp): ("", "") without credentials. Asked when mictld builds the
+    instance, in mictld's own environment and with its rights, not at load
+    (`mictl -c` reads the config too, as another user, in another shell). A
+    problem is that instance's FATAL reason; the others run. A new stamp (new
+    credentials in the same file) restarts the instance at the next reload.
+    Never what the file or variable holds."""
     o = profiles.overrides.get(name)
     if o is None or not o.proxy:
-        return ""
+        return "", ""
     key = f"profiles.overrides.{name}"
     file, env = o.proxy_credentials_file, o.proxy_credentials_env
     try:
         if file:
-            read_credentials_file(file)
-        elif env:
-            credentials_from_env(env, dict(environ))
+            return "", stamp(read_credentials_file(file))
+        if env:
+            return "", stamp(credentials_from_env(env, dict(environ)))
     except OSError as exc:
-        return f"{key}.proxy_credentials_file: {file}: {exc.strerror or exc}"
+        return f"{key}.proxy_credentials_file: {file}: {exc.strerror or exc}", ""
     except ValueError as exc:
         field = "proxy_credentials_file" if file else "proxy_credentials_env"
-        return f"{key}.{field}: {exc}"
-    return ""
+        return f"{key}.{field}: {exc}", ""
+    return "", ""
+
+
+def stamp(credentials: Credentials) -> str:
+    """Equal for equal credentials within this process; says nothing of them."""
+    pair = f"{credentials.username}\0{credentials.password}".encode()
+    return hmac.new(_STAMP_KEY, pair, hashlib.sha256).hexdigest()[:32]
 
 
 def _site(key: str, value: str) -> None:

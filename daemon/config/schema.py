@@ -170,6 +170,12 @@ class ProfilesSection(Struct):
     # name -> that profile's own proxy, tabs, site, browser args, locale, timezone.
     overrides: dict[str, ProfileOverrides] = {}
 
+    def credentials_files(self) -> list[str]:
+        """The proxies' credentials files (the watcher reloads when one changes)."""
+        return [
+            o.proxy_credentials_file for o in self.overrides.values() if o.proxy_credentials_file
+        ]
+
 
 class BreakerSection(Struct):
     failures: AtLeastOne = 3  # consecutive failures that open the breaker
