@@ -10,8 +10,9 @@
 // Assumed (no source says): the "Add files" button clicking that hidden
 // input (accept image/*), the preview chips
 // ([data-attachment] with a blob: img, drawn once the upload is done), the
-// error toast for a failed upload, and that the page waits for pending uploads
-// before it sends.
+// error toast for a failed upload, that the page waits for pending uploads
+// before it sends, and that the attachments keep the order the files were
+// chosen in (a composer's list of attachments, whichever upload ends first).
 window.arenaUpload = (form, textarea, toast) => {
   const ACCEPT = ["image/png", "image/jpeg", "image/gif", "image/webp"];
   const ids = document.body.dataset;
@@ -21,7 +22,7 @@ window.arenaUpload = (form, textarea, toast) => {
   const input = form.querySelector('input[type="file"]');
   form.querySelector('button[aria-label="Add files"]').addEventListener("click", () => input.click());
   let pending = [];
-  const done = []; // {name, contentType, url}
+  let slots = []; // a file each, in the order chosen: {att: {name, contentType, url}} once up
 
   const action = async (id, args) => {
     const r = await fetch(location.pathname, {
@@ -38,18 +39,18 @@ window.arenaUpload = (form, textarea, toast) => {
     throw new Error("upload failed");
   };
 
-  async function upload(file) {
+  async function upload(file, slot) {
     const { uploadUrl, key } = await action(ids.uploadAction, [file.name, file.type]);
     const put = await fetch(uploadUrl, { method: "PUT", body: file, headers: { "content-type": file.type } });
     if (!put.ok) throw new Error(`upload failed (${put.status})`);
     const { url } = await action(ids.signedUrlAction, [key]);
-    done.push({ name: key, contentType: file.type, url });
+    slot.att = { name: key, contentType: file.type, url };
     const chip = document.createElement("figure");
     chip.setAttribute("data-attachment", "");
     chip.innerHTML = `<img alt="" width="40" height="40" src="${URL.createObjectURL(file)}">
       <button type="button" aria-label="Remove attachment">x</button>`;
     chip.querySelector("button").addEventListener("click", () => {
-      done.splice(done.findIndex((d) => d.name === key), 1);
+      slots.splice(slots.indexOf(slot), 1);
       chip.remove();
     });
     row.append(chip);
@@ -58,7 +59,9 @@ window.arenaUpload = (form, textarea, toast) => {
   function take(files) {
     for (const file of files) {
       if (!ACCEPT.includes(file.type)) { toast(`${file.name}: unsupported file type`); continue; }
-      pending.push(upload(file).catch((e) => toast(`${file.name}: ${e.message}`)));
+      const slot = {};
+      slots.push(slot);
+      pending.push(upload(file, slot).catch((e) => toast(`${file.name}: ${e.message}`)));
     }
   }
   input.addEventListener("change", () => { take([...input.files]); input.value = ""; });
@@ -69,7 +72,8 @@ window.arenaUpload = (form, textarea, toast) => {
     take: async () => {
       await Promise.all(pending);
       pending = [];
-      const out = done.splice(0);
+      const out = slots.filter((s) => s.att).map((s) => s.att);
+      slots = [];
       row.replaceChildren();
       return out;
     },
