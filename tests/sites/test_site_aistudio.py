@@ -15,6 +15,12 @@ from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import answer, thinking
 from tests.replicas.tls import Replica
 from tests.site_kit import ask, client, health, replica_fixture, site_check
+from tests.site_scenarios import (
+    challenge_is_captcha_and_holds,
+    hung_generation_is_504_then_the_next_works,
+    rate_limit_cools_that_model_only,
+    requests_of,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -98,20 +104,11 @@ def test_settings_reach_the_sites_own_fields(inst: int, rep: Replica) -> None:
 
 
 def test_quota_cools_that_model_while_others_answer(inst: int, rep: Replica) -> None:
-    with client(inst) as c:
-        with pytest.raises(openai.RateLimitError) as info:
-            c.chat.completions.create(model="gemini-2.0-flash-lite", messages=ask("[quota] hi"))
-        assert int(info.value.response.headers["retry-after"]) >= 30
-        assert "exceeded your quota" in str(info.value)
-        other = c.chat.completions.create(model="gemini-2.5-flash", messages=ask("still here"))
-        assert other.choices[0].message.content == answer("gemini-2.5-flash", "still here")
-        sent = harness.last_request(rep)["requests"]
-        with pytest.raises(openai.RateLimitError):  # cooling: the page is not even asked
-            c.chat.completions.create(model="gemini-2.0-flash-lite", messages=ask("again"))
-        assert harness.last_request(rep)["requests"] == sent
-    report = health(inst)
-    assert set(report["cooling"]) == {"gemini-2.0-flash-lite"}
-    assert report["ok"] and report["state"] == "ok"
+    limited = rate_limit_cools_that_model_only(
+        inst, requests_of(harness, rep), limited="gemini-2.0-flash-lite", prompt="[quota] hi",
+        other="gemini-2.5-flash", expected=lambda p: answer("gemini-2.5-flash", p),
+    )  # fmt: skip
+    assert "exceeded your quota" in str(limited)
 
 
 def test_upstream_5xx_is_a_502_the_router_fails_over_on(inst: int) -> None:
@@ -121,12 +118,9 @@ def test_upstream_5xx_is_a_502_the_router_fails_over_on(inst: int) -> None:
 
 
 def test_hung_generation_is_504_and_the_next_request_works(inst: int) -> None:
-    with client(inst) as c:
-        with pytest.raises(openai.APIStatusError) as info:
-            c.chat.completions.create(model="gemini-2.5-pro", messages=ask("[hang] wait"))
-        assert info.value.status_code == 504 and info.value.code == "stalled"
-        after = c.chat.completions.create(model="gemini-2.5-pro", messages=ask("after the hang"))
-    assert after.choices[0].message.content == answer("gemini-2.5-pro", "after the hang")
+    hung_generation_is_504_then_the_next_works(
+        inst, "gemini-2.5-pro", lambda p: answer("gemini-2.5-pro", p)
+    )
 
 
 def test_every_chat_is_temporary_so_none_is_saved_to_the_account(rep: Replica) -> None:
@@ -257,16 +251,6 @@ def test_unusual_traffic_403_is_captcha_not_logout(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "human.json")
     proc, port = harness.instance(rep.tmp, rep, "human", profile)
     try:
-        with client(port) as c:
-            with pytest.raises(openai.APIStatusError) as info:
-                c.chat.completions.create(model="gemini-2.5-pro", messages=ask("[captcha] hi"))
-            assert info.value.status_code == 503 and info.value.code == "captcha"
-            sent = harness.last_request(rep)["requests"]
-            with pytest.raises(openai.APIStatusError) as again:  # held: the site is not asked
-                c.chat.completions.create(model="gemini-2.5-pro", messages=ask("hi"))
-            assert again.value.code == "captcha"
-            assert harness.last_request(rep)["requests"] == sent
-        report = health(port)
-        assert report["state"] == "captcha" and report["captcha"] and not report["logged_out"]
+        challenge_is_captcha_and_holds(port, requests_of(harness, rep), "gemini-2.5-pro")
     finally:
         proc.stop()

@@ -13,6 +13,13 @@ from tests.replicas.chatgpt import harness
 from tests.replicas.chatgpt.answers import ACCESS, SESSION, answer, thinking
 from tests.replicas.tls import Replica
 from tests.site_kit import ask, client, health, record_and_replay, replica_fixture, site_check
+from tests.site_scenarios import (
+    challenge_is_captcha_and_holds,
+    hung_generation_is_504_then_the_next_works,
+    rate_limit_cools_that_model_only,
+    requests_of,
+    signed_out_is_logged_out,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -86,28 +93,14 @@ def test_model_pick_in_the_switcher_both_ways(inst: int, rep: Replica) -> None:
 
 
 def test_rate_limit_is_429_and_cools_that_model_only(inst: int, rep: Replica) -> None:
-    with client(inst) as c:
-        with pytest.raises(openai.RateLimitError) as info:
-            c.chat.completions.create(model="gpt-4-5", messages=ask("[ratelimit]"))
-        assert int(info.value.response.headers["retry-after"]) >= 30
-        other = c.chat.completions.create(model="gpt-4o", messages=ask("still here"))
-        assert other.choices[0].message.content == answer("still here", "gpt-4o")
-        sent = harness.last_request(rep)["requests"]
-        with pytest.raises(openai.RateLimitError):  # cooling: the page is not even asked
-            c.chat.completions.create(model="gpt-4-5", messages=ask("again"))
-        assert harness.last_request(rep)["requests"] == sent
-    report = health(inst)
-    assert set(report["cooling"]) == {"gpt-4-5"}
-    assert report["ok"] and report["state"] == "ok"
+    rate_limit_cools_that_model_only(
+        inst, requests_of(harness, rep), limited="gpt-4-5", prompt="[ratelimit]", other="gpt-4o",
+        expected=lambda p: answer(p, "gpt-4o"),
+    )  # fmt: skip
 
 
 def test_hung_generation_is_504_and_the_next_request_works(inst: int) -> None:
-    with client(inst) as c:
-        with pytest.raises(openai.APIStatusError) as info:
-            c.chat.completions.create(model="gpt-4o", messages=ask("[hang] wait"))
-        assert info.value.status_code == 504 and info.value.code == "stalled"
-        after = c.chat.completions.create(model="gpt-4o", messages=ask("after the hang"))
-    assert after.choices[0].message.content == answer("after the hang", "gpt-4o")
+    hung_generation_is_504_then_the_next_works(inst, "gpt-4o", lambda p: answer(p, "gpt-4o"))
 
 
 def test_no_session_is_the_logged_out_page(rep: Replica) -> None:
@@ -116,11 +109,7 @@ def test_no_session_is_the_logged_out_page(rep: Replica) -> None:
     # `ready` for it (the engine's, 30 s in the site file) before its 503.
     proc, port = harness.instance(rep.tmp, rep, "nobody", profile, ["--timeout", "ready=5"])
     try:
-        report = health(port)
-        assert report["state"] == "logged_out" and report["logged_out"] and not report["ok"]
-        with client(port) as c, pytest.raises(openai.APIStatusError) as info:
-            c.chat.completions.create(model="gpt-4o", messages=ask("hi"))
-        assert info.value.status_code == 503 and info.value.code == "logged_out"
+        signed_out_is_logged_out(port, "gpt-4o")
     finally:
         proc.stop()
 
@@ -129,17 +118,7 @@ def test_cloudflare_challenge_is_captcha_not_logout(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "human.json")
     proc, port = harness.instance(rep.tmp, rep, "human", profile)
     try:
-        with client(port) as c:
-            with pytest.raises(openai.APIStatusError) as info:
-                c.chat.completions.create(model="gpt-4o", messages=ask("[captcha] hi"))
-            assert info.value.status_code == 503 and info.value.code == "captcha"
-            sent = harness.last_request(rep)["requests"]
-            with pytest.raises(openai.APIStatusError) as again:  # held: the site is not asked
-                c.chat.completions.create(model="gpt-4o", messages=ask("hi"))
-            assert again.value.code == "captcha"
-            assert harness.last_request(rep)["requests"] == sent
-        report = health(port)
-        assert report["state"] == "captcha" and report["captcha"] and not report["logged_out"]
+        challenge_is_captcha_and_holds(port, requests_of(harness, rep), "gpt-4o")
     finally:
         proc.stop()
 

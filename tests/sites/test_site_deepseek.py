@@ -12,7 +12,14 @@ import pytest
 from tests.replicas.deepseek import harness
 from tests.replicas.deepseek.answers import answer, thinking
 from tests.replicas.tls import Replica
-from tests.site_kit import ask, client, health, replica_fixture, site_check
+from tests.site_kit import ask, client, replica_fixture, site_check
+from tests.site_scenarios import (
+    challenge_is_captcha_and_holds,
+    hung_generation_is_504_then_the_next_works,
+    rate_limit_cools_that_model_only,
+    requests_of,
+    signed_out_is_logged_out,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -105,19 +112,10 @@ def test_model_pick_drives_both_toggles_both_ways(inst: int, rep: Replica) -> No
 
 
 def test_rate_limit_is_429_and_cools_that_model_only(inst: int, rep: Replica) -> None:
-    with client(inst) as c:
-        with pytest.raises(openai.RateLimitError) as info:
-            c.chat.completions.create(model="deepseek-reasoner-search", messages=ask("[ratelimit]"))
-        assert int(info.value.response.headers["retry-after"]) >= 30
-        other = c.chat.completions.create(model="deepseek-chat", messages=ask("still here"))
-        assert other.choices[0].message.content == answer("still here")
-        sent = harness.last_request(rep)["requests"]
-        with pytest.raises(openai.RateLimitError):  # cooling: the page is not even asked
-            c.chat.completions.create(model="deepseek-reasoner-search", messages=ask("again"))
-        assert harness.last_request(rep)["requests"] == sent
-    report = health(inst)
-    assert set(report["cooling"]) == {"deepseek-reasoner-search"}
-    assert report["ok"] and report["state"] == "ok"
+    rate_limit_cools_that_model_only(
+        inst, requests_of(harness, rep), limited="deepseek-reasoner-search", prompt="[ratelimit]",
+        other="deepseek-chat", expected=answer,
+    )  # fmt: skip
 
 
 def test_server_busy_is_a_502_the_router_fails_over_on(inst: int) -> None:
@@ -127,23 +125,14 @@ def test_server_busy_is_a_502_the_router_fails_over_on(inst: int) -> None:
 
 
 def test_hung_generation_is_504_and_the_next_request_works(inst: int) -> None:
-    with client(inst) as c:
-        with pytest.raises(openai.APIStatusError) as info:
-            c.chat.completions.create(model="deepseek-chat", messages=ask("[hang] wait"))
-        assert info.value.status_code == 504 and info.value.code == "stalled"
-        after = c.chat.completions.create(model="deepseek-chat", messages=ask("after the hang"))
-    assert after.choices[0].message.content == answer("after the hang")
+    hung_generation_is_504_then_the_next_works(inst, "deepseek-chat", answer)
 
 
 def test_no_token_in_local_storage_is_logged_out(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "nobody.json", token=None)
     proc, port = harness.instance(rep.tmp, rep, "nobody", profile)
     try:
-        report = health(port)
-        assert report["state"] == "logged_out" and report["logged_out"] and not report["ok"]
-        with client(port) as c, pytest.raises(openai.APIStatusError) as info:
-            c.chat.completions.create(model="deepseek-chat", messages=ask("hi"))
-        assert info.value.status_code == 503 and info.value.code == "logged_out"
+        signed_out_is_logged_out(port, "deepseek-chat")
     finally:
         proc.stop()
     assert "sign_in" in proc.output() or "userToken" in proc.output()
@@ -153,17 +142,7 @@ def test_cloudflare_challenge_is_captcha_not_logout(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "human.json")
     proc, port = harness.instance(rep.tmp, rep, "human", profile)
     try:
-        with client(port) as c:
-            with pytest.raises(openai.APIStatusError) as info:
-                c.chat.completions.create(model="deepseek-chat", messages=ask("[captcha] hi"))
-            assert info.value.status_code == 503 and info.value.code == "captcha"
-            sent = harness.last_request(rep)["requests"]
-            with pytest.raises(openai.APIStatusError) as again:  # held: the site is not asked
-                c.chat.completions.create(model="deepseek-chat", messages=ask("hi"))
-            assert again.value.code == "captcha"
-            assert harness.last_request(rep)["requests"] == sent
-        report = health(port)
-        assert report["state"] == "captcha" and report["captcha"] and not report["logged_out"]
+        challenge_is_captcha_and_holds(port, requests_of(harness, rep), "deepseek-chat")
     finally:
         proc.stop()
 

@@ -12,7 +12,14 @@ import pytest
 from tests.replicas.gemini import harness
 from tests.replicas.gemini.answers import answer, thinking
 from tests.replicas.tls import Replica
-from tests.site_kit import ask, client, health, replica_fixture, site_check
+from tests.site_kit import ask, client, replica_fixture, site_check
+from tests.site_scenarios import (
+    challenge_is_captcha_and_holds,
+    hung_generation_is_504_then_the_next_works,
+    rate_limit_cools_that_model_only,
+    requests_of,
+    signed_out_is_logged_out,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -91,39 +98,21 @@ def test_model_pick_switches_the_mode_both_ways(inst: int, rep: Replica) -> None
 
 
 def test_usage_limit_is_429_and_cools_that_mode_only(inst: int, rep: Replica) -> None:
-    with client(inst) as c:
-        with pytest.raises(openai.RateLimitError) as info:
-            c.chat.completions.create(model="Pro", messages=ask("[ratelimit]"))
-        assert int(info.value.response.headers["retry-after"]) >= 30
-        other = c.chat.completions.create(model="Fast", messages=ask("still here"))
-        assert other.choices[0].message.content == answer("still here", "Fast")
-        sent = harness.last_request(rep)["requests"]
-        with pytest.raises(openai.RateLimitError):  # cooling: the page is not even asked
-            c.chat.completions.create(model="Pro", messages=ask("again"))
-        assert harness.last_request(rep)["requests"] == sent
-    report = health(inst)
-    assert set(report["cooling"]) == {"Pro"}
-    assert report["ok"] and report["state"] == "ok"
+    rate_limit_cools_that_model_only(
+        inst, requests_of(harness, rep), limited="Pro", prompt="[ratelimit]", other="Fast",
+        expected=lambda p: answer(p, "Fast"),
+    )  # fmt: skip
 
 
 def test_hung_generation_is_504_and_the_next_request_works(inst: int) -> None:
-    with client(inst) as c:
-        with pytest.raises(openai.APIStatusError) as info:
-            c.chat.completions.create(model="Fast", messages=ask("[hang] wait"))
-        assert info.value.status_code == 504 and info.value.code == "stalled"
-        after = c.chat.completions.create(model="Fast", messages=ask("after the hang"))
-    assert after.choices[0].message.content == answer("after the hang", "Fast")
+    hung_generation_is_504_then_the_next_works(inst, "Fast", lambda p: answer(p, "Fast"))
 
 
 def test_signed_out_goes_to_the_account_chooser_and_is_logged_out(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "nobody.json", signed_in=False)
     proc, port = harness.instance(rep.tmp, rep, "nobody", profile)
     try:
-        report = health(port)
-        assert report["state"] == "logged_out" and report["logged_out"] and not report["ok"]
-        with client(port) as c, pytest.raises(openai.APIStatusError) as info:
-            c.chat.completions.create(model="Fast", messages=ask("hi"))
-        assert info.value.status_code == 503 and info.value.code == "logged_out"
+        signed_out_is_logged_out(port, "Fast")
     finally:
         proc.stop()
 
@@ -132,17 +121,7 @@ def test_unusual_traffic_is_captcha_not_rate_limit(rep: Replica) -> None:
     profile = harness.profile(rep.tmp / "human.json")
     proc, port = harness.instance(rep.tmp, rep, "human", profile)
     try:
-        with client(port) as c:
-            with pytest.raises(openai.APIStatusError) as info:
-                c.chat.completions.create(model="Fast", messages=ask("[captcha] hi"))
-            assert info.value.status_code == 503 and info.value.code == "captcha"
-            sent = harness.last_request(rep)["requests"]
-            with pytest.raises(openai.APIStatusError) as again:  # held: the site is not asked
-                c.chat.completions.create(model="Fast", messages=ask("hi"))
-            assert again.value.code == "captcha"
-            assert harness.last_request(rep)["requests"] == sent
-        report = health(port)
-        assert report["state"] == "captcha" and report["captcha"] and not report["logged_out"]
+        challenge_is_captcha_and_holds(port, requests_of(harness, rep), "Fast")
     finally:
         proc.stop()
 
