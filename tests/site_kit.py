@@ -41,6 +41,23 @@ def replica_fixture(harness: Any, name: str, scope: str = "module") -> Any:
     return rep
 
 
+def instance_fixture(harness: Any, stall: int = 6) -> Any:
+    """The `inst` fixture of a site's test module: a signed-in account's
+    mictl-instance on the module's replica (`rep`), started once, its port.
+    An operator's overrides, not site-file edits: a hung generation is given
+    up after `stall` seconds instead of the site file's 120."""
+
+    @pytest.fixture(scope="module")
+    def inst(rep: Replica) -> Iterator[int]:
+        profile = harness.profile(rep.tmp / "alice.json")
+        extra = ["--timeout", f"first_delta={stall}", "--timeout", f"stall={stall}"]
+        proc, port = harness.instance(rep.tmp, rep, "alice", profile, extra)
+        yield port
+        proc.stop()
+
+    return inst
+
+
 def client(port: int, timeout: float = 600, key: str = "x") -> openai.OpenAI:
     return openai.OpenAI(
         base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0, timeout=timeout

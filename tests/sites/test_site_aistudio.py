@@ -4,7 +4,6 @@ hostnames: real Chromium, real mictl-instance processes, the openai client."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -14,7 +13,7 @@ from tests.helpers import BIN, Proc
 from tests.replicas.aistudio import harness
 from tests.replicas.aistudio.answers import answer, thinking
 from tests.replicas.tls import Replica
-from tests.site_kit import ask, client, health, replica_fixture, site_check
+from tests.site_kit import ask, client, health, instance_fixture, replica_fixture, site_check
 from tests.site_scenarios import (
     challenge_is_captcha_and_holds,
     hung_generation_is_504_then_the_next_works,
@@ -28,16 +27,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 rep = replica_fixture(harness, "aistudio")
 
 
-@pytest.fixture(scope="module")
-def inst(rep: Replica) -> Iterator[int]:
-    tmp = rep.tmp
-    profile = harness.profile(tmp / "alice.json")
-    # Operator overrides, not site-file edits: a hung generation is given up
-    # after 8 s here instead of the site file's 120 s.
-    extra = ["--timeout", "first_delta=8", "--timeout", "stall=8"]
-    proc, port = harness.instance(tmp, rep, "alice", profile, extra)
-    yield port
-    proc.stop()
+inst = instance_fixture(harness, stall=8)
 
 
 def test_models_come_from_the_pages_list_models(inst: int) -> None:

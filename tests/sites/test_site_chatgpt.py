@@ -3,7 +3,6 @@ hostname: real Chromium, real mictl-instance processes, the openai client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -12,7 +11,15 @@ import pytest
 from tests.replicas.chatgpt import harness
 from tests.replicas.chatgpt.answers import ACCESS, SESSION, answer, thinking
 from tests.replicas.tls import Replica
-from tests.site_kit import ask, client, health, record_and_replay, replica_fixture, site_check
+from tests.site_kit import (
+    ask,
+    client,
+    health,
+    instance_fixture,
+    record_and_replay,
+    replica_fixture,
+    site_check,
+)
 from tests.site_scenarios import (
     challenge_is_captcha_and_holds,
     hung_generation_is_504_then_the_next_works,
@@ -27,15 +34,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 rep = replica_fixture(harness, "chatgpt")
 
 
-@pytest.fixture(scope="module")
-def inst(rep: Replica) -> Iterator[int]:
-    profile = harness.profile(rep.tmp / "alice.json")
-    # Operator overrides, not site-file edits: a hung generation is given up
-    # after 6 s here instead of the site file's 120 s.
-    extra = ["--timeout", "first_delta=6", "--timeout", "stall=6"]
-    proc, port = harness.instance(rep.tmp, rep, "alice", profile, extra)
-    yield port
-    proc.stop()
+inst = instance_fixture(harness)
 
 
 def test_models_are_the_slugs_of_the_pages_models_request(inst: int) -> None:
