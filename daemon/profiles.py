@@ -183,7 +183,13 @@ def instance_argv(config: Config, name: str, port: int, copy: str, pool: Path) -
     key_file = instance_auth.key_path(config.daemon.state_dir, name)  # a path, not the key
     if p.command:
         text = p.command.format(
-            name=name, port=port, profile=copy, site=own.site, host=p.host, key_file=key_file
+            name=name,
+            port=port,
+            profile=copy,
+            site=own.site,
+            host=p.host,
+            key_file=key_file,
+            flags=shlex.join(own.template_flags()),
         )
         return tuple(shlex.split(text))
     runner = Path(sys.executable).with_name("mictl-instance")

@@ -16,7 +16,7 @@ import string
 from daemon.config import dns_target, shards
 from daemon.config.schema import Config, ConfigError
 
-PLACEHOLDERS = frozenset({"name", "port", "profile", "site", "host", "key_file"})
+PLACEHOLDERS = frozenset({"name", "port", "profile", "site", "host", "key_file", "flags"})
 
 
 def check(config: Config) -> None:

@@ -26,15 +26,24 @@ LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 # Flags that would undo what a key here says (or send traffic around the proxy).
 _OWN_FLAGS = ("--proxy-server", "--proxy-pac-url", "--no-proxy-server", "--proxy-bypass-list")
 _STAMP_KEY = os.urandom(32)  # this process's: a stamp is only compared with its own
+# What reaches the instance only as its own flags ({flags} in a profiles.command).
+_FLAG_KEYS = ("proxy", "tabs", "browser_args", "locale", "timezone")
 
 
 def check(config: Config) -> None:
     """Raise ValueError("profiles.overrides.NAME.key: what is wrong")."""
+    command = config.profiles.command
     for name, o in config.profiles.overrides.items():
         key = f"profiles.overrides.{name}"
         refused = instance_name_error(name)
         if refused:
             raise ValueError(f"{key}: {refused}")
+        unpassed = [k for k in _FLAG_KEYS if getattr(o, k) not in ("", [], None)]
+        if command and "{flags}" not in command and unpassed:
+            raise ValueError(
+                f"{key}.{unpassed[0]}: profiles.command does not pass it (it would go "
+                "unused): put {flags} in the command, the instance's own flags"
+            )
         _proxy(key, o)
         if o.site:
             _site(f"{key}.site", o.site)
@@ -135,6 +144,12 @@ class Effective:
         self.browser_args = [*profiles.browser.args, *o.browser_args]
         self.proxy = parse_url(o.proxy).server if o.proxy else ""
         self.overrides = o
+
+    def template_flags(self) -> list[str]:
+        """{flags} of a profiles.command: what the override sets, as flags."""
+        o = self.overrides
+        tabs = ["--tabs", str(o.tabs)] if o.tabs is not None else []
+        return [*(f"--browser-arg={a}" for a in o.browser_args), *tabs, *self.flags()]
 
     def flags(self) -> list[str]:
         """The instance's flags for what only an override sets (never a secret)."""

@@ -143,6 +143,9 @@ class ProfilesSection(Struct):
     # Template for each instance's command. "" runs mictl-instance; tests may
     # put any program that listens on {port} here. {key_file}: the instance's
     # key (mictl-instance --key-file), which mictld sends as a Bearer token.
+    # {flags}: what [profiles.overrides.NAME] sets (proxy, tabs, browser_args,
+    # locale, timezone) as mictl-instance's flags; a template without it is
+    # refused while an override sets one of those.
     command: str = ""
     browser: BrowserSection = msgspec.field(default_factory=BrowserSection)
     images: ImagesSection = msgspec.field(default_factory=ImagesSection)

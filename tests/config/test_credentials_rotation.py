@@ -7,6 +7,7 @@ restart nothing."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from common.proxy import Credentials
 from daemon.config.overrides import stamp
 from daemon.types import DaemonInfo
-from tests.helpers import Mictld, running, stays, wait_until
+from tests.helpers import LISTENER, Mictld, running, stays, wait_until
 
 OLD, NEW = "alice:Old-pw-3xQ7", "alice:New-pw-9kT2"
 
@@ -53,7 +54,8 @@ def test_new_credentials_in_the_same_file_restart_that_instance_alone(tmp_path: 
         [profiles.overrides.bob]
         proxy = "http://127.0.0.1:9"
     """
-    with running(tmp_path, body) as d:
+    listener = f"{sys.executable} {LISTENER} {{port}} {{flags}}"  # {flags}: the proxy's
+    with running(tmp_path, body, command=listener) as d:
         d.start_with("alice", "bob")
         pids = {n: d.program(n).pid for n in ("alice", "bob")}
 

@@ -287,3 +287,36 @@ def test_a_reload_restarts_only_the_profile_whose_settings_changed(tmp_path: Pat
     assert set(plan.unchanged) == {"bob", "carol"}
     specs = {s.name: s for s in before}
     assert specs["alice"].proxy == "http://127.0.0.1:8888" and specs["carol"].proxy == ""
+
+
+def test_a_command_of_ones_own_passes_the_overrides_as_flags_or_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A proxy must never be dropped by a command template: {flags} carries
+    what the override sets; a template without it is refused at load, naming
+    the key that would go unused."""
+    creds(tmp_path)
+    override = """
+        [profiles.overrides.alice]
+        proxy = "http://127.0.0.1:8888"
+        proxy_credentials_file = "alice.proxy"
+        tabs = 2
+        locale = "en-GB"
+        browser_args = ["--own-flag=a b"]
+    """
+    bare = write(tmp_path, 'command = "run --port {port}"\n' + override)
+    with pytest.raises(ConfigError, match=r"profiles.overrides.alice.proxy: .*\{flags\}"):
+        config.load(bare, env={})
+    cfg = config.load(write(tmp_path, 'command = "run --port {port} {flags}"\n' + override), env={})
+    pool = tmp_path / "profiles" / "x.json"
+    alice = programs.instance_argv(cfg, "alice", 3001, "copy.json", pool)
+    assert alice[:3] == ("run", "--port", "3001")
+    assert list(alice[3:]) == [
+        "--browser-arg=--own-flag=a b", "--tabs", "2", "--proxy", "http://127.0.0.1:8888",
+        "--proxy-credentials-file", str(tmp_path / "alice.proxy"), "--locale", "en-GB",
+    ]  # fmt: skip
+    assert SECRET not in " ".join(alice)
+    assert programs.instance_argv(cfg, "bob", 3002, "c.json", pool) == ("run", "--port", "3002")
+    # nothing to pass: any template is fine
+    plain = write(tmp_path, 'command = "run {port}"\n[profiles.overrides.carol]\nsite = "demo"\n')
+    assert config.load(plain, env={}).profiles.command == "run {port}"
