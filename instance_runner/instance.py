@@ -79,12 +79,12 @@ class Instance:
         # of them the proxy's failure has cut short (until_started).
         self._starting: set[asyncio.Task[object]] = set()
         self._cut: set[asyncio.Task[object]] = set()
-        self.account.on_enter.append(self._entered)
 
-    def _entered(self, phase: Phase) -> None:
-        """The proxy went down: the requests still waiting for a page, or
-        for its next chat, fail now (503 proxy_unreachable, which the router
-        retries elsewhere) instead of at that load's own timeout."""
+    def entered(self, phase: Phase) -> None:
+        """The account entered `phase` (main.py gives this to the Account as
+        its on_enter). When the proxy went down, the requests still waiting
+        for a page, or for its next chat, fail now (503 proxy_unreachable,
+        which the router retries elsewhere), not at that load's own timeout."""
         if phase != Phase.PROXY_DOWN:
             return
         for task in self._starting - self._cut:

@@ -230,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
 
     artifacts = os.path.join(args.log_dir, f"{name}-errors") if args.log_dir else None
     probe = args.captcha_probe or site.timeouts.captcha_probe
-    account = Account(name, probe_after=probe, probe_max=site.timeouts.captcha_probe_max)
+    account = Account(
+        name,
+        probe_after=probe,
+        probe_max=site.timeouts.captcha_probe_max,
+        on_enter=lambda phase: instance.entered(phase),  # the instance is built below
+    )
     session = BrowserSession(
         site,
         profile=args.profile,
@@ -262,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         await session.close()
 
     images = Limits(args.image_max_bytes, args.image_timeout, tuple(args.image_allow))
-    app = build_app(instance, with_timeline=args.timeline, image_limits=images)
-    app.router.lifespan_context = lifespan
+    app = build_app(instance, with_timeline=args.timeline, image_limits=images, lifespan=lifespan)
     config = uvicorn.Config(
         RequestLog(InstanceAuth(app, secret)),
         host=args.host,

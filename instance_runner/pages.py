@@ -87,7 +87,8 @@ class Pages:
         self._free_order: list[Slot] = []  # free pages, longest free first
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._starting = 0  # requests between taking a page and their first delta
+        # The pages whose request is between taking the page and its first event.
+        self._starting: set[SiteAdapter] = set()
         self._quiet = asyncio.Event()
         self._quiet.set()
         self._filling: set[int] = set()  # pages being opened for the first time
@@ -167,10 +168,14 @@ class Pages:
 
     async def _page_slot(self, index: int) -> Slot:
         page = await self.context.new_page()
-        adapter = SiteAdapter(self.site, page, self.context)
-        adapter.reset_ahead = not self.read_only  # an instance, not `site check`
-        if self.tabs > 1:
-            adapter.before_reset = self._until_quiet
+        adapter = SiteAdapter(
+            self.site,
+            page,
+            self.context,
+            reset_ahead=not self.read_only,  # an instance, not `site check`
+            before_reset=self._until_quiet if self.tabs > 1 else None,
+            on_started=lambda: self._started(adapter),
+        )
         slot = Slot(index, adapter)
         self.slots[index] = slot
         page.on("crash", lambda _: self._crashed(slot))
@@ -274,9 +279,8 @@ class Pages:
         slot = order.pop(i)
         slot.state = "busy"
         if hold and self.tabs > 1:
-            self._starting += 1
+            self._starting.add(slot.adapter)
             self._quiet.clear()
-            slot.adapter.on_started = self._started
         return slot
 
     async def _wait_turn(self) -> None:
@@ -297,19 +301,19 @@ class Pages:
             waiter = loop.create_future()  # taken from under it: still first
             self._waiters.appendleft(waiter)
 
-    def _started(self) -> None:
-        self._starting = max(0, self._starting - 1)
-        if not self._starting:
-            self._quiet.set()
+    def _started(self, adapter: SiteAdapter) -> None:
+        """`adapter`'s request has its first event, or ended without one."""
+        if adapter in self._starting:
+            self._starting.discard(adapter)
+            if not self._starting:
+                self._quiet.set()
 
     def release(self, slot: Slot) -> asyncio.Task[None] | None:
         """The request on `slot` ended: free it, or replace it if it stopped
         answering (a renderer busy for good answers nothing again): then,
         when no other page answers, the task that opens its replacement."""
         slot.served += 1
-        if slot.adapter.on_started is not None:
-            slot.adapter.on_started = None
-            self._started()
+        self._started(slot.adapter)
         if self.slots[slot.index] is not slot or slot.state == "broken":
             return None  # being replaced (it crashed)
         if slot.adapter.jammed:

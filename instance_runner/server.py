@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Lifespan
 
 from common import http_errors
 from common.capabilities import Capabilities
@@ -47,6 +48,7 @@ def build_app(
     max_body: int = 40 * 1024 * 1024,  # images in data: URLs fit (the front's is 32 MiB)
     with_timeline: bool = False,
     image_limits: Limits | None = None,
+    lifespan: Lifespan[Starlette] | None = None,
 ) -> Starlette:
     images = image_limits or Limits()
 
@@ -103,4 +105,4 @@ def build_app(
     if with_timeline:  # a bench aid (timeline.py): times and sizes, no text
         timeline.enable()
         routes.append(Route("/debug/timeline", last_timeline))
-    return Starlette(exception_handlers=http_errors.handlers(), routes=routes)
+    return Starlette(exception_handlers=http_errors.handlers(), routes=routes, lifespan=lifespan)

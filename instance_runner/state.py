@@ -191,13 +191,14 @@ class Account:
         probe_after: float = 300.0,
         probe_max: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        on_enter: Callable[[Phase], None] = lambda phase: None,
     ) -> None:
         self.name = name
         self.clock = clock
         self.mem = Memory()
         # Told of each phase entered, after the log line (the instance fails
         # the requests still waiting for a page when the proxy goes down).
-        self.on_enter: list[Callable[[Phase], None]] = []
+        self.on_enter = on_enter
         self.challenge = Challenge(probe_after=probe_after, probe_max=probe_max, clock=clock)
 
     @property
@@ -213,8 +214,7 @@ class Account:
         """The one place a phase is entered: one log line with the reason."""
         suffix = f": {self.mem.reason}" if self.mem.reason else ""
         log.info("account %s: %s%s", self.name, phase.name, suffix)
-        for tell in list(self.on_enter):
-            tell(phase)
+        self.on_enter(phase)
 
     def human_check(self, reason: str) -> float:
         """The site asked for a person: hold all work, then let one request

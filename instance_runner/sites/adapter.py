@@ -53,6 +53,9 @@ class SiteAdapter:
         context: BrowserContext,
         *,
         watch: Callable[[SiteEvent], None] | None = None,
+        reset_ahead: bool = False,
+        before_reset: Callable[[], Awaitable[None]] | None = None,
+        on_started: Callable[[], None] = lambda: None,
     ) -> None:
         self.site = site
         self.page = page
@@ -72,11 +75,11 @@ class SiteAdapter:
         self._ahead: asyncio.Task[str | None] | None = None
         # Open the next fresh chat as soon as an answer ends (an instance
         # does; a recording wants the finished page left as it is).
-        self.reset_ahead = False
-        # Two tabs (browser.py): awaited before opening the next chat ahead,
-        # and called once this request has its first event (or ended).
-        self.before_reset: Callable[[], Awaitable[None]] | None = None
-        self.on_started: Callable[[], None] | None = None
+        self.reset_ahead = reset_ahead
+        # Several tabs (pages.py): awaited before opening the next chat ahead,
+        # and called as this request has each event (and as it ends).
+        self.before_reset = before_reset
+        self.on_started = on_started
         # press = "script", until the site ignores such a click (send.py);
         # and whether the site leaves its prompt in the box as it sends.
         self._script_ignored = False
@@ -256,11 +259,11 @@ class SiteAdapter:
                     raise PageCrashed("the page crashed (or was closed)") from None
                 raise SiteError(f"could not send the prompt: {first_line(exc)}") from None
             async for event in answer.read(queue, state, self._raise_for):
-                self._started()
+                self.on_started()
                 yield event
             finished = True
         finally:
-            self._started()
+            self.on_started()
             self._events = None
             if self.tap:
                 self.tap.disarm()
@@ -343,11 +346,6 @@ class SiteAdapter:
         if self._cdp is None:
             self._cdp = self.tap.cdp if self.tap else await self.context.new_cdp_session(self.page)
         return self._cdp
-
-    def _started(self) -> None:
-        call, self.on_started = self.on_started, None
-        if call is not None:
-            call()
 
     def open_next_chat(self) -> None:
         """Open the next fresh chat now, while no one waits for it."""
