@@ -26,8 +26,6 @@ from instance_runner.sites.errors import PageJammed, first_line
 from instance_runner.sites.types import SiteFile
 
 log = logging.getLogger("mictl.instance")
-SETTLE_GRACE = 5.0  # seconds a page may take to finish an answer, then it is stopped
-
 # [stop selectors, idle selectors] -> the page is idle: no enabled stop
 # button shows and, when the site file names one, its idle sign does (an
 # invalid selector counts as absent).
@@ -72,14 +70,14 @@ async def stop_within(page: Page, site: SiteFile) -> bool:
 
 async def settle(page: Page, site: SiteFile) -> None:
     """Until the page is done with its last answer (see above): idle within
-    SETTLE_GRACE (at most half of `timeouts.send`), else stopped, as
+    `timeouts.settle` (at most half of `timeouts.send`), else stopped, as
     CJackHwang's clear_chat_history presses the stop button then (the
     answer was whole). PageJammed when the page did not answer the stop."""
     s = site.selectors
     stop, idle = sel.options(s.stop), sel.options(s.idle)
     if not stop and not idle:
         return  # nothing on the page tells
-    grace = min(SETTLE_GRACE, site.timeouts.send / 2)
+    grace = min(site.timeouts.settle, site.timeouts.send / 2)
     try:
         await page.wait_for_function(_SETTLED, arg=[stop, idle], timeout=grace * 1000)
         return

@@ -86,6 +86,9 @@ class Timeouts(Struct):
     # The prompt typed and sent; and a stop answered. A page that takes
     # longer is jammed (its renderer busy for good): it is replaced.
     send: float = 20.0
+    # After an answer, before the next chat opens: this long for the page to
+    # go idle (at most half of `send`), then its stop button is pressed.
+    settle: float = 5.0
     # After a captcha: no work for `captcha_probe` seconds, then one request
     # probes; each failed probe doubles the wait, up to `captcha_probe_max`.
     captcha_probe: float = 300.0

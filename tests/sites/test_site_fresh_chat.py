@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from instance_runner.browser import BrowserSession
-from instance_runner.sites import pick, stopping
+from instance_runner.sites import pick
 from instance_runner.sites.adapter import SiteAdapter
 from instance_runner.sites.errors import SiteError
 from instance_runner.sites.loader import load_site
@@ -75,11 +75,14 @@ def test_new_chat_is_checked_fresh(rep: Replica) -> None:
 
 
 def test_a_page_busy_past_the_grace_is_stopped_before_the_follow_up(
-    rep: Replica, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    rep: Replica, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Still generating SETTLE_GRACE after its answer: the page is stopped
-    (the answer was whole), then the follow-up is typed and answered."""
-    monkeypatch.setattr(stopping, "SETTLE_GRACE", 0.2)
+    """Still generating `timeouts.settle` after its answer: the page is
+    stopped (the answer was whole), then the follow-up is typed and answered."""
+    variant = rep.tmp / "aistudio-settle.toml"
+    text = BUNDLED.read_text()
+    assert "\n[timeouts]\n" in text and "settle" not in text.split("[timeouts]")[1]
+    variant.write_text(text.replace("\n[timeouts]\n", "\n[timeouts]\nsettle = 0.2\n"))
 
     async def scenario(adapter: SiteAdapter) -> None:
         await ask(adapter, "[nothink] [tail:10] first", keep=True)
@@ -89,7 +92,7 @@ def test_a_page_busy_past_the_grace_is_stopped_before_the_follow_up(
         # user, user: the replica drops an answer stopped before its end
         assert harness.last_request(rep)["turns"] == 2
 
-    run(rep, "aistudio", scenario)
+    run(rep, str(variant), scenario)
     said = [r.getMessage() for r in caplog.records]
     assert any("still busy after its answer" in m for m in said), said
     assert "stopped the generation on the page" in said
