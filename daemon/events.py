@@ -16,7 +16,7 @@ import time
 import msgspec
 
 from daemon.supervise.machine import AUTORESTART
-from daemon.types import DoorEntry
+from daemon.types import DoorEntry, Told, Transition
 
 
 class DaemonEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +48,16 @@ class EventLog:
             else:
                 queue.put_nowait(event)
         return event
+
+    def heard(self, told: Told) -> None:
+        """What the supervisor tells: each transition a "state" event, each
+        restart through its door (door), each note (a start held back)."""
+        if isinstance(told, Transition):
+            self.emit(told.program, "state", f"{told.old.name} -> {told.new.name}", told.reason)
+        elif isinstance(told, DoorEntry):
+            self.door(told)
+        else:
+            self.emit(told.program, told.kind, "held back", told.text)
 
     def door(self, entry: DoorEntry) -> None:
         """A restart through the supervisor's door, asked for or the machine's

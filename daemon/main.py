@@ -32,7 +32,7 @@ from daemon.supervise import orphans, stdout_relay
 from daemon.supervise.listener import Alone
 from daemon.supervise.supervisor import Supervisor
 from daemon.tasks import resilient
-from daemon.types import DaemonInfo, DoorEntry, ProgramSpec, ReloadResult, State, Told, Transition
+from daemon.types import DaemonInfo, ProgramSpec, ReloadResult, State, Told, Transition
 
 log = logging.getLogger("mictld")
 
@@ -174,14 +174,8 @@ class Daemon:
         state change becomes an event (mictl events)."""
         if isinstance(told, Transition):
             self._recover(told)
-            self.stats.on_transition(told)
-            name = f"{told.old.name} -> {told.new.name}"
-            self.events.emit(told.program, "state", name, told.reason)
-        elif isinstance(told, DoorEntry):
-            self.stats.through_door(told)
-            self.events.door(told)
-        else:
-            self.events.emit(told.program, told.kind, "held back", told.text)
+        self.stats.heard(told)
+        self.events.heard(told)
 
     def _record_reload(self, r: ReloadResult) -> None:
         if not r.ok:

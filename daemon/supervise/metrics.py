@@ -26,7 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from daemon.supervise.orphans import pss_mb_by_spawn
-from daemon.types import DoorEntry, State, Transition
+from daemon.types import DoorEntry, State, Told, Transition
 
 log = logging.getLogger("mictld")
 
@@ -80,6 +80,13 @@ class SupervisorStats:
         self.started_at = time.time()
 
     # ------------------------------------------------------------ events
+
+    def heard(self, told: Told) -> None:
+        """What the supervisor tells: transitions and passes through the door count."""
+        if isinstance(told, Transition):
+            self.on_transition(told)
+        elif isinstance(told, DoorEntry):
+            self.through_door(told)
 
     def on_transition(self, t: Transition) -> None:
         self.entered[t.new.name] += 1

@@ -198,15 +198,11 @@ class Ledger:
         self.mark()
 
     def tell(self, told: Told) -> None:
-        """What the supervisor tells, handed on as daemon/main.py's Daemon._told does."""
+        """What the supervisor tells, heard as daemon/main.py's Daemon._told has it heard."""
         assert self.stats is not None
-        if isinstance(told, Transition):
-            self.stats.on_transition(told)
-            name = f"{told.old.name} -> {told.new.name}"
-            self.events.emit(told.program, "state", name, told.reason)
-        elif isinstance(told, DoorEntry):
-            self.stats.through_door(told)
-            self.events.door(told)
+        self.stats.heard(told)
+        self.events.heard(told)
+        if isinstance(told, DoorEntry):
             self.door.append((told.program, told.verb, told.reason, told.counted))
 
     def counters(self) -> collections.Counter[str]:
