@@ -89,7 +89,7 @@ def load(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Con
     environ = os.environ if env is None else env
     _apply_env(raw, environ, path)
     config = _decode(raw, path, environ)
-    _resolve_paths(config, path.resolve().parent)
+    _resolve_paths(config, path.resolve().parent, Path(os.path.abspath(path)).parent)
     # Absolute, symlinks kept: a Kubernetes ConfigMap's file is a link into a
     # dated directory that the next update deletes; a reload reads the link.
     config.path = os.path.abspath(path)
@@ -185,11 +185,17 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str] | os._Environ[str], path
         table[keys[-1]] = value
 
 
-def _resolve_paths(config: Config, here: Path) -> None:
-    """Relative paths in the file are relative to the file, like %(here)s."""
+def _resolve_paths(config: Config, here: Path, beside: Path) -> None:
+    """Relative paths in the file are relative to the file, like %(here)s.
+    A secret's path keeps its links (`beside`: the folder the config is read
+    from): a Kubernetes Secret's file is a link through `..data`, whose
+    dated target the next update deletes."""
 
     def resolve(value: str) -> str:
         return str((here / value).resolve()) if value else value
+
+    def keep_links(value: str) -> str:
+        return os.path.normpath(beside / value) if value else value
 
     d = config.daemon
     d.socket = resolve(d.socket) if d.socket else default_socket_path()
@@ -202,7 +208,7 @@ def _resolve_paths(config: Config, here: Path) -> None:
     site = config.profiles.site
     if "/" in site or site.endswith(".toml"):  # a path, not a bundled name (sites/loader.py)
         config.profiles.site = resolve(site)
-    config_overrides.resolve_paths(config.profiles, resolve)
+    config_overrides.resolve_paths(config.profiles, resolve, keep_links)
     config.router.api_keys_file = resolve(config.router.api_keys_file)
     config.dashboard.admin_token_file = resolve(config.dashboard.admin_token_file)
     for upstream in config.upstreams.values():

@@ -126,10 +126,14 @@ def _site(key: str, value: str) -> None:
         raise ValueError(f"{key}: {exc}") from None
 
 
-def resolve_paths(profiles: ProfilesSection, resolve: Callable[[str], str]) -> None:
-    """Relative credentials files and site files are relative to the config file."""
+def resolve_paths(
+    profiles: ProfilesSection, resolve: Callable[[str], str], keep_links: Callable[[str], str]
+) -> None:
+    """Relative credentials files and site files are relative to the config
+    file; a credentials file's links are kept (the instance reads it again
+    at each start, through the link a Secret's update swaps)."""
     for o in profiles.overrides.values():
-        o.proxy_credentials_file = resolve(o.proxy_credentials_file)
+        o.proxy_credentials_file = keep_links(o.proxy_credentials_file)
         if "/" in o.site or o.site.endswith(".toml"):
             o.site = resolve(o.site)
 

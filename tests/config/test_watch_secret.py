@@ -79,3 +79,59 @@ def test_the_config_path_stays_the_link(tmp_path: Path) -> None:
     assert loaded.path == str(volume / "mictl.toml")
     _publish(volume, {"mictl.toml": "[router]\nenabled = false\n"}, "2026_12_07_02")
     assert config.load(loaded.path).path == loaded.path  # still readable after the update
+
+
+def test_proxy_credentials_in_a_secret_keep_their_link_and_their_update_reloads(
+    tmp_path: Path,
+) -> None:
+    """A proxy's credentials mounted from a Secret: the config's relative
+    path stays the link (the dated dir it names goes at the next update),
+    and the kubelet's swap of `..data` in that folder is a reload, which
+    restarts the instance when the credentials changed
+    (tests/config/test_credentials_rotation.py)."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    _publish(secrets, {"alice.proxy": "alice:one"}, "2026_12_08_01")
+    cfg = tmp_path / "mictl.toml"
+    cfg.write_text(
+        "[profiles.overrides.alice]\n"
+        'proxy = "http://127.0.0.1:3128"\n'
+        'proxy_credentials_file = "secrets/alice.proxy"\n'
+    )
+    loaded = config.load(cfg, env={})
+    creds = loaded.profiles.overrides["alice"].proxy_credentials_file
+    assert creds == str(secrets / "alice.proxy")  # the link, not ..2026_12_08_01/
+    assert loaded.profiles.credentials_files() == [creds]
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        reloaded = asyncio.Event()
+
+        async def reload() -> None:
+            reloaded.set()
+
+        secret_files = loaded.profiles.credentials_files
+        task = asyncio.create_task(
+            watch(str(cfg), str(profiles), reload, stop, secrets=secret_files)
+        )
+        try:
+            for i in range(200):  # until the watcher is live: a change it always sees
+                cfg.write_text(cfg.read_text() + f"# {i}\n")
+                try:
+                    await asyncio.wait_for(reloaded.wait(), 0.5)
+                    break
+                except TimeoutError:
+                    continue
+            assert reloaded.is_set(), "the watcher never started"
+            await asyncio.sleep(0.6)  # past the debounce of that change
+            reloaded.clear()
+            _publish(secrets, {"alice.proxy": "alice:two"}, "2026_12_08_02")
+            await asyncio.wait_for(reloaded.wait(), 30)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+    asyncio.run(scenario())
+    assert (secrets / "alice.proxy").read_text() == "alice:two"
